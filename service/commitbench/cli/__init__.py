@@ -1,0 +1,65 @@
+"""The `commitbench` command. Each subcommand module parses, then calls plain functions."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Sequence
+
+import click
+
+from commitbench.cli.db import db_group
+from commitbench.cli.run import run_command
+from commitbench.cli.transfer import export_command, import_command
+from commitbench.errors import CommitbenchError
+from commitbench.store.engine import DB_LOST
+
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="commitbench")
+def cli() -> None:
+    """Continuous benchmarking of PyTorch code, per commit."""
+
+
+cli.add_command(run_command)
+cli.add_command(db_group)
+cli.add_command(export_command)
+cli.add_command(import_command)
+
+
+def _error(message: str) -> int:
+    text = _URL_PASSWORD.sub(r"\1***@", " ".join(message.split()))
+    click.echo(f"commitbench: error: {text}", err=True)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: 0 success, 1 failures found, 2 bad usage or input (one line)."""
+    logging.basicConfig(format="commitbench: %(levelname)s: %(message)s", level=logging.WARNING)
+    try:
+        result = cli.main(args=list(argv) if argv is not None else None,
+                          prog_name="commitbench", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as err:
+        return _error(err.format_message()) if err.exit_code == 2 else _show(err)
+    except click.exceptions.Abort:
+        click.echo("commitbench: interrupted", err=True)
+        return 130
+    except CommitbenchError as err:
+        return _error(str(err))
+    except DB_LOST as err:
+        return _error(f"database connection lost: {type(err).__name__}")
+    return result if isinstance(result, int) else 0
+
+
+def _show(err: click.ClickException) -> int:
+    err.show()
+    return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""What every subcommand shares: the global options, opening stores, printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy import Engine
+
+from commitbench import config
+from commitbench.errors import ConfigError
+from commitbench.store import engine as dbengine
+from commitbench.store import migrate
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+stderr = Console(stderr=True, highlight=False)
+
+
+@dataclass(frozen=True)
+class Globals:
+    settings: config.Settings
+    json: bool
+
+
+def global_options(fn: F) -> F:
+    """--db, --results and --json on every subcommand."""
+    fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+    fn = click.option(
+        "--results",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="CSV results directory [env COMMITBENCH_RESULTS; default .commitbench/results].",
+    )(fn)
+    fn = click.option(
+        "--db",
+        metavar="URL",
+        help="PostgreSQL URL, postgresql://USER@HOST:PORT/DB [env COMMITBENCH_DB]. "
+        "Put the password in the environment, not on the command line.",
+    )(fn)
+    return fn
+
+
+def globals_from(db: str | None, results: Path | None, as_json: bool) -> Globals:
+    return Globals(settings=config.resolve(db=db, results=results), json=as_json)
+
+
+def open_engine(raw_url: str, *, require_schema: bool = True) -> Engine:
+    """A checked engine: reachable, credentials accepted, schema at head if required."""
+    url = dbengine.parse_url(raw_url)
+    engine = dbengine.make_engine(url)
+    try:
+        dbengine.check(engine)
+        if require_schema:
+            migrate.require_current(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def require_db(g: Globals) -> str:
+    if not g.settings.db:
+        raise ConfigError("no database: pass --db URL or set COMMITBENCH_DB")
+    return g.settings.db
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+
+
+def warn(message: str) -> None:
+    stderr.print(f"commitbench: warning: {message}", markup=False)
+
+
+def info(message: str) -> None:
+    stderr.print(message, markup=False)

@@ -1,0 +1,87 @@
+"""`commitbench db upgrade | current | create-readonly-role`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from commitbench.cli.common import emit_json, global_options, globals_from, info, open_engine, require_db
+from commitbench.errors import ConfigError
+from commitbench.store import migrate
+from commitbench.store.sql import SqlStore
+
+PASSWORD_ENV = "COMMITBENCH_READONLY_PASSWORD"
+
+
+@click.group("db")
+def db_group() -> None:
+    """Manage the PostgreSQL schema and roles."""
+
+
+@db_group.command("upgrade")
+@global_options
+def upgrade(db: str | None, results: Path | None, as_json: bool) -> int:
+    """Apply every pending migration (safe to run again, and concurrently)."""
+    g = globals_from(db, results, as_json)
+    engine = open_engine(require_db(g), require_schema=False)
+    try:
+        before, after = migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    if g.json:
+        emit_json({"before": before, "after": after, "changed": before != after})
+    elif before == after:
+        info(f"schema already at {after}")
+    else:
+        info(f"schema upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+@db_group.command("current")
+@global_options
+def current(db: str | None, results: Path | None, as_json: bool) -> int:
+    """Show the schema revision and row counts."""
+    g = globals_from(db, results, as_json)
+    engine = open_engine(require_db(g), require_schema=False)
+    try:
+        revision = migrate.current_revision(engine)
+        head = migrate.head_revision()
+        counts = SqlStore(engine).counts() if revision == head else {}
+    finally:
+        engine.dispose()
+    if g.json:
+        emit_json({"revision": revision, "head": head, "up_to_date": revision == head,
+                   "counts": counts})
+    else:
+        state = "up to date" if revision == head else f"behind head {head}"
+        click.echo(f"revision {revision or 'none'} ({state})")
+        for table, n in counts.items():
+            click.echo(f"  {table:15} {n}")
+    return 0 if revision == head else 1
+
+
+@db_group.command("create-readonly-role")
+@click.argument("name")
+@global_options
+def create_readonly_role(name: str, db: str | None, results: Path | None, as_json: bool) -> int:
+    """Create or update login role NAME that can only SELECT (for Grafana).
+
+    The password is read from the environment variable COMMITBENCH_READONLY_PASSWORD,
+    never from the command line, where other users could read it.
+    """
+    g = globals_from(db, results, as_json)
+    password = os.environ.get(PASSWORD_ENV, "")
+    if not password:
+        raise ConfigError(f"set {PASSWORD_ENV} to the password of role {name}")
+    engine = open_engine(require_db(g))
+    try:
+        created = migrate.create_readonly_role(engine, name, password)
+    finally:
+        engine.dispose()
+    if g.json:
+        emit_json({"role": name, "created": created})
+    else:
+        info(f"role {name} {'created' if created else 'updated'}: SELECT only, on all tables")
+    return 0

@@ -1,0 +1,160 @@
+"""MetricsRecorder: buffers a run's results and writes them to a store, one unit at a time.
+
+A unit (the results added since the last `flush`, normally one bench module's) is
+written in one transaction. If the database is lost, the unit is retried once on a
+fresh connection (a restarted server or a dropped connection costs nothing); if that
+fails too, this unit and everything after it go to the CSV spool under the results
+directory, and `spooled_to` says which directory to `commitbench import`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from commitbench.records import (
+    FAILED_STATUSES,
+    DeviceSample,
+    RecordError,
+    ResultRecord,
+    RunEnd,
+    RunHeader,
+    check_samples,
+    utcnow,
+)
+from commitbench.store import Store
+from commitbench.store.csv import CsvStore
+from commitbench.store.engine import DB_LOST
+
+log = logging.getLogger(__name__)
+
+
+class MetricsRecorder:
+    """Records one run. Use as a context manager, or call open() and close()."""
+
+    def __init__(
+        self,
+        store: Store,
+        header: RunHeader,
+        *,
+        spool: Path | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.header = header
+        self._store = store
+        self._spool_root = spool
+        self._clock = clock
+        self._pending: list[ResultRecord] = []
+        self._run_samples: list[DeviceSample] = []
+        self._labels: set[str] = set()
+        self._statuses: list[str] = []
+        self.spooled_to: Path | None = None
+        self.written = 0
+        self._opened = False
+        self._closed = False
+
+    @property
+    def location(self) -> str:
+        return self._store.location
+
+    @property
+    def run_id(self) -> uuid.UUID:
+        return self.header.run.id
+
+    def open(self) -> MetricsRecorder:
+        self._guard(lambda: self._store.open_run(self.header), retry=False)
+        self._opened = True
+        return self
+
+    def add(self, result: ResultRecord) -> None:
+        """Buffer a result; it is written by the next flush()."""
+        self._check_open()
+        if result.case.label in self._labels:
+            raise RecordError(f"{result.case.label} recorded twice in run {self.run_id}")
+        self._labels.add(result.case.label)
+        self._statuses.append(result.status)
+        self._pending.append(result)
+
+    def add_run_samples(self, samples: Iterable[DeviceSample]) -> None:
+        """Samples taken while no case ran; written when the run is closed."""
+        self._check_open()
+        batch = list(samples)
+        check_samples(batch)
+        self._run_samples.extend(batch)
+
+    def flush(self) -> None:
+        """Write the buffered results as one unit (one transaction)."""
+        self._check_open()
+        if not self._pending:
+            return
+        unit, self._pending = self._pending, []
+        self._guard(lambda: self._store.write_unit(self.run_id, unit))
+        self.written += len(unit)
+
+    def close(self, *, interrupted: bool = False) -> str:
+        """Flush, then mark the run finished. Returns the run status."""
+        if self._closed:
+            return self._status(interrupted)
+        self.flush()
+        status = self._status(interrupted)
+        end = RunEnd(
+            # A clock step backwards must not make the run end before it started.
+            finished_at=max(self._clock(), self.header.run.started_at),
+            status=status,
+            device_samples=tuple(self._run_samples),
+        )
+        self._guard(lambda: self._store.finish_run(self.run_id, end))
+        self._closed = True
+        return status
+
+    def __enter__(self) -> MetricsRecorder:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._opened:
+            self.close(interrupted=exc_type is not None)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _status(self, interrupted: bool) -> str:
+        if interrupted:
+            return "interrupted"
+        return "failed" if FAILED_STATUSES.intersection(self._statuses) else "ok"
+
+    def _check_open(self) -> None:
+        if not self._opened or self._closed:
+            raise RuntimeError("MetricsRecorder is not open")
+
+    def _guard(self, write: Callable[[], object], *, retry: bool = True) -> None:
+        """Run a store write; on a lost database retry once, then spool to CSV."""
+        attempts = 2 if retry else 1
+        for attempt in range(attempts):
+            try:
+                write()
+                return
+            except DB_LOST as err:
+                if isinstance(self._store, CsvStore) or self._spool_root is None:
+                    raise
+                log.info("database write failed (%s), attempt %d", type(err).__name__, attempt + 1)
+        self._fail_over()
+        write()  # self._store is the CSV spool now
+
+    def _fail_over(self) -> None:
+        assert self._spool_root is not None  # noqa: S101 - checked by _guard
+        spool = CsvStore(self._spool_root)
+        log.warning(
+            "database %s lost during run %s; spooling the rest of the run to %s",
+            self._store.location, self.run_id, spool.run_dir(self.run_id),
+        )
+        self._store = spool
+        spool.open_run(self.header)
+        self.spooled_to = spool.run_dir(self.run_id)

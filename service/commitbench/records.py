@@ -1,0 +1,315 @@
+"""The values a run is made of: small, immutable, validated on construction.
+
+Everything a store writes passes through these types, so a bad value (a negative
+duration, a naive timestamp, an unknown status) fails here, in the process that made it,
+and never half-way through a database transaction or a CSV file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from commitbench.stats import Stats
+
+RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
+FAILED_STATUSES = frozenset({"failed", "timeout", "oom", "crashed"})
+RUN_STATUSES = ("running", "ok", "failed", "interrupted")
+TRIGGERS = ("cron", "ci", "manual")
+PROFILES = ("smoke", "full")
+DIRECTIONS = ("lower", "higher")
+
+_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[A-Za-z_][\w.]*$")
+
+ParamValue = str | int | float | bool | None
+
+
+class RecordError(ValueError):
+    """A value that must not be recorded."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime | None, what: str) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise RecordError(f"{what} must be timezone-aware")
+
+
+def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise RecordError(f"{what} {value!r} is not one of {', '.join(allowed)}")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def case_label(name: str, params: Mapping[str, ParamValue]) -> str:
+    """`module.function[k=v,...]` with keys sorted, so the id is stable across commits."""
+    if not params:
+        return name
+    parts = []
+    for key in sorted(params):
+        value = params[key]
+        shown = value if isinstance(value, str) else json.dumps(value)
+        parts.append(f"{key}={shown}")
+    return f"{name}[{','.join(parts)}]"
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """Identity of a bench case: its function's dotted name and its parameters."""
+
+    name: str
+    params: tuple[tuple[str, ParamValue], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise RecordError(f"case name {self.name!r} is not a dotted identifier")
+        keys = [k for k, _ in self.params]
+        if keys != sorted(set(keys)):
+            raise RecordError(f"case {self.name}: params must have sorted, unique keys")
+        for key, value in self.params:
+            if not isinstance(value, str | int | float | bool | type(None)):
+                raise RecordError(f"case {self.name}: param {key} is not a scalar")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RecordError(f"case {self.name}: param {key} is not finite")
+
+    @classmethod
+    def of(cls, name: str, params: Mapping[str, ParamValue] | None = None) -> CaseKey:
+        return cls(name, tuple(sorted((params or {}).items())))
+
+    @property
+    def params_dict(self) -> dict[str, ParamValue]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        return case_label(self.name, self.params_dict)
+
+
+@dataclass(frozen=True)
+class MetricRecord:
+    """One metric of a result: raw samples plus their summary."""
+
+    name: str
+    unit: str
+    direction: str
+    n: int
+    mean: float | None = None
+    median: float | None = None
+    stddev: float | None = None
+    min: float | None = None
+    max: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    samples: tuple[float, ...] | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise RecordError("metric name is empty")
+        _one_of(self.direction, DIRECTIONS, f"metric {self.name}: direction")
+        if self.n < 0:
+            raise RecordError(f"metric {self.name}: n is negative")
+        if self.samples is not None and len(self.samples) != self.n:
+            raise RecordError(f"metric {self.name}: n={self.n} but {len(self.samples)} samples")
+        if self.stddev is not None and self.stddev < 0:
+            raise RecordError(f"metric {self.name}: negative stddev")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise RecordError(f"metric {self.name}: min > max")
+
+    @classmethod
+    def from_samples(
+        cls,
+        name: str,
+        samples: Sequence[float],
+        *,
+        unit: str,
+        direction: str = "lower",
+        properties: Mapping[str, Any] | None = None,
+    ) -> MetricRecord:
+        stats = Stats.of(samples)
+        ci = stats.median_ci
+        return cls(
+            name=name,
+            unit=unit,
+            direction=direction,
+            n=stats.n,
+            mean=stats.mean,
+            median=stats.median,
+            stddev=stats.stddev,
+            min=stats.min,
+            max=stats.max,
+            ci_low=ci[0] if ci else None,
+            ci_high=ci[1] if ci else None,
+            samples=stats.samples,
+            properties=dict(properties or {}),
+        )
+
+
+class DeviceSample(NamedTuple):
+    """One sampler tick for one GPU (gpu_index None when the machine has none).
+
+    A NamedTuple rather than a dataclass: a run holds hundreds of thousands of these and
+    the stores write them as plain rows.
+    """
+
+    time: datetime
+    gpu_index: int | None = None
+    gpu_util_pct: float | None = None
+    gpu_mem_mib: float | None = None
+    power_w: float | None = None
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    throttle_reasons: int | None = None
+    cpu_util_pct: float | None = None
+    rss_mib: float | None = None
+
+
+def check_samples(samples: Iterable[DeviceSample]) -> None:
+    for s in samples:
+        if s.time.utcoffset() is None:
+            raise RecordError("device sample time must be timezone-aware")
+        if s.gpu_index is not None and s.gpu_index < 0:
+            raise RecordError("device sample gpu_index is negative")
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """The outcome of one case in one run."""
+
+    case: CaseKey
+    status: str
+    error: str | None = None
+    duration_s: float | None = None
+    started_at: datetime | None = None
+    metrics: tuple[MetricRecord, ...] = ()
+    device_samples: tuple[DeviceSample, ...] = ()
+
+    def __post_init__(self) -> None:
+        _one_of(self.status, RESULT_STATUSES, f"{self.case.label}: status")
+        if self.duration_s is not None and not self.duration_s >= 0:
+            raise RecordError(f"{self.case.label}: duration must be >= 0")
+        _aware(self.started_at, f"{self.case.label}: started_at")
+        names = [m.name for m in self.metrics]
+        if len(names) != len(set(names)):
+            raise RecordError(f"{self.case.label}: duplicate metric names")
+        check_samples(self.device_samples)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    repository: str
+    sha: str
+    parents: tuple[str, ...] = ()
+    author_name: str | None = None
+    author_email: str | None = None
+    authored_at: datetime | None = None
+    committed_at: datetime | None = None
+    subject: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.repository:
+            raise RecordError("commit repository is empty")
+        for sha in (self.sha, *self.parents):
+            if not _SHA.match(sha):
+                raise RecordError(f"{sha!r} is not a full lowercase hex commit sha")
+        _aware(self.authored_at, "authored_at")
+        _aware(self.committed_at, "committed_at")
+
+
+@dataclass(frozen=True)
+class MachineInfo:
+    """A machine as identified by its hardware and software facts, never its host name."""
+
+    fingerprint: str
+    gpu_name: str | None = None
+    gpu_count: int = 0
+    gpu_memory_mib: int | None = None
+    driver_version: str | None = None
+    cuda_version: str | None = None
+    cpu_model: str | None = None
+    cpu_count: int | None = None
+    ram_mib: int | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _FINGERPRINT.match(self.fingerprint):
+            raise RecordError("machine fingerprint must be a sha256 hex digest")
+        if self.gpu_count < 0:
+            raise RecordError("gpu_count is negative")
+
+    @classmethod
+    def from_facts(cls, **facts: Any) -> MachineInfo:
+        """Fingerprint = sha256 of the canonical JSON of every fact given."""
+        digest = hashlib.sha256(canonical_json(facts).encode()).hexdigest()
+        known = {k: facts[k] for k in _MACHINE_COLUMNS if k in facts}
+        return cls(fingerprint=digest, info=dict(facts), **known)
+
+
+_MACHINE_COLUMNS = (
+    "gpu_name", "gpu_count", "gpu_memory_mib", "driver_version", "cuda_version",
+    "cpu_model", "cpu_count", "ram_mib",
+)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: uuid.UUID
+    started_at: datetime
+    trigger: str = "manual"
+    profile: str = "smoke"
+    branch: str | None = None
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _one_of(self.trigger, TRIGGERS, "trigger")
+        _one_of(self.profile, PROFILES, "profile")
+        _aware(self.started_at, "started_at")
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """What identifies a run before any result exists."""
+
+    run: RunInfo
+    commit: CommitInfo
+    machine: MachineInfo
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    finished_at: datetime
+    status: str
+    device_samples: tuple[DeviceSample, ...] = ()
+
+    def __post_init__(self) -> None:
+        _one_of(self.status, RUN_STATUSES[1:], "run status")
+        _aware(self.finished_at, "finished_at")
+        check_samples(self.device_samples)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A whole recorded run as read back from a store (for export and import)."""
+
+    header: RunHeader
+    units: tuple[tuple[ResultRecord, ...], ...]
+    end: RunEnd | None
+
+    @property
+    def results(self) -> tuple[ResultRecord, ...]:
+        return tuple(r for unit in self.units for r in unit)

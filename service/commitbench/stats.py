@@ -1,0 +1,115 @@
+"""Stats: the summary of a metric's raw samples, as an immutable value.
+
+Percentiles interpolate linearly between order statistics (Hyndman & Fan 1996, type 7,
+the default of numpy and R). The 95% confidence interval of the median is the exact
+distribution-free interval from order statistics: with B ~ Binomial(n, 1/2), the interval
+[x_(k), x_(n-k+1)] covers the median with probability 1 - 2 P(B <= k-1); k is the largest
+rank that keeps that >= 95% (Conover, Practical Nonparametric Statistics, 3rd ed., 3.2).
+It needs n >= 6; for fewer samples no interval is claimed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+CONFIDENCE = 0.95
+
+
+def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] | None:
+    """1-based ranks (k, n-k+1) of the exact order-statistic interval for the median."""
+    if n < 1:
+        return None
+    alpha_half = (1.0 - confidence) / 2.0
+    cdf = 0.0
+    k = 0
+    # Largest k with P(B <= k-1) <= alpha/2.
+    for i in range(n + 1):
+        cdf += math.comb(n, i) / 2.0**n
+        if cdf > alpha_half:
+            break
+        k = i + 1
+    if k < 1:
+        return None
+    return k, n - k + 1
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (type 7); `ordered` must be sorted."""
+    if not ordered:
+        raise ValueError("percentile of no samples")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile {q} outside [0, 100]")
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Summary statistics of raw samples; every statistic is computed once, on first use."""
+
+    samples: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.samples:
+            raise ValueError("Stats needs at least one sample")
+        if any(math.isnan(s) for s in self.samples):
+            raise ValueError("Stats samples contain NaN")
+
+    @classmethod
+    def of(cls, samples: Sequence[float]) -> Stats:
+        return cls(tuple(float(s) for s in samples))
+
+    @cached_property
+    def ordered(self) -> tuple[float, ...]:
+        return tuple(sorted(self.samples))
+
+    @property
+    def n(self) -> int:
+        return len(self.samples)
+
+    @cached_property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples)
+
+    @cached_property
+    def median(self) -> float:
+        return percentile(self.ordered, 50.0)
+
+    @cached_property
+    def stddev(self) -> float | None:
+        """Sample standard deviation (n - 1); undefined for a single sample."""
+        return statistics.stdev(self.samples) if self.n > 1 else None
+
+    @property
+    def min(self) -> float:
+        return self.ordered[0]
+
+    @property
+    def max(self) -> float:
+        return self.ordered[-1]
+
+    @cached_property
+    def p5(self) -> float:
+        return percentile(self.ordered, 5.0)
+
+    @cached_property
+    def p95(self) -> float:
+        return percentile(self.ordered, 95.0)
+
+    @cached_property
+    def iqr(self) -> float:
+        return percentile(self.ordered, 75.0) - percentile(self.ordered, 25.0)
+
+    @cached_property
+    def median_ci(self) -> tuple[float, float] | None:
+        ranks = median_ci_ranks(self.n)
+        if ranks is None:
+            return None
+        lo, hi = ranks
+        return self.ordered[lo - 1], self.ordered[hi - 1]

@@ -1,0 +1,386 @@
+"""PostgreSQL store: writes runs through SQLAlchemy Core and COPY, reads them back.
+
+Idempotency: a run's UUID and a result's (run, case) are unique keys. A unit whose
+results already exist inserts nothing, and metrics and device samples are written only
+for results this transaction inserted, so recording or importing the same data twice
+leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+
+from commitbench.errors import CommitbenchError
+from commitbench.records import (
+    CaseKey,
+    CommitInfo,
+    DeviceSample,
+    MachineInfo,
+    MetricRecord,
+    ResultRecord,
+    RunData,
+    RunEnd,
+    RunHeader,
+    RunInfo,
+)
+from commitbench.store.engine import describe
+from commitbench.store.tables import (
+    DEVICE_SAMPLE_COLUMNS,
+    Case,
+    Commit,
+    Machine,
+    Metric,
+    Result,
+    Run,
+    device_samples,
+)
+
+METRIC_COLUMNS = (
+    "result_id", "name", "unit", "direction", "n", "mean", "median", "stddev", "min",
+    "max", "ci_low", "ci_high", "samples", "properties",
+)
+_METRIC_TYPES = (
+    "int8", "text", "text", "text", "int4", "float8", "float8", "float8", "float8",
+    "float8", "float8", "float8", "float8[]", "jsonb",
+)
+_SAMPLE_TYPES = (
+    "uuid", "int8", "timestamptz", "int2", "float8", "float8", "float8", "float8",
+    "float8", "int8", "float8", "float8",
+)
+
+
+def _copy_statement(table: str, columns: Sequence[str]) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+
+
+_COPY_METRICS = _copy_statement("metrics", METRIC_COLUMNS)
+_COPY_SAMPLES = _copy_statement("device_samples", DEVICE_SAMPLE_COLUMNS)
+
+
+def _driver(conn: Connection) -> psycopg.Connection[Any]:
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):  # pragma: no cover - engine is psycopg 3
+        raise TypeError("commitbench needs the psycopg 3 driver")
+    return raw
+
+
+class SqlStore:
+    """Writes and reads runs in PostgreSQL. The engine is passed in and not owned."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def location(self) -> str:
+        return describe(self.engine.url)
+
+    # -- writing ---------------------------------------------------------------------
+
+    def open_run(self, header: RunHeader) -> None:
+        with self.engine.begin() as conn:
+            machine_id = self._machine_id(conn, header.machine)
+            commit_id = self._commit_id(conn, header.commit)
+            run = header.run
+            conn.execute(
+                insert(Run)
+                .values(
+                    id=run.id,
+                    commit_id=commit_id,
+                    machine_id=machine_id,
+                    branch=run.branch,
+                    trigger=run.trigger,
+                    profile=run.profile,
+                    environment=dict(run.environment),
+                    started_at=run.started_at,
+                )
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+
+    def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
+        """Write results with their metrics and samples in one transaction.
+
+        Returns how many results were new; results already recorded for this run are
+        left as they are.
+        """
+        if not results:
+            return 0
+        with self.engine.begin() as conn:
+            case_ids = self._case_ids(conn, [r.case for r in results])
+            by_case = {case_ids[r.case.label]: r for r in results}
+            if len(by_case) != len(results):
+                raise ValueError("a unit lists the same case twice")
+            inserted = conn.execute(
+                insert(Result)
+                .values(
+                    [
+                        {
+                            "run_id": run_id,
+                            "case_id": case_id,
+                            "status": r.status,
+                            "error": r.error,
+                            "duration_s": r.duration_s,
+                            "started_at": r.started_at,
+                        }
+                        for case_id, r in by_case.items()
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["run_id", "case_id"])
+                .returning(Result.id, Result.case_id)
+            ).all()
+            new = [(result_id, by_case[case_id]) for result_id, case_id in inserted]
+            raw = _driver(conn)
+            self._copy_metrics(raw, new)
+            self._copy_samples(
+                raw,
+                (
+                    (run_id, result_id, s)
+                    for result_id, record in new
+                    for s in record.device_samples
+                ),
+            )
+        return len(new)
+
+    def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
+        """Mark the run finished; run-level samples are written only the first time."""
+        with self.engine.begin() as conn:
+            finished = conn.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.finished_at.is_(None))
+                .values(finished_at=end.finished_at, status=end.status)
+                .returning(Run.id)
+            ).first()
+            if finished is None:
+                return False
+            self._copy_samples(_driver(conn), ((run_id, None, s) for s in end.device_samples))
+        return True
+
+    def _machine_id(self, conn: Connection, m: MachineInfo) -> int:
+        conn.execute(
+            insert(Machine)
+            .values(
+                fingerprint=m.fingerprint,
+                gpu_name=m.gpu_name,
+                gpu_count=m.gpu_count,
+                gpu_memory_mib=m.gpu_memory_mib,
+                driver_version=m.driver_version,
+                cuda_version=m.cuda_version,
+                cpu_model=m.cpu_model,
+                cpu_count=m.cpu_count,
+                ram_mib=m.ram_mib,
+                info=dict(m.info),
+            )
+            .on_conflict_do_nothing(index_elements=["fingerprint"])
+        )
+        return conn.execute(
+            select(Machine.id).where(Machine.fingerprint == m.fingerprint)
+        ).scalar_one()
+
+    def _commit_id(self, conn: Connection, c: CommitInfo) -> int:
+        conn.execute(
+            insert(Commit)
+            .values(
+                repository=c.repository,
+                sha=c.sha,
+                parents=list(c.parents),
+                author_name=c.author_name,
+                author_email=c.author_email,
+                authored_at=c.authored_at,
+                committed_at=c.committed_at,
+                subject=c.subject,
+            )
+            .on_conflict_do_nothing(index_elements=["repository", "sha"])
+        )
+        return conn.execute(
+            select(Commit.id).where(Commit.repository == c.repository, Commit.sha == c.sha)
+        ).scalar_one()
+
+    def _case_ids(self, conn: Connection, cases: Sequence[CaseKey]) -> dict[str, int]:
+        unique = {c.label: c for c in cases}
+        conn.execute(
+            insert(Case)
+            .values([{"name": c.name, "params": c.params_dict, "label": label}
+                     for label, c in unique.items()])
+            .on_conflict_do_nothing()
+        )
+        rows = conn.execute(
+            select(Case.label, Case.id).where(Case.label.in_(list(unique)))
+        ).all()
+        return {label: case_id for label, case_id in rows}
+
+    @staticmethod
+    def _copy_metrics(raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]) -> None:
+        rows = [
+            (
+                result_id, m.name, m.unit, m.direction, m.n, m.mean, m.median, m.stddev,
+                m.min, m.max, m.ci_low, m.ci_high,
+                list(m.samples) if m.samples is not None else None,
+                Jsonb(dict(m.properties)),
+            )
+            for result_id, record in new
+            for m in record.metrics
+        ]
+        if not rows:
+            return
+        with raw.cursor() as cur, cur.copy(_COPY_METRICS) as copy:
+            copy.set_types(list(_METRIC_TYPES))
+            for row in rows:
+                copy.write_row(row)
+
+    @staticmethod
+    def _copy_samples(
+        raw: psycopg.Connection[Any],
+        rows: Iterable[tuple[uuid.UUID, int | None, DeviceSample]],
+    ) -> None:
+        it = iter(rows)
+        first = next(it, None)
+        if first is None:
+            return
+        with raw.cursor() as cur, cur.copy(_COPY_SAMPLES) as copy:
+            copy.set_types(list(_SAMPLE_TYPES))
+            for run_id, result_id, s in (first, *it):
+                copy.write_row((run_id, result_id, *s))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def run_ids(self) -> list[uuid.UUID]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(Run.id).order_by(Run.started_at, Run.id)).scalars())
+
+    def counts(self) -> dict[str, int]:
+        """Row count of every table (for tests, `db current` and import summaries)."""
+        tables = [Machine, Commit, Run, Case, Result, Metric]
+        with self.engine.connect() as conn:
+            out = {
+                t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                for t in tables
+            }
+            out["device_samples"] = conn.execute(
+                select(func.count()).select_from(device_samples)
+            ).scalar_one()
+        return out
+
+    def load_run(self, run_id: uuid.UUID) -> RunData:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Run, Commit, Machine)
+                .join(Commit, Run.commit_id == Commit.id)
+                .join(Machine, Run.machine_id == Machine.id)
+                .where(Run.id == run_id)
+            ).one_or_none()
+            if row is None:
+                raise CommitbenchError(f"no run {run_id} in {self.location}")
+            run, commit, machine = row
+            header = RunHeader(
+                run=RunInfo(
+                    id=run.id,
+                    started_at=run.started_at,
+                    trigger=run.trigger,
+                    profile=run.profile,
+                    branch=run.branch,
+                    environment=run.environment,
+                ),
+                commit=CommitInfo(
+                    repository=commit.repository,
+                    sha=commit.sha,
+                    parents=tuple(commit.parents),
+                    author_name=commit.author_name,
+                    author_email=commit.author_email,
+                    authored_at=commit.authored_at,
+                    committed_at=commit.committed_at,
+                    subject=commit.subject,
+                ),
+                machine=MachineInfo(
+                    fingerprint=machine.fingerprint,
+                    gpu_name=machine.gpu_name,
+                    gpu_count=machine.gpu_count,
+                    gpu_memory_mib=machine.gpu_memory_mib,
+                    driver_version=machine.driver_version,
+                    cuda_version=machine.cuda_version,
+                    cpu_model=machine.cpu_model,
+                    cpu_count=machine.cpu_count,
+                    ram_mib=machine.ram_mib,
+                    info=machine.info,
+                ),
+            )
+            results = self._load_results(conn, run_id)
+            end = None
+            if run.finished_at is not None:
+                end = RunEnd(
+                    finished_at=run.finished_at,
+                    status=run.status,
+                    device_samples=tuple(self._run_samples(conn, run_id)),
+                )
+        return RunData(header=header, units=(tuple(results),) if results else (), end=end)
+
+    def _load_results(self, conn: Connection, run_id: uuid.UUID) -> list[ResultRecord]:
+        rows = conn.execute(
+            select(Result, Case)
+            .join(Case, Result.case_id == Case.id)
+            .where(Result.run_id == run_id)
+            .order_by(Result.id)
+        ).all()
+        metrics: dict[int, list[MetricRecord]] = {}
+        for m in conn.execute(
+            select(Metric)
+            .join(Result, Metric.result_id == Result.id)
+            .where(Result.run_id == run_id)
+            .order_by(Metric.id)
+        ).scalars():
+            metrics.setdefault(m.result_id, []).append(
+                MetricRecord(
+                    name=m.name, unit=m.unit, direction=m.direction, n=m.n, mean=m.mean,
+                    median=m.median, stddev=m.stddev, min=m.min, max=m.max,
+                    ci_low=m.ci_low, ci_high=m.ci_high,
+                    samples=tuple(m.samples) if m.samples is not None else None,
+                    properties=m.properties,
+                )
+            )
+        samples: dict[int | None, list[DeviceSample]] = {}
+        for result_id, sample in self._iter_samples(conn, run_id):
+            samples.setdefault(result_id, []).append(sample)
+        return [
+            ResultRecord(
+                case=CaseKey.of(case.name, case.params),
+                status=result.status,
+                error=result.error,
+                duration_s=result.duration_s,
+                started_at=result.started_at,
+                metrics=tuple(metrics.get(result.id, ())),
+                device_samples=tuple(samples.get(result.id, ())),
+            )
+            for result, case in rows
+        ]
+
+    def _iter_samples(
+        self, conn: Connection, run_id: uuid.UUID
+    ) -> Iterator[tuple[int | None, DeviceSample]]:
+        cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
+        query = (
+            select(device_samples.c.result_id, *cols)
+            .where(device_samples.c.run_id == run_id, device_samples.c.result_id.is_not(None))
+            .order_by(device_samples.c.time, device_samples.c.gpu_index)
+        )
+        for row in conn.execute(query):
+            yield row[0], DeviceSample(*row[1:])
+
+    def _run_samples(self, conn: Connection, run_id: uuid.UUID) -> Iterator[DeviceSample]:
+        """Samples taken between cases (result_id NULL)."""
+        cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
+        query = (
+            select(*cols)
+            .where(device_samples.c.run_id == run_id, device_samples.c.result_id.is_(None))
+            .order_by(device_samples.c.time, device_samples.c.gpu_index)
+        )
+        for row in conn.execute(query):
+            yield DeviceSample(*row)
