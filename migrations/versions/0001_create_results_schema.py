@@ -157,13 +157,9 @@ def upgrade() -> None:
             ["result_id"], ["results.id"], name="fk_metrics_result_id_results", ondelete="CASCADE"
         ),
         sa.UniqueConstraint("result_id", "name", name="uq_metrics_result_id_name"),
-        sa.CheckConstraint(
-            "direction IN ('lower', 'higher')", name="ck_metrics_direction_known"
-        ),
+        sa.CheckConstraint("direction IN ('lower', 'higher')", name="ck_metrics_direction_known"),
         sa.CheckConstraint("n >= 0", name="ck_metrics_n_non_negative"),
-        sa.CheckConstraint(
-            "stddev IS NULL OR stddev >= 0", name="ck_metrics_stddev_non_negative"
-        ),
+        sa.CheckConstraint("stddev IS NULL OR stddev >= 0", name="ck_metrics_stddev_non_negative"),
         sa.CheckConstraint(
             "min IS NULL OR max IS NULL OR min <= max", name="ck_metrics_min_le_max"
         ),
@@ -238,7 +234,12 @@ def upgrade() -> None:
             name="fk_regressions_baseline_commit_id_commits",
         ),
         sa.UniqueConstraint(
-            "case_id", "metric", "machine_id", "branch", "profile", "commit_id",
+            "case_id",
+            "metric",
+            "machine_id",
+            "branch",
+            "profile",
+            "commit_id",
             name="uq_regressions_series_commit",
             postgresql_nulls_not_distinct=True,
         ),
@@ -251,14 +252,18 @@ def upgrade() -> None:
             name="ck_regressions_p_value_range",
         ),
     )
-    op.create_index(
-        "ix_regressions_state_detected_at", "regressions", ["state", "detected_at"]
-    )
+    op.create_index("ix_regressions_state_detected_at", "regressions", ["state", "detected_at"])
 
 
 def downgrade() -> None:
     for table in (
-        "regressions", "device_samples", "metrics", "results", "cases", "runs", "commits",
+        "regressions",
+        "device_samples",
+        "metrics",
+        "results",
+        "cases",
+        "runs",
+        "commits",
         "machines",
     ):
         op.drop_table(table)

@@ -153,7 +153,9 @@ class MetricsRecorder:
         spool = CsvStore(self._spool_root)
         log.warning(
             "database %s lost during run %s; spooling the rest of the run to %s",
-            self._store.location, self.run_id, spool.run_dir(self.run_id),
+            self._store.location,
+            self.run_id,
+            spool.run_dir(self.run_id),
         )
         self._store = spool
         spool.open_run(self.header)

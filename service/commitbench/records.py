@@ -261,8 +261,14 @@ class MachineInfo:
 
 
 _MACHINE_COLUMNS = (
-    "gpu_name", "gpu_count", "gpu_memory_mib", "driver_version", "cuda_version",
-    "cpu_model", "cpu_count", "ram_mib",
+    "gpu_name",
+    "gpu_count",
+    "gpu_memory_mib",
+    "driver_version",
+    "cuda_version",
+    "cpu_model",
+    "cpu_count",
+    "ram_mib",
 )
 
 

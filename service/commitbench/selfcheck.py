@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psutil
 
-from commitbench.records import CaseKey, MetricRecord, ResultRecord, RunHeader, utcnow
 from commitbench.recorder import MetricsRecorder
+from commitbench.records import CaseKey, MetricRecord, ResultRecord, RunHeader, utcnow
 from commitbench.store import Store
 
 WARMUP = 3
@@ -49,7 +49,9 @@ WORKLOADS = (
 )
 
 
-def measure(w: Workload, repeat: int, clock: Callable[[], float] = time.perf_counter) -> ResultRecord:
+def measure(
+    w: Workload, repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> ResultRecord:
     started = utcnow()
     t0 = clock()
     for _ in range(WARMUP):
@@ -66,8 +68,13 @@ def measure(w: Workload, repeat: int, clock: Callable[[], float] = time.perf_cou
         duration_s=clock() - t0,
         started_at=started,
         metrics=(
-            MetricRecord.from_samples("time", samples, unit="s", direction="lower",
-                                      properties={"warmup": WARMUP, "timer": "perf_counter"}),
+            MetricRecord.from_samples(
+                "time",
+                samples,
+                unit="s",
+                direction="lower",
+                properties={"warmup": WARMUP, "timer": "perf_counter"},
+            ),
             MetricRecord.from_samples("rss", [rss], unit="MiB", direction="lower"),
         ),
     )

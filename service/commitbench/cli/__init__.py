@@ -40,8 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 success, 1 failures found, 2 bad usage or input (one line)."""
     logging.basicConfig(format="commitbench: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
-        result = cli.main(args=list(argv) if argv is not None else None,
-                          prog_name="commitbench", standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="commitbench",
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as err:

@@ -76,8 +76,8 @@ def emit_json(data: Any) -> None:
 
 
 def warn(message: str) -> None:
-    stderr.print(f"commitbench: warning: {message}", markup=False)
+    click.echo(f"commitbench: warning: {message}", err=True)
 
 
 def info(message: str) -> None:
-    stderr.print(message, markup=False)
+    click.echo(message, err=True)

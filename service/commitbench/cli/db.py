@@ -7,12 +7,19 @@ from pathlib import Path
 
 import click
 
-from commitbench.cli.common import emit_json, global_options, globals_from, info, open_engine, require_db
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    info,
+    open_engine,
+    require_db,
+)
 from commitbench.errors import ConfigError
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore
 
-PASSWORD_ENV = "COMMITBENCH_READONLY_PASSWORD"
+PASSWORD_ENV = "COMMITBENCH_READONLY_PASSWORD"  # noqa: S105 - a variable name, not a secret
 
 
 @click.group("db")
@@ -52,8 +59,9 @@ def current(db: str | None, results: Path | None, as_json: bool) -> int:
     finally:
         engine.dispose()
     if g.json:
-        emit_json({"revision": revision, "head": head, "up_to_date": revision == head,
-                   "counts": counts})
+        emit_json(
+            {"revision": revision, "head": head, "up_to_date": revision == head, "counts": counts}
+        )
     else:
         state = "up to date" if revision == head else f"behind head {head}"
         click.echo(f"revision {revision or 'none'} ({state})")

@@ -8,15 +8,27 @@ from pathlib import Path
 import click
 
 from commitbench import transfer
-from commitbench.cli.common import emit_json, global_options, globals_from, info, open_engine, require_db
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    info,
+    open_engine,
+    require_db,
+)
 from commitbench.errors import ConfigError
 from commitbench.store.sql import SqlStore
 
 
 @click.command("export")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory to write to [default: the results directory].")
-@click.option("--run", "runs", multiple=True, metavar="UUID", help="Export only this run (repeatable).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write to [default: the results directory].",
+)
+@click.option(
+    "--run", "runs", multiple=True, metavar="UUID", help="Export only this run (repeatable)."
+)
 @global_options
 def export_command(
     out: Path | None, runs: tuple[str, ...], db: str | None, results: Path | None, as_json: bool
@@ -31,7 +43,9 @@ def export_command(
     engine = open_engine(require_db(g))
     try:
         written = transfer.export_runs(
-            SqlStore(engine), target, run_ids,
+            SqlStore(engine),
+            target,
+            run_ids,
             progress=None if g.json else lambda rid: info(f"exporting run {rid}"),
         )
     finally:
@@ -55,15 +69,23 @@ def import_command(path: Path, db: str | None, results: Path | None, as_json: bo
     engine = open_engine(require_db(g))
     try:
         summary = transfer.import_runs(
-            SqlStore(engine), path,
+            SqlStore(engine),
+            path,
             progress=None if g.json else lambda p: info(f"importing {p}"),
         )
     finally:
         engine.dispose()
     if g.json:
-        emit_json({"runs": summary.runs, "results_seen": summary.results_seen,
-                   "results_added": summary.results_added})
+        emit_json(
+            {
+                "runs": summary.runs,
+                "results_seen": summary.results_seen,
+                "results_added": summary.results_added,
+            }
+        )
     else:
-        info(f"imported {summary.runs} runs: {summary.results_added} new results "
-             f"({summary.results_seen - summary.results_added} already present)")
+        info(
+            f"imported {summary.runs} runs: {summary.results_added} new results "
+            f"({summary.results_seen - summary.results_added} already present)"
+        )
     return 0

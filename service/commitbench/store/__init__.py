@@ -48,8 +48,10 @@ def open_store(
         migrate.require_current(engine)
     except DatabaseUnavailable as err:
         engine.dispose()
-        warn(f"{err}; recording to CSV under {results} instead "
-             f"(load it later with `commitbench import {results}`)")
+        warn(
+            f"{err}; recording to CSV under {results} instead "
+            f"(load it later with `commitbench import {results}`)"
+        )
         return CsvStore(results), None
     except BaseException:
         engine.dispose()

@@ -53,12 +53,30 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 
 RESULT_HEADER = (
-    "result_key", "case_name", "case_params", "case_label", "status", "error",
-    "duration_s", "started_at",
+    "result_key",
+    "case_name",
+    "case_params",
+    "case_label",
+    "status",
+    "error",
+    "duration_s",
+    "started_at",
 )
 METRIC_HEADER = (
-    "result_key", "name", "unit", "direction", "n", "mean", "median", "stddev", "min",
-    "max", "ci_low", "ci_high", "samples", "properties",
+    "result_key",
+    "name",
+    "unit",
+    "direction",
+    "n",
+    "mean",
+    "median",
+    "stddev",
+    "min",
+    "max",
+    "ci_low",
+    "ci_high",
+    "samples",
+    "properties",
 )
 SAMPLE_HEADER = ("result_key", *DeviceSample._fields)
 
@@ -155,16 +173,36 @@ class CsvStore:
         folder = self.run_dir(run_id)
         seq = len(manifest["parts"]) + 1
         first = self._next_key[run_id]
-        result_rows, metric_rows, sample_rows = [], [], []
+        result_rows: list[tuple[Any, ...]] = []
+        metric_rows: list[tuple[Any, ...]] = []
+        sample_rows: list[tuple[Any, ...]] = []
         for key, r in enumerate(results, start=first):
-            result_rows.append((
-                key, r.case.name, _json(r.case.params_dict), r.case.label, r.status,
-                r.error, r.duration_s, r.started_at,
-            ))
+            result_rows.append(
+                (
+                    key,
+                    r.case.name,
+                    _json(r.case.params_dict),
+                    r.case.label,
+                    r.status,
+                    r.error,
+                    r.duration_s,
+                    r.started_at,
+                )
+            )
             metric_rows.extend(
                 (
-                    key, m.name, m.unit, m.direction, m.n, m.mean, m.median, m.stddev,
-                    m.min, m.max, m.ci_low, m.ci_high,
+                    key,
+                    m.name,
+                    m.unit,
+                    m.direction,
+                    m.n,
+                    m.mean,
+                    m.median,
+                    m.stddev,
+                    m.min,
+                    m.max,
+                    m.ci_low,
+                    m.ci_high,
                     None if m.samples is None else _json(list(m.samples)),
                     _json(dict(m.properties)),
                 )
@@ -172,10 +210,12 @@ class CsvStore:
             )
             sample_rows.extend((key, *s) for s in r.device_samples)
         part = {
-            "results": self._write_file(folder, f"results-{seq:04d}.csv", RESULT_HEADER,
-                                        result_rows),
-            "metrics": self._write_file(folder, f"metrics-{seq:04d}.csv", METRIC_HEADER,
-                                        metric_rows),
+            "results": self._write_file(
+                folder, f"results-{seq:04d}.csv", RESULT_HEADER, result_rows
+            ),
+            "metrics": self._write_file(
+                folder, f"metrics-{seq:04d}.csv", METRIC_HEADER, metric_rows
+            ),
             "device_samples": self._write_file(
                 folder, f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows
             ),
@@ -190,7 +230,9 @@ class CsvStore:
         if manifest["end"] is not None:
             return False
         samples = self._write_file(
-            self.run_dir(run_id), "run_samples.csv", SAMPLE_HEADER,
+            self.run_dir(run_id),
+            "run_samples.csv",
+            SAMPLE_HEADER,
             [(None, *s) for s in end.device_samples],
         )
         manifest["end"] = {
@@ -242,26 +284,40 @@ def _iso(value: datetime | None) -> str | None:
 
 def _run_to_json(run: RunInfo) -> dict[str, Any]:
     return {
-        "id": str(run.id), "started_at": _iso(run.started_at), "trigger": run.trigger,
-        "profile": run.profile, "branch": run.branch, "environment": dict(run.environment),
+        "id": str(run.id),
+        "started_at": _iso(run.started_at),
+        "trigger": run.trigger,
+        "profile": run.profile,
+        "branch": run.branch,
+        "environment": dict(run.environment),
     }
 
 
 def _commit_to_json(c: CommitInfo) -> dict[str, Any]:
     return {
-        "repository": c.repository, "sha": c.sha, "parents": list(c.parents),
-        "author_name": c.author_name, "author_email": c.author_email,
-        "authored_at": _iso(c.authored_at), "committed_at": _iso(c.committed_at),
+        "repository": c.repository,
+        "sha": c.sha,
+        "parents": list(c.parents),
+        "author_name": c.author_name,
+        "author_email": c.author_email,
+        "authored_at": _iso(c.authored_at),
+        "committed_at": _iso(c.committed_at),
         "subject": c.subject,
     }
 
 
 def _machine_to_json(m: MachineInfo) -> dict[str, Any]:
     return {
-        "fingerprint": m.fingerprint, "gpu_name": m.gpu_name, "gpu_count": m.gpu_count,
-        "gpu_memory_mib": m.gpu_memory_mib, "driver_version": m.driver_version,
-        "cuda_version": m.cuda_version, "cpu_model": m.cpu_model, "cpu_count": m.cpu_count,
-        "ram_mib": m.ram_mib, "info": dict(m.info),
+        "fingerprint": m.fingerprint,
+        "gpu_name": m.gpu_name,
+        "gpu_count": m.gpu_count,
+        "gpu_memory_mib": m.gpu_memory_mib,
+        "driver_version": m.driver_version,
+        "cuda_version": m.cuda_version,
+        "cpu_model": m.cpu_model,
+        "cpu_count": m.cpu_count,
+        "ram_mib": m.ram_mib,
+        "info": dict(m.info),
     }
 
 
@@ -383,18 +439,28 @@ def _object(text: str) -> dict[str, Any]:
 
 
 def _samples(r: _Reader, entry: Any) -> Iterator[tuple[int | None, DeviceSample]]:
-    floats = ("gpu_util_pct", "gpu_mem_mib", "power_w", "sm_clock_mhz", "temperature_c",
-              "cpu_util_pct", "rss_mib")
+    floats = (
+        "gpu_util_pct",
+        "gpu_mem_mib",
+        "power_w",
+        "sm_clock_mhz",
+        "temperature_c",
+        "cpu_util_pct",
+        "rss_mib",
+    )
     for line, row in r.rows(entry, SAMPLE_HEADER):
         time = r.value(line, "time", row["time"], _datetime)
         if time is None:
             raise r.fail(f"line {line}: column time is empty")
         values = {c: r.value(line, c, row[c], float) for c in floats}
-        yield r.value(line, "result_key", row["result_key"], int), DeviceSample(
-            time=time,
-            gpu_index=r.value(line, "gpu_index", row["gpu_index"], int),
-            throttle_reasons=r.value(line, "throttle_reasons", row["throttle_reasons"], int),
-            **values,
+        yield (
+            r.value(line, "result_key", row["result_key"], int),
+            DeviceSample(
+                time=time,
+                gpu_index=r.value(line, "gpu_index", row["gpu_index"], int),
+                throttle_reasons=r.value(line, "throttle_reasons", row["throttle_reasons"], int),
+                **values,
+            ),
         )
 
 
@@ -440,7 +506,9 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
         }
         try:
             metric = MetricRecord(
-                name=row["name"], unit=row["unit"], direction=row["direction"],
+                name=row["name"],
+                unit=row["unit"],
+                direction=row["direction"],
                 n=r.value(line, "n", row["n"], int),
                 samples=r.value(line, "samples", row["samples"], _float_list),
                 properties=r.value(line, "properties", row["properties"], _object) or {},
@@ -458,19 +526,22 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
         key = r.value(line, "result_key", row["result_key"], int)
         keys.add(key)
         try:
-            case = CaseKey.of(row["case_name"], r.value(line, "case_params",
-                                                        row["case_params"], _object))
+            case = CaseKey.of(
+                row["case_name"], r.value(line, "case_params", row["case_params"], _object)
+            )
             if case.label != row["case_label"]:
                 raise r.fail(f"line {line}: case_label does not match name and params")
-            results.append(ResultRecord(
-                case=case,
-                status=row["status"],
-                error=row["error"] or None,
-                duration_s=r.value(line, "duration_s", row["duration_s"], float),
-                started_at=r.value(line, "started_at", row["started_at"], _datetime),
-                metrics=tuple(metrics.get(key, ())),
-                device_samples=tuple(samples.get(key, ())),
-            ))
+            results.append(
+                ResultRecord(
+                    case=case,
+                    status=row["status"],
+                    error=row["error"] or None,
+                    duration_s=r.value(line, "duration_s", row["duration_s"], float),
+                    started_at=r.value(line, "started_at", row["started_at"], _datetime),
+                    metrics=tuple(metrics.get(key, ())),
+                    device_samples=tuple(samples.get(key, ())),
+                )
+            )
         except RecordError as exc:
             raise r.fail(f"line {line}: {exc}") from None
     dangling = (set(metrics) | set(samples)) - keys
@@ -490,14 +561,22 @@ def _header_from_json(m: Mapping[str, Any]) -> RunHeader:
         raise ValueError("run has no started_at")
     return RunHeader(
         run=RunInfo(
-            id=uuid.UUID(run["id"]), started_at=started, trigger=run["trigger"],
-            profile=run["profile"], branch=run["branch"], environment=run["environment"],
+            id=uuid.UUID(run["id"]),
+            started_at=started,
+            trigger=run["trigger"],
+            profile=run["profile"],
+            branch=run["branch"],
+            environment=run["environment"],
         ),
         commit=CommitInfo(
-            repository=commit["repository"], sha=commit["sha"],
-            parents=tuple(commit["parents"]), author_name=commit["author_name"],
-            author_email=commit["author_email"], authored_at=when(commit["authored_at"]),
-            committed_at=when(commit["committed_at"]), subject=commit["subject"],
+            repository=commit["repository"],
+            sha=commit["sha"],
+            parents=tuple(commit["parents"]),
+            author_name=commit["author_name"],
+            author_email=commit["author_email"],
+            authored_at=when(commit["authored_at"]),
+            committed_at=when(commit["committed_at"]),
+            subject=commit["subject"],
         ),
         machine=MachineInfo(**machine),
     )

@@ -101,9 +101,7 @@ def create_readonly_role(engine: Engine, name: str, password: str) -> bool:
     role runs those migrations (PostgreSQL ties them to the creating role).
     """
     if not _ROLE_NAME.match(name):
-        raise ConfigError(
-            f"role name {name!r} must be lowercase letters, digits and _ (max 63)"
-        )
+        raise ConfigError(f"role name {name!r} must be lowercase letters, digits and _ (max 63)")
     if not password:
         raise ConfigError("the read-only role needs a non-empty password")
     role = sql.Identifier(name)
@@ -113,9 +111,7 @@ def create_readonly_role(engine: Engine, name: str, password: str) -> bool:
         assert isinstance(raw, psycopg.Connection)  # noqa: S101 - engine is psycopg 3
         cur = raw.cursor()
         database = sql.Identifier(raw.info.dbname)
-        exists = cur.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)
-        ).fetchone()
+        exists = cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
         if exists:
             cur.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(role, verifier))
         else:

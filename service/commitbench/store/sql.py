@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -18,6 +17,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from commitbench.errors import CommitbenchError
 from commitbench.records import (
@@ -45,16 +45,50 @@ from commitbench.store.tables import (
 )
 
 METRIC_COLUMNS = (
-    "result_id", "name", "unit", "direction", "n", "mean", "median", "stddev", "min",
-    "max", "ci_low", "ci_high", "samples", "properties",
+    "result_id",
+    "name",
+    "unit",
+    "direction",
+    "n",
+    "mean",
+    "median",
+    "stddev",
+    "min",
+    "max",
+    "ci_low",
+    "ci_high",
+    "samples",
+    "properties",
 )
 _METRIC_TYPES = (
-    "int8", "text", "text", "text", "int4", "float8", "float8", "float8", "float8",
-    "float8", "float8", "float8", "float8[]", "jsonb",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "int4",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8[]",
+    "jsonb",
 )
 _SAMPLE_TYPES = (
-    "uuid", "int8", "timestamptz", "int2", "float8", "float8", "float8", "float8",
-    "float8", "int8", "float8", "float8",
+    "uuid",
+    "int8",
+    "timestamptz",
+    "int2",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "int8",
+    "float8",
+    "float8",
 )
 
 
@@ -209,21 +243,35 @@ class SqlStore:
         unique = {c.label: c for c in cases}
         conn.execute(
             insert(Case)
-            .values([{"name": c.name, "params": c.params_dict, "label": label}
-                     for label, c in unique.items()])
+            .values(
+                [
+                    {"name": c.name, "params": c.params_dict, "label": label}
+                    for label, c in unique.items()
+                ]
+            )
             .on_conflict_do_nothing()
         )
-        rows = conn.execute(
-            select(Case.label, Case.id).where(Case.label.in_(list(unique)))
-        ).all()
+        rows = conn.execute(select(Case.label, Case.id).where(Case.label.in_(list(unique)))).all()
         return {label: case_id for label, case_id in rows}
 
     @staticmethod
-    def _copy_metrics(raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]) -> None:
+    def _copy_metrics(
+        raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]
+    ) -> None:
         rows = [
             (
-                result_id, m.name, m.unit, m.direction, m.n, m.mean, m.median, m.stddev,
-                m.min, m.max, m.ci_low, m.ci_high,
+                result_id,
+                m.name,
+                m.unit,
+                m.direction,
+                m.n,
+                m.mean,
+                m.median,
+                m.stddev,
+                m.min,
+                m.max,
+                m.ci_low,
+                m.ci_high,
                 list(m.samples) if m.samples is not None else None,
                 Jsonb(dict(m.properties)),
             )
@@ -271,7 +319,9 @@ class SqlStore:
         return out
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
-        with self.engine.connect() as conn:
+        # A Session, because the reads select whole mapped rows (a Core connection
+        # would flatten them into columns).
+        with Session(self.engine) as conn:
             row = conn.execute(
                 select(Run, Commit, Machine)
                 .join(Commit, Run.commit_id == Commit.id)
@@ -323,7 +373,7 @@ class SqlStore:
                 )
         return RunData(header=header, units=(tuple(results),) if results else (), end=end)
 
-    def _load_results(self, conn: Connection, run_id: uuid.UUID) -> list[ResultRecord]:
+    def _load_results(self, conn: Session, run_id: uuid.UUID) -> list[ResultRecord]:
         rows = conn.execute(
             select(Result, Case)
             .join(Case, Result.case_id == Case.id)
@@ -339,9 +389,17 @@ class SqlStore:
         ).scalars():
             metrics.setdefault(m.result_id, []).append(
                 MetricRecord(
-                    name=m.name, unit=m.unit, direction=m.direction, n=m.n, mean=m.mean,
-                    median=m.median, stddev=m.stddev, min=m.min, max=m.max,
-                    ci_low=m.ci_low, ci_high=m.ci_high,
+                    name=m.name,
+                    unit=m.unit,
+                    direction=m.direction,
+                    n=m.n,
+                    mean=m.mean,
+                    median=m.median,
+                    stddev=m.stddev,
+                    min=m.min,
+                    max=m.max,
+                    ci_low=m.ci_low,
+                    ci_high=m.ci_high,
                     samples=tuple(m.samples) if m.samples is not None else None,
                     properties=m.properties,
                 )
@@ -363,7 +421,7 @@ class SqlStore:
         ]
 
     def _iter_samples(
-        self, conn: Connection, run_id: uuid.UUID
+        self, conn: Session, run_id: uuid.UUID
     ) -> Iterator[tuple[int | None, DeviceSample]]:
         cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
         query = (
@@ -374,7 +432,7 @@ class SqlStore:
         for row in conn.execute(query):
             yield row[0], DeviceSample(*row[1:])
 
-    def _run_samples(self, conn: Connection, run_id: uuid.UUID) -> Iterator[DeviceSample]:
+    def _run_samples(self, conn: Session, run_id: uuid.UUID) -> Iterator[DeviceSample]:
         """Samples taken between cases (result_id NULL)."""
         cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
         query = (

@@ -115,9 +115,7 @@ class Run(Base):
     branch: Mapped[str | None] = mapped_column(Text)
     trigger: Mapped[str] = mapped_column(Text)
     profile: Mapped[str] = mapped_column(Text)
-    environment: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb")
-    )
+    environment: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     started_at: Mapped[datetime] = mapped_column(TZ)
     finished_at: Mapped[datetime | None] = mapped_column(TZ)
     status: Mapped[str] = mapped_column(Text, server_default=text("'running'"))
@@ -179,9 +177,7 @@ class Metric(Base):
     __tablename__ = "metrics"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    result_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("results.id", ondelete="CASCADE")
-    )
+    result_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("results.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(Text)
     unit: Mapped[str] = mapped_column(Text)
     direction: Mapped[str] = mapped_column(Text)
@@ -195,9 +191,7 @@ class Metric(Base):
     ci_high: Mapped[float | None] = mapped_column(Float(53))
     samples: Mapped[list[float] | None] = mapped_column(ARRAY(Float(53)))
     # How it was measured (e.g. {"l2_flush": true, "warmup": 3}).
-    properties: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, server_default=text("'{}'::jsonb")
-    )
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
     __table_args__ = (
         UniqueConstraint("result_id", "name"),
@@ -205,9 +199,7 @@ class Metric(Base):
         CheckConstraint("n >= 0", name="n_non_negative"),
         CheckConstraint("stddev IS NULL OR stddev >= 0", name="stddev_non_negative"),
         CheckConstraint("min IS NULL OR max IS NULL OR min <= max", name="min_le_max"),
-        CheckConstraint(
-            "samples IS NULL OR cardinality(samples) = n", name="samples_match_n"
-        ),
+        CheckConstraint("samples IS NULL OR cardinality(samples) = n", name="samples_match_n"),
         Index("ix_metrics_name", "name"),
     )
 
@@ -219,8 +211,7 @@ class Metric(Base):
 device_samples = Table(
     "device_samples",
     Base.metadata,
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id", ondelete="CASCADE"),
-           nullable=False),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("result_id", BigInteger, ForeignKey("results.id", ondelete="CASCADE")),
     Column("time", TZ, nullable=False),
     Column("gpu_index", SmallInteger),
@@ -264,14 +255,17 @@ class Regression(Base):
     __table_args__ = (
         # One row per change point of a series: `detect` re-runs are idempotent.
         UniqueConstraint(
-            "case_id", "metric", "machine_id", "branch", "profile", "commit_id",
+            "case_id",
+            "metric",
+            "machine_id",
+            "branch",
+            "profile",
+            "commit_id",
             name="uq_regressions_series_commit",
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint(_one_of("state", REGRESSION_STATES), name="state_known"),
         CheckConstraint(_one_of("profile", PROFILES), name="profile_known"),
-        CheckConstraint(
-            "p_value IS NULL OR (p_value >= 0 AND p_value <= 1)", name="p_value_range"
-        ),
+        CheckConstraint("p_value IS NULL OR (p_value >= 0 AND p_value <= 1)", name="p_value_range"),
         Index("ix_regressions_state_detected_at", "state", "detected_at"),
     )
