@@ -45,8 +45,8 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_machines"),
         sa.UniqueConstraint("fingerprint", name="uq_machines_fingerprint"),
-        sa.CheckConstraint("gpu_count >= 0", name="ck_machines_gpu_count_non_negative"),
-        sa.CheckConstraint("char_length(fingerprint) = 64", name="ck_machines_fingerprint_sha256"),
+        sa.CheckConstraint("gpu_count >= 0", name=op.f("ck_machines_gpu_count_non_negative")),
+        sa.CheckConstraint("char_length(fingerprint) = 64", name=op.f("ck_machines_fingerprint_sha256")),
     )
     op.create_table(
         "commits",
@@ -61,7 +61,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_commits"),
         sa.UniqueConstraint("repository", "sha", name="uq_commits_repository_sha"),
-        sa.CheckConstraint("sha ~ '^[0-9a-f]{40}([0-9a-f]{24})?$'", name="ck_commits_sha_full_hex"),
+        sa.CheckConstraint("sha ~ '^[0-9a-f]{40}([0-9a-f]{24})?$'", name=op.f("ck_commits_sha_full_hex")),
     )
     op.create_index("ix_commits_repository_committed_at", "commits", ["repository", "committed_at"])
 
@@ -82,14 +82,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["machine_id"], ["machines.id"], name="fk_runs_machine_id_machines"
         ),
-        sa.CheckConstraint("trigger IN ('cron', 'ci', 'manual')", name="ck_runs_trigger_known"),
-        sa.CheckConstraint("profile IN ('smoke', 'full')", name="ck_runs_profile_known"),
+        sa.CheckConstraint("trigger IN ('cron', 'ci', 'manual')", name=op.f("ck_runs_trigger_known")),
+        sa.CheckConstraint("profile IN ('smoke', 'full')", name=op.f("ck_runs_profile_known")),
         sa.CheckConstraint(
-            "status IN ('running', 'ok', 'failed', 'interrupted')", name="ck_runs_status_known"
+            "status IN ('running', 'ok', 'failed', 'interrupted')", name=op.f("ck_runs_status_known")
         ),
         sa.CheckConstraint(
             "finished_at IS NULL OR finished_at >= started_at",
-            name="ck_runs_finished_after_start",
+            name=op.f("ck_runs_finished_after_start"),
         ),
     )
     op.create_index(
@@ -107,7 +107,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_cases"),
         sa.UniqueConstraint("name", "params", name="uq_cases_name_params"),
         sa.UniqueConstraint("label", name="uq_cases_label"),
-        sa.CheckConstraint("jsonb_typeof(params) = 'object'", name="ck_cases_params_object"),
+        sa.CheckConstraint("jsonb_typeof(params) = 'object'", name=op.f("ck_cases_params_object")),
     )
 
     op.create_table(
@@ -127,10 +127,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "case_id", name="uq_results_run_id_case_id"),
         sa.CheckConstraint(
             "status IN ('ok', 'skipped', 'failed', 'timeout', 'oom', 'crashed')",
-            name="ck_results_status_known",
+            name=op.f("ck_results_status_known"),
         ),
         sa.CheckConstraint(
-            "duration_s IS NULL OR duration_s >= 0", name="ck_results_duration_non_negative"
+            "duration_s IS NULL OR duration_s >= 0", name=op.f("ck_results_duration_non_negative")
         ),
     )
     op.create_index("ix_results_case_id_run_id", "results", ["case_id", "run_id"])
@@ -157,14 +157,14 @@ def upgrade() -> None:
             ["result_id"], ["results.id"], name="fk_metrics_result_id_results", ondelete="CASCADE"
         ),
         sa.UniqueConstraint("result_id", "name", name="uq_metrics_result_id_name"),
-        sa.CheckConstraint("direction IN ('lower', 'higher')", name="ck_metrics_direction_known"),
-        sa.CheckConstraint("n >= 0", name="ck_metrics_n_non_negative"),
-        sa.CheckConstraint("stddev IS NULL OR stddev >= 0", name="ck_metrics_stddev_non_negative"),
+        sa.CheckConstraint("direction IN ('lower', 'higher')", name=op.f("ck_metrics_direction_known")),
+        sa.CheckConstraint("n >= 0", name=op.f("ck_metrics_n_non_negative")),
+        sa.CheckConstraint("stddev IS NULL OR stddev >= 0", name=op.f("ck_metrics_stddev_non_negative")),
         sa.CheckConstraint(
-            "min IS NULL OR max IS NULL OR min <= max", name="ck_metrics_min_le_max"
+            "min IS NULL OR max IS NULL OR min <= max", name=op.f("ck_metrics_min_le_max")
         ),
         sa.CheckConstraint(
-            "samples IS NULL OR cardinality(samples) = n", name="ck_metrics_samples_match_n"
+            "samples IS NULL OR cardinality(samples) = n", name=op.f("ck_metrics_samples_match_n")
         ),
     )
     op.create_index("ix_metrics_name", "metrics", ["name"])
@@ -194,7 +194,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "gpu_index IS NULL OR gpu_index >= 0",
-            name="ck_device_samples_gpu_index_non_negative",
+            name=op.f("ck_device_samples_gpu_index_non_negative"),
         ),
     )
     op.create_index("ix_device_samples_result_id_time", "device_samples", ["result_id", "time"])
@@ -244,12 +244,12 @@ def upgrade() -> None:
             postgresql_nulls_not_distinct=True,
         ),
         sa.CheckConstraint(
-            "state IN ('open', 'acknowledged', 'fixed')", name="ck_regressions_state_known"
+            "state IN ('open', 'acknowledged', 'fixed')", name=op.f("ck_regressions_state_known")
         ),
-        sa.CheckConstraint("profile IN ('smoke', 'full')", name="ck_regressions_profile_known"),
+        sa.CheckConstraint("profile IN ('smoke', 'full')", name=op.f("ck_regressions_profile_known")),
         sa.CheckConstraint(
             "p_value IS NULL OR (p_value >= 0 AND p_value <= 1)",
-            name="ck_regressions_p_value_range",
+            name=op.f("ck_regressions_p_value_range"),
         ),
     )
     op.create_index("ix_regressions_state_detected_at", "regressions", ["state", "detected_at"])

@@ -1,0 +1,110 @@
+"""MetricsRecorder into PostgreSQL: exact round trips, idempotency, atomic units."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+import psycopg
+from sqlalchemy import Engine, text
+
+from commitbench.recorder import MetricsRecorder
+from commitbench.records import RunData
+from commitbench.store.sql import SqlStore
+from tests import factories as f
+
+
+def record(engine: Engine, header=None, results=None, run_samples=()) -> tuple:  # type: ignore[no-untyped-def]
+    header = header or f.header()
+    results = results if results is not None else [f.result(i=0), f.result(i=1), f.result(i=2, status="oom")]
+    with MetricsRecorder(SqlStore(engine), header) as rec:
+        for r in results:
+            rec.add(r)
+            rec.flush()
+        rec.add_run_samples(run_samples)
+    return header, results
+
+
+def test_run_round_trips_with_exact_values(engine: Engine) -> None:
+    run_samples = f.samples(4, gpus=1)
+    header, results = record(engine, run_samples=run_samples)
+    store = SqlStore(engine)
+
+    data = store.load_run(header.run.id)
+
+    assert data.header == header
+    assert data.results == tuple(results)
+    assert data.end is not None
+    assert data.end.status == "failed"  # one case ran out of memory
+    assert data.end.device_samples == run_samples
+    assert store.counts() == {
+        "machines": 1, "commits": 1, "runs": 1, "cases": 3, "results": 3,
+        "metrics": 6, "device_samples": 3 * 3 * 2 + 4,
+    }
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT m.samples, m.n, m.median, m.ci_low, m.ci_high, m.properties "
+            "FROM metrics m JOIN results r ON r.id = m.result_id "
+            "JOIN cases c ON c.id = r.case_id "
+            "WHERE m.name = 'time' AND c.label = :label"
+        ), {"label": "matmul.matmul[i=1,impl=fp16,shape=4k]"}).one()
+    assert row.samples == [0.002 + 1e-6 * k for k in range(10)]
+    assert row.n == 10
+    assert row.median == (0.002 + 4e-6) + ((0.002 + 5e-6) - (0.002 + 4e-6)) * 0.5
+    assert (row.ci_low, row.ci_high) == (0.002 + 1e-6, 0.002 + 8e-6)  # ranks 2 and 9 of 10
+    assert row.properties == {"warmup": 3, "l2_flush": True}
+
+
+def test_recording_the_same_run_twice_adds_nothing(engine: Engine) -> None:
+    header, results = record(engine)
+    before = SqlStore(engine).counts()
+
+    record(engine, header=header, results=results, run_samples=f.samples(2))
+
+    assert SqlStore(engine).counts() == before
+
+
+def test_runs_share_commit_machine_and_cases(engine: Engine) -> None:
+    record(engine)
+    record(engine)
+    counts = SqlStore(engine).counts()
+    assert (counts["runs"], counts["commits"], counts["machines"], counts["cases"]) == (2, 1, 1, 3)
+    assert counts["results"] == 6
+
+
+def test_a_unit_is_one_transaction(engine: Engine) -> None:
+    good = f.result(i=0)
+    bad = f.result(i=1)
+    # Forge a value that bypassed validation: the database check rejects it, and
+    # nothing of the unit (not even the valid result before it) may remain.
+    broken_metric = dataclasses.replace(bad.metrics[0])
+    object.__setattr__(broken_metric, "stddev", -1.0)
+    object.__setattr__(bad, "metrics", (broken_metric,))
+    store = SqlStore(engine)
+    header = f.header()
+    store.open_run(header)
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        store.write_unit(header.run.id, [good, bad])
+
+    assert store.counts()["results"] == 0
+    assert store.counts()["device_samples"] == 0
+
+
+def test_unknown_run_is_a_clear_error(engine: Engine) -> None:
+    from commitbench.errors import CommitbenchError
+
+    missing = uuid.uuid4()
+    with pytest.raises(CommitbenchError, match=f"no run {missing}"):
+        SqlStore(engine).load_run(missing)
+
+
+def test_finish_is_written_once(engine: Engine) -> None:
+    header, _ = record(engine, run_samples=f.samples(1, gpus=1))
+    store = SqlStore(engine)
+    first: RunData = store.load_run(header.run.id)
+    assert first.end is not None
+    later = dataclasses.replace(first.end, status="ok", device_samples=f.samples(5))
+    assert store.finish_run(header.run.id, later) is False
+    assert store.load_run(header.run.id).end == first.end

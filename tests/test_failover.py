@@ -1,0 +1,142 @@
+"""The database going away never loses a measured result."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from commitbench.recorder import MetricsRecorder
+from commitbench.store import engine as dbengine
+from commitbench.store.csv import read_run
+from commitbench.store.sql import SqlStore
+from commitbench.transfer import import_runs
+from tests import factories as f
+from tests.conftest import DatabaseOutage
+
+RESULTS = [f.result(i=i) for i in range(4)]
+
+
+def test_lost_database_spools_the_rest_and_import_completes_the_run(
+    engine: Engine, db_url: URL, outage: DatabaseOutage, tmp_path: Path
+) -> None:
+    header = f.header()
+    rec = MetricsRecorder(SqlStore(engine), header, spool=tmp_path)
+    with rec:
+        rec.add(RESULTS[0])
+        rec.flush()
+        outage.begin()  # the database is gone from here on
+        for r in RESULTS[1:]:
+            rec.add(r)
+            rec.flush()
+        rec.add_run_samples(f.samples(3, gpus=1))
+    outage.end()
+
+    assert rec.spooled_to == tmp_path / str(header.run.id)
+    spooled = read_run(rec.spooled_to)
+    assert spooled.results == tuple(RESULTS[1:])
+    assert spooled.end is not None and spooled.end.status == "ok"
+
+    fresh = dbengine.make_engine(db_url)
+    try:
+        store = SqlStore(fresh)
+        assert store.counts()["results"] == 1  # only what was written before the loss
+        summary = import_runs(store, tmp_path)
+        assert (summary.runs, summary.results_seen, summary.results_added) == (1, 3, 3)
+        once = store.counts()
+        assert once == {
+            "machines": 1, "commits": 1, "runs": 1, "cases": 4, "results": 4,
+            "metrics": 12, "device_samples": 4 * 3 * 2 + 3,
+        }
+        again = import_runs(store, tmp_path)
+        assert again.results_added == 0
+        assert store.counts() == once
+        data = store.load_run(header.run.id)
+        assert data.results == tuple(RESULTS)
+        assert data.end is not None and data.end.status == "ok"
+        assert data.end.device_samples == f.samples(3, gpus=1)
+    finally:
+        fresh.dispose()
+
+
+def test_dropped_connection_with_live_database_is_not_spooled(
+    engine: Engine, outage: DatabaseOutage, tmp_path: Path
+) -> None:
+    header = f.header()
+    rec = MetricsRecorder(SqlStore(engine), header, spool=tmp_path)
+    with rec:
+        rec.add(RESULTS[0])
+        rec.flush()
+        outage.terminate_connections()  # e.g. a proxy dropped it; the server is fine
+        rec.add(RESULTS[1])
+        rec.flush()
+    assert rec.spooled_to is None
+    assert list(tmp_path.iterdir()) == []
+    assert SqlStore(engine).counts()["results"] == 2
+
+
+def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
+    db_env: str, engine: Engine, outage: DatabaseOutage, git_repo: Path, tmp_path: Path
+) -> None:
+    results_dir = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commitbench", "run", "--repo", str(git_repo),
+         "--repeat", "300", "--results", str(results_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 60
+    with engine.connect() as conn:
+        while conn.execute(text("SELECT count(*) FROM results")).scalar_one() < 1:
+            assert time.monotonic() < deadline, "the run recorded nothing"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+            conn.rollback()
+    outage.begin()
+    out, err = proc.communicate(timeout=120)
+    outage.end()
+
+    assert proc.returncode == 1, err
+    run_dir = next(results_dir.iterdir())
+    assert f"commitbench import {run_dir}" in err
+    assert "Traceback" not in err
+    spooled = read_run(run_dir)
+    assert len(spooled.results) == 2  # the first of three cases reached the database
+
+    fresh = dbengine.make_engine(dbengine.parse_url(db_env))
+    try:
+        store = SqlStore(fresh)
+        import_runs(store, run_dir)
+        counts = store.counts()
+        assert (counts["runs"], counts["results"], counts["metrics"]) == (1, 3, 6)
+        data = store.load_run(spooled.header.run.id)
+        assert [r.case.name.rsplit(".", 1)[1] for r in data.results] == [
+            "sum_range", "sort", "json_roundtrip"
+        ]
+        assert data.end is not None and data.end.status == "ok"
+    finally:
+        fresh.dispose()
+
+
+def test_cli_run_with_unreachable_database_records_to_csv(
+    git_repo: Path, tmp_path: Path, monkeypatch: object
+) -> None:
+    results_dir = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "commitbench", "run", "--repo", str(git_repo),
+         "--repeat", "6", "--results", str(results_dir),
+         "--db", "postgresql://postgres:hunter2@127.0.0.1:1/commitbench"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "commitbench: warning: database postgresql+psycopg://postgres:***@127.0.0.1:1/"
+        f"commitbench is unreachable; recording to CSV under {results_dir} instead"
+    ) in proc.stderr
+    assert "hunter2" not in proc.stderr + proc.stdout
+    (run_dir,) = results_dir.iterdir()
+    assert len(read_run(run_dir).results) == 3
