@@ -24,7 +24,13 @@ ADMIN_URL = os.environ.get(
     "COMMITBENCH_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
-    "device_samples", "metrics", "results", "regressions", "runs", "cases", "commits",
+    "device_samples",
+    "metrics",
+    "results",
+    "regressions",
+    "runs",
+    "cases",
+    "commits",
     "machines",
 )
 
@@ -35,7 +41,7 @@ def admin() -> Iterator[Engine]:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure here means no database
+    except Exception as exc:
         pytest.exit(
             f"PostgreSQL is not reachable at {ADMIN_URL} ({type(exc).__name__}); start it: "
             "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
@@ -118,8 +124,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real git repository with two commits on main."""
     repo = tmp_path_factory.mktemp("repo")
-    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-01T10:00:00+00:00",
-           "GIT_COMMITTER_DATE": "2026-11-01T10:00:00+00:00"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": "2026-11-01T10:00:00+00:00",
+        "GIT_COMMITTER_DATE": "2026-11-01T10:00:00+00:00",
+    }
 
     def git(*args: str) -> None:
         subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
@@ -156,13 +165,15 @@ class DatabaseOutage:
         )
 
     def begin(self) -> None:
-        self._run(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(
-            sql.Identifier(self.name)))
+        self._run(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(self.name))
+        )
         self.terminate_connections()
 
     def end(self) -> None:
-        self._run(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
-            sql.Identifier(self.name)))
+        self._run(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(self.name))
+        )
 
 
 @pytest.fixture

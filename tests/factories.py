@@ -24,25 +24,40 @@ SHA_B = "b" * 40
 def machine(gpu: str | None = "NVIDIA H100 80GB HBM3") -> MachineInfo:
     facts = {"cpu_model": "Test CPU", "cpu_count": 16, "ram_mib": 131072, "gpu_count": 0}
     if gpu:
-        facts.update(gpu_name=gpu, gpu_count=1, gpu_memory_mib=81559,
-                     driver_version="550.54.15", cuda_version="12.4")
+        facts.update(
+            gpu_name=gpu,
+            gpu_count=1,
+            gpu_memory_mib=81559,
+            driver_version="550.54.15",
+            cuda_version="12.4",
+        )
     return MachineInfo.from_facts(**facts)
 
 
 def commit(sha: str = SHA_A, repository: str = "https://example.com/acme/model.git") -> CommitInfo:
     return CommitInfo(
-        repository=repository, sha=sha, parents=(SHA_B,) if sha != SHA_B else (),
-        author_name="Ada", author_email="ada@example.com",
-        authored_at=T0 - timedelta(hours=1), committed_at=T0 - timedelta(minutes=30),
+        repository=repository,
+        sha=sha,
+        parents=(SHA_B,) if sha != SHA_B else (),
+        author_name="Ada",
+        author_email="ada@example.com",
+        authored_at=T0 - timedelta(hours=1),
+        committed_at=T0 - timedelta(minutes=30),
         subject="Speed up the fused kernel",
     )
 
 
-def header(run_id: uuid.UUID | None = None, sha: str = SHA_A, gpu: str | None = "NVIDIA H100 80GB HBM3") -> RunHeader:
+def header(
+    run_id: uuid.UUID | None = None, sha: str = SHA_A, gpu: str | None = "NVIDIA H100 80GB HBM3"
+) -> RunHeader:
     return RunHeader(
         run=RunInfo(
-            id=run_id or uuid.uuid4(), started_at=T0, trigger="ci", profile="full",
-            branch="main", environment={"python": "3.11.7", "packages": {"torch": "2.13.0"}},
+            id=run_id or uuid.uuid4(),
+            started_at=T0,
+            trigger="ci",
+            profile="full",
+            branch="main",
+            environment={"python": "3.11.7", "packages": {"torch": "2.13.0"}},
         ),
         commit=commit(sha),
         machine=machine(gpu),
@@ -53,24 +68,45 @@ def samples(n: int, start: datetime = T0, gpus: int = 2) -> tuple[DeviceSample, 
     out = []
     for i in range(n):
         for g in range(gpus):
-            out.append(DeviceSample(
-                time=start + timedelta(milliseconds=100 * i), gpu_index=g,
-                gpu_util_pct=float(i % 101), gpu_mem_mib=1024.5 + i, power_w=300.25 + g,
-                sm_clock_mhz=1980.0, temperature_c=55.0 + 0.1 * i, throttle_reasons=4 * g,
-                cpu_util_pct=12.5, rss_mib=2048.0 + 0.001 * i,
-            ))
+            out.append(
+                DeviceSample(
+                    time=start + timedelta(milliseconds=100 * i),
+                    gpu_index=g,
+                    gpu_util_pct=float(i % 101),
+                    gpu_mem_mib=1024.5 + i,
+                    power_w=300.25 + g,
+                    sm_clock_mhz=1980.0,
+                    temperature_c=55.0 + 0.1 * i,
+                    throttle_reasons=4 * g,
+                    cpu_util_pct=12.5,
+                    rss_mib=2048.0 + 0.001 * i,
+                )
+            )
     return tuple(out)
 
 
-def result(name: str = "matmul.matmul", i: int = 0, status: str = "ok", n_samples: int = 3) -> ResultRecord:
+def result(
+    name: str = "matmul.matmul", i: int = 0, status: str = "ok", n_samples: int = 3
+) -> ResultRecord:
     times = [0.001 * (i + 1) + 1e-6 * k for k in range(10)]
     metrics = (
-        MetricRecord.from_samples("time", times, unit="s", direction="lower",
-                                  properties={"warmup": 3, "l2_flush": True}),
-        MetricRecord.from_samples("tflops", [700.0 + i, 701.5 + i], unit="TFLOP/s",
-                                  direction="higher"),
-        MetricRecord(name="peak_mem", unit="MiB", direction="lower", n=1, mean=512.0,
-                     median=512.0, min=512.0, max=512.0, samples=(512.0,)),
+        MetricRecord.from_samples(
+            "time", times, unit="s", direction="lower", properties={"warmup": 3, "l2_flush": True}
+        ),
+        MetricRecord.from_samples(
+            "tflops", [700.0 + i, 701.5 + i], unit="TFLOP/s", direction="higher"
+        ),
+        MetricRecord(
+            name="peak_mem",
+            unit="MiB",
+            direction="lower",
+            n=1,
+            mean=512.0,
+            median=512.0,
+            min=512.0,
+            max=512.0,
+            samples=(512.0,),
+        ),
     )
     return ResultRecord(
         case=CaseKey.of(name, {"shape": "4k", "impl": "fp16", "i": i}),

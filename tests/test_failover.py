@@ -50,8 +50,13 @@ def test_lost_database_spools_the_rest_and_import_completes_the_run(
         assert (summary.runs, summary.results_seen, summary.results_added) == (1, 3, 3)
         once = store.counts()
         assert once == {
-            "machines": 1, "commits": 1, "runs": 1, "cases": 4, "results": 4,
-            "metrics": 12, "device_samples": 4 * 3 * 2 + 3,
+            "machines": 1,
+            "commits": 1,
+            "runs": 1,
+            "cases": 4,
+            "results": 4,
+            "metrics": 12,
+            "device_samples": 4 * 3 * 2 + 3,
         }
         again = import_runs(store, tmp_path)
         assert again.results_added == 0
@@ -85,9 +90,22 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
 ) -> None:
     results_dir = tmp_path / "results"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "commitbench", "run", "--repo", str(git_repo),
-         "--repeat", "300", "--results", str(results_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "commitbench",
+            "run",
+            "--repo",
+            str(git_repo),
+            "--repeat",
+            "300",
+            "--results",
+            str(results_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
     )
     deadline = time.monotonic() + 60
     with engine.connect() as conn:
@@ -97,7 +115,7 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
             time.sleep(0.01)
             conn.rollback()
     outage.begin()
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     outage.end()
 
     assert proc.returncode == 1, err
@@ -115,7 +133,9 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
         assert (counts["runs"], counts["results"], counts["metrics"]) == (1, 3, 6)
         data = store.load_run(spooled.header.run.id)
         assert [r.case.name.rsplit(".", 1)[1] for r in data.results] == [
-            "sum_range", "sort", "json_roundtrip"
+            "sum_range",
+            "sort",
+            "json_roundtrip",
         ]
         assert data.end is not None and data.end.status == "ok"
     finally:
@@ -127,10 +147,23 @@ def test_cli_run_with_unreachable_database_records_to_csv(
 ) -> None:
     results_dir = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "commitbench", "run", "--repo", str(git_repo),
-         "--repeat", "6", "--results", str(results_dir),
-         "--db", "postgresql://postgres:hunter2@127.0.0.1:1/commitbench"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "commitbench",
+            "run",
+            "--repo",
+            str(git_repo),
+            "--repeat",
+            "6",
+            "--results",
+            str(results_dir),
+            "--db",
+            "postgresql://postgres:hunter2@127.0.0.1:1/commitbench",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert (

@@ -46,7 +46,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_machines"),
         sa.UniqueConstraint("fingerprint", name="uq_machines_fingerprint"),
         sa.CheckConstraint("gpu_count >= 0", name=op.f("ck_machines_gpu_count_non_negative")),
-        sa.CheckConstraint("char_length(fingerprint) = 64", name=op.f("ck_machines_fingerprint_sha256")),
+        sa.CheckConstraint(
+            "char_length(fingerprint) = 64", name=op.f("ck_machines_fingerprint_sha256")
+        ),
     )
     op.create_table(
         "commits",
@@ -61,7 +63,9 @@ def upgrade() -> None:
         sa.Column("subject", sa.Text),
         sa.PrimaryKeyConstraint("id", name="pk_commits"),
         sa.UniqueConstraint("repository", "sha", name="uq_commits_repository_sha"),
-        sa.CheckConstraint("sha ~ '^[0-9a-f]{40}([0-9a-f]{24})?$'", name=op.f("ck_commits_sha_full_hex")),
+        sa.CheckConstraint(
+            "sha ~ '^[0-9a-f]{40}([0-9a-f]{24})?$'", name=op.f("ck_commits_sha_full_hex")
+        ),
     )
     op.create_index("ix_commits_repository_committed_at", "commits", ["repository", "committed_at"])
 
@@ -82,10 +86,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["machine_id"], ["machines.id"], name="fk_runs_machine_id_machines"
         ),
-        sa.CheckConstraint("trigger IN ('cron', 'ci', 'manual')", name=op.f("ck_runs_trigger_known")),
+        sa.CheckConstraint(
+            "trigger IN ('cron', 'ci', 'manual')", name=op.f("ck_runs_trigger_known")
+        ),
         sa.CheckConstraint("profile IN ('smoke', 'full')", name=op.f("ck_runs_profile_known")),
         sa.CheckConstraint(
-            "status IN ('running', 'ok', 'failed', 'interrupted')", name=op.f("ck_runs_status_known")
+            "status IN ('running', 'ok', 'failed', 'interrupted')",
+            name=op.f("ck_runs_status_known"),
         ),
         sa.CheckConstraint(
             "finished_at IS NULL OR finished_at >= started_at",
@@ -157,9 +164,13 @@ def upgrade() -> None:
             ["result_id"], ["results.id"], name="fk_metrics_result_id_results", ondelete="CASCADE"
         ),
         sa.UniqueConstraint("result_id", "name", name="uq_metrics_result_id_name"),
-        sa.CheckConstraint("direction IN ('lower', 'higher')", name=op.f("ck_metrics_direction_known")),
+        sa.CheckConstraint(
+            "direction IN ('lower', 'higher')", name=op.f("ck_metrics_direction_known")
+        ),
         sa.CheckConstraint("n >= 0", name=op.f("ck_metrics_n_non_negative")),
-        sa.CheckConstraint("stddev IS NULL OR stddev >= 0", name=op.f("ck_metrics_stddev_non_negative")),
+        sa.CheckConstraint(
+            "stddev IS NULL OR stddev >= 0", name=op.f("ck_metrics_stddev_non_negative")
+        ),
         sa.CheckConstraint(
             "min IS NULL OR max IS NULL OR min <= max", name=op.f("ck_metrics_min_le_max")
         ),
@@ -246,7 +257,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "state IN ('open', 'acknowledged', 'fixed')", name=op.f("ck_regressions_state_known")
         ),
-        sa.CheckConstraint("profile IN ('smoke', 'full')", name=op.f("ck_regressions_profile_known")),
+        sa.CheckConstraint(
+            "profile IN ('smoke', 'full')", name=op.f("ck_regressions_profile_known")
+        ),
         sa.CheckConstraint(
             "p_value IS NULL OR (p_value >= 0 AND p_value <= 1)",
             name=op.f("ck_regressions_p_value_range"),

@@ -63,7 +63,10 @@ def test_resuming_a_spooled_run_appends_parts(tmp_path: Path) -> None:
     again = CsvStore(tmp_path)
     again.open_run(header)
     again.write_unit(header.run.id, [f.result(i=1)])
-    assert [r.case.params_dict["i"] for r in read_run(tmp_path / str(header.run.id)).results] == [0, 1]
+    assert [r.case.params_dict["i"] for r in read_run(tmp_path / str(header.run.id)).results] == [
+        0,
+        1,
+    ]
 
 
 def test_find_runs_accepts_a_results_dir_or_a_run_dir(tmp_path: Path) -> None:
@@ -110,11 +113,17 @@ BAD_INPUTS = {
         r"device_samples-0001.csv: truncated or modified",
     ),
     "missing column": (
-        lambda d: (_edit(d / "results-0001.csv", ",duration_s,", ","), _rehash(d, "results-0001.csv")),
+        lambda d: (
+            _edit(d / "results-0001.csv", ",duration_s,", ","),
+            _rehash(d, "results-0001.csv"),
+        ),
         r"results-0001.csv: missing columns duration_s",
     ),
     "non-numeric value": (
-        lambda d: (_edit(d / "results-0001.csv", ",1.25,", ",fast,"), _rehash(d, "results-0001.csv")),
+        lambda d: (
+            _edit(d / "results-0001.csv", ",1.25,", ",fast,"),
+            _rehash(d, "results-0001.csv"),
+        ),
         r"results-0001.csv: line 2: column duration_s: bad value 'fast'",
     ),
     "manifest not JSON": (
@@ -122,7 +131,14 @@ BAD_INPUTS = {
         r"manifest.json: not valid JSON",
     ),
     "row count differs": (
-        lambda d: (_edit(d / "metrics-0001.csv", "\n", "\n", ), _edit(d / MANIFEST, '"rows": 3', '"rows": 4')),
+        lambda d: (
+            _edit(
+                d / "metrics-0001.csv",
+                "\n",
+                "\n",
+            ),
+            _edit(d / MANIFEST, '"rows": 3', '"rows": 4'),
+        ),
         r"metrics-0001.csv: 3 rows, the manifest says 4",
     ),
 }

@@ -14,8 +14,15 @@ from commitbench.store import migrate
 from commitbench.store.tables import Base
 
 TABLES = {
-    "alembic_version", "cases", "commits", "device_samples", "machines", "metrics",
-    "regressions", "results", "runs",
+    "alembic_version",
+    "cases",
+    "commits",
+    "device_samples",
+    "machines",
+    "metrics",
+    "regressions",
+    "results",
+    "runs",
 }
 
 
@@ -61,7 +68,7 @@ def test_concurrent_upgrades_both_succeed(fresh_url: URL) -> None:
         eng = dbengine.make_engine(fresh_url)
         try:
             outcomes.append(migrate.upgrade(eng))
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             eng.dispose()

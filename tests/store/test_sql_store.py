@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-import pytest
 import psycopg
+import pytest
 from sqlalchemy import Engine, text
 
 from commitbench.recorder import MetricsRecorder
@@ -17,7 +17,11 @@ from tests import factories as f
 
 def record(engine: Engine, header=None, results=None, run_samples=()) -> tuple:  # type: ignore[no-untyped-def]
     header = header or f.header()
-    results = results if results is not None else [f.result(i=0), f.result(i=1), f.result(i=2, status="oom")]
+    results = (
+        results
+        if results is not None
+        else [f.result(i=0), f.result(i=1), f.result(i=2, status="oom")]
+    )
     with MetricsRecorder(SqlStore(engine), header) as rec:
         for r in results:
             rec.add(r)
@@ -39,16 +43,24 @@ def test_run_round_trips_with_exact_values(engine: Engine) -> None:
     assert data.end.status == "failed"  # one case ran out of memory
     assert data.end.device_samples == run_samples
     assert store.counts() == {
-        "machines": 1, "commits": 1, "runs": 1, "cases": 3, "results": 3,
-        "metrics": 6, "device_samples": 3 * 3 * 2 + 4,
+        "machines": 1,
+        "commits": 1,
+        "runs": 1,
+        "cases": 3,
+        "results": 3,
+        "metrics": 6,
+        "device_samples": 3 * 3 * 2 + 4,
     }
     with engine.connect() as conn:
-        row = conn.execute(text(
-            "SELECT m.samples, m.n, m.median, m.ci_low, m.ci_high, m.properties "
-            "FROM metrics m JOIN results r ON r.id = m.result_id "
-            "JOIN cases c ON c.id = r.case_id "
-            "WHERE m.name = 'time' AND c.label = :label"
-        ), {"label": "matmul.matmul[i=1,impl=fp16,shape=4k]"}).one()
+        row = conn.execute(
+            text(
+                "SELECT m.samples, m.n, m.median, m.ci_low, m.ci_high, m.properties "
+                "FROM metrics m JOIN results r ON r.id = m.result_id "
+                "JOIN cases c ON c.id = r.case_id "
+                "WHERE m.name = 'time' AND c.label = :label"
+            ),
+            {"label": "matmul.matmul[i=1,impl=fp16,shape=4k]"},
+        ).one()
     assert row.samples == [0.002 + 1e-6 * k for k in range(10)]
     assert row.n == 10
     assert row.median == (0.002 + 4e-6) + ((0.002 + 5e-6) - (0.002 + 4e-6)) * 0.5

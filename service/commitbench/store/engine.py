@@ -37,7 +37,7 @@ def parse_url(raw: str) -> URL:
         url = make_url(raw)
     except (exc.ArgumentError, ValueError):
         raise ConfigError(
-            "malformed database URL (expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DB)"
+            "malformed database URL (expected postgresql://USER@HOST[:PORT]/DBNAME)"
         ) from None
     if url.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(
