@@ -120,3 +120,38 @@ def test_finish_is_written_once(engine: Engine) -> None:
     later = dataclasses.replace(first.end, status="ok", device_samples=f.samples(5))
     assert store.finish_run(header.run.id, later) is False
     assert store.load_run(header.run.id).end == first.end
+
+
+def test_samples_must_refer_to_a_run_and_a_result_of_it(engine: Engine) -> None:
+    header, _ = record(engine)
+    other = f.header()
+    SqlStore(engine).open_run(other)
+    with engine.connect() as conn:
+        result_id = conn.execute(text("SELECT min(id) FROM results")).scalar_one()
+    cases = [
+        (uuid.uuid4(), None, "refers to no run"),
+        (header.run.id, 10**9, "refers to no result of its run"),
+        (other.run.id, result_id, "refers to no result of its run"),  # a result of another run
+    ]
+    for run_id, rid, message in cases:
+        with (
+            engine.begin() as conn,
+            pytest.raises(psycopg.errors.ForeignKeyViolation, match=message),
+        ):
+            SqlStore._copy_samples(
+                conn.connection.driver_connection, [(run_id, rid, f.samples(1)[0])]
+            )  # type: ignore[arg-type]
+
+
+def test_deleting_runs_and_results_deletes_their_samples(engine: Engine) -> None:
+    header, _ = record(engine, run_samples=f.samples(2))
+    kept, _ = record(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM results WHERE id = (SELECT min(id) FROM results)"))
+    assert SqlStore(engine).counts()["device_samples"] == (3 * 3 * 2 + 4) + 3 * 3 * 2 - 6
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM runs WHERE id = :id"), {"id": header.run.id})
+    assert SqlStore(engine).counts()["device_samples"] == 3 * 3 * 2
+    with engine.connect() as conn:
+        left = conn.execute(text("SELECT DISTINCT run_id FROM device_samples")).scalars().all()
+    assert left == [kept.run.id]

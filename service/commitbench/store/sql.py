@@ -177,11 +177,7 @@ class SqlStore:
             self._copy_metrics(raw, new)
             self._copy_samples(
                 raw,
-                (
-                    (run_id, result_id, s)
-                    for result_id, record in new
-                    for s in record.device_samples
-                ),
+                ((run_id, rid, s) for rid, record in new for s in record.device_samples),
             )
         return len(new)
 
@@ -290,14 +286,18 @@ class SqlStore:
         raw: psycopg.Connection[Any],
         rows: Iterable[tuple[uuid.UUID, int | None, DeviceSample]],
     ) -> None:
+        """COPY device samples; the hot path of ingest (hundreds of thousands of rows)."""
         it = iter(rows)
         first = next(it, None)
         if first is None:
             return
         with raw.cursor() as cur, cur.copy(_COPY_SAMPLES) as copy:
-            copy.set_types(list(_SAMPLE_TYPES))
+            # Binary COPY sends each field's bytes untagged, and a uuid's binary form is
+            # its 16 bytes: sent as bytea they skip a Python-level dumper per row.
+            copy.set_types(["bytea", *_SAMPLE_TYPES[1:]])
+            write = copy.write_row
             for run_id, result_id, s in (first, *it):
-                copy.write_row((run_id, result_id, *s))
+                write((run_id.bytes, result_id, *s))
 
     # -- reading ---------------------------------------------------------------------
 
