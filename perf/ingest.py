@@ -244,7 +244,7 @@ def main() -> None:
     admin = create_engine(args.admin_url, isolation_level="AUTOCOMMIT")
     name = f"cb_perf_ingest_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))  # noqa: S608 - generated name
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = dbengine.make_engine(make_url(args.admin_url).set(database=name))
     try:
         migrate.upgrade(engine)
@@ -273,7 +273,7 @@ def main() -> None:
     finally:
         engine.dispose()
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))  # noqa: S608
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
