@@ -1,0 +1,40 @@
+# commitbench: the public targets. Each one sets up what it needs on a fresh clone.
+#   make run     record a run of this checkout into CSV (.commitbench/results), no services
+#   make test    run the test suite (needs PostgreSQL at 127.0.0.1:5432, user postgres)
+#   make lint    ruff, formatting and mypy --strict
+#   make perf    the ingest benchmark (perf/ingest.py) against the local PostgreSQL
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test lint perf clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+# torch first, pinned: the machine has a local CPU wheel of 2.13.0; anything else would
+# download several GB of CUDA packages.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/commitbench run
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+perf: $(STAMP)
+	$(BIN)/python perf/ingest.py
+
+clean:
+	rm -rf $(VENV) .commitbench .pytest_cache .mypy_cache .ruff_cache
