@@ -20,7 +20,8 @@ from commitbench.store import migrate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-stderr = Console(stderr=True, highlight=False)
+# Not a terminal (CI logs, cron mail): no width limit to crop case ids at.
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
 @dataclass(frozen=True)

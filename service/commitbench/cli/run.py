@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from commitbench import machine, selfcheck, vcs
 from commitbench.cli.common import emit_json, global_options, globals_from, info, stderr, warn
@@ -94,7 +95,6 @@ def run_command(
         )
     else:
         table = Table("case", "status", "median", "95% CI of median")
-        table.columns[0].overflow = "fold"
         for r in outcome.results:
             t = next(m for m in r.metrics if m.name == "time")
             ci = (
@@ -102,7 +102,7 @@ def run_command(
                 if t.ci_low is not None and t.ci_high is not None
                 else "n/a"
             )
-            table.add_row(r.case.label, r.status, f"{(t.median or 0) * 1e3:.3f} ms", ci)
+            table.add_row(Text(r.case.label), r.status, f"{(t.median or 0) * 1e3:.3f} ms", ci)
         stderr.print(table)
     if outcome.spooled_to:
         warn(
