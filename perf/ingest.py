@@ -48,7 +48,6 @@ from commitbench.records import (
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore
-from commitbench.store.tables import DEVICE_SAMPLE_COLUMNS
 
 TABLES = ("device_samples", "metrics", "results", "runs", "cases", "commits", "machines")
 MODULE_SIZE = 10  # cases per bench module = per recorder unit
@@ -189,33 +188,14 @@ def per_row(engine: Engine, header: RunHeader, results: list[ResultRecord]) -> N
 
 
 def bare_copy(engine: Engine, header: RunHeader, results: list[ResultRecord]) -> None:
-    """COPY of the device samples alone (result_id NULL): the ceiling."""
+    """COPY of the device samples alone (result_id NULL), through the store's own COPY
+    path: the ceiling for ours."""
     SqlStore(engine).open_run(header)
     with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        stmt = sql.SQL("COPY device_samples ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.SQL(", ").join(map(sql.Identifier, DEVICE_SAMPLE_COLUMNS))
+        SqlStore._copy_samples(
+            conn.connection.driver_connection,  # type: ignore[arg-type]
+            ((header.run.id, None, s) for r in results for s in r.device_samples),
         )
-        with raw.cursor() as cur, cur.copy(stmt) as copy:  # type: ignore[union-attr]
-            copy.set_types(
-                [
-                    "uuid",
-                    "int8",
-                    "timestamptz",
-                    "int2",
-                    "float8",
-                    "float8",
-                    "float8",
-                    "float8",
-                    "float8",
-                    "int8",
-                    "float8",
-                    "float8",
-                ]
-            )
-            for r in results:
-                for s in r.device_samples:
-                    copy.write_row((header.run.id, None, *s))
 
 
 def timed(engine: Engine, fn: Callable[..., None], *args: object) -> float:

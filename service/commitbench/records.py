@@ -7,6 +7,7 @@ and never half-way through a database transaction or a CSV file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -158,6 +159,10 @@ class MetricRecord:
             samples=stats.samples,
             properties=dict(properties or {}),
         )
+
+
+# Column order of a metric in the stores (after the result reference).
+METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
 
 
 class DeviceSample(NamedTuple):

@@ -35,6 +35,7 @@ from typing import Any
 
 from commitbench.errors import CsvFormatError
 from commitbench.records import (
+    METRIC_FIELDS,
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -62,22 +63,7 @@ RESULT_HEADER = (
     "duration_s",
     "started_at",
 )
-METRIC_HEADER = (
-    "result_key",
-    "name",
-    "unit",
-    "direction",
-    "n",
-    "mean",
-    "median",
-    "stddev",
-    "min",
-    "max",
-    "ci_low",
-    "ci_high",
-    "samples",
-    "properties",
-)
+METRIC_HEADER = ("result_key", *METRIC_FIELDS)
 SAMPLE_HEADER = ("result_key", *DeviceSample._fields)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from commitbench.errors import CommitbenchError
 from commitbench.records import (
+    METRIC_FIELDS,
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -44,22 +45,7 @@ from commitbench.store.tables import (
     device_samples,
 )
 
-METRIC_COLUMNS = (
-    "result_id",
-    "name",
-    "unit",
-    "direction",
-    "n",
-    "mean",
-    "median",
-    "stddev",
-    "min",
-    "max",
-    "ci_low",
-    "ci_high",
-    "samples",
-    "properties",
-)
+METRIC_COLUMNS = ("result_id", *METRIC_FIELDS)
 _METRIC_TYPES = (
     "int8",
     "text",
