@@ -1,60 +1,233 @@
-"""Git behind a narrow interface (the only module that uses GitPython)."""
+"""Git behind a narrow interface; the only module that uses GitPython.
+
+Nothing here changes the user's working tree, index or HEAD: commits are measured in
+detached worktrees under the system temp directory, removed when done (also on errors
+and Ctrl-C), and leftovers of killed runs are pruned the next time.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from commitbench.errors import CommitbenchError
 from commitbench.records import CommitInfo
 
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
+WORKTREE_PREFIX = "commitbench-wt-"
 
 
-def _repo(path: Path):  # type: ignore[no-untyped-def]
-    import git
+@dataclass(frozen=True)
+class RevSpec:
+    """What to measure: revisions and ranges as git understands them, plus filters."""
 
+    revs: tuple[str, ...] = ()
+    since: str | None = None
+    max_count: int | None = None
+    first_parent: bool = False
+
+    @property
+    def walks(self) -> bool:
+        """Whether history is walked (a range or a filter) rather than commits named."""
+        return (
+            self.since is not None
+            or self.max_count is not None
+            or any(".." in r for r in self.revs)
+        )
+
+
+class Repository:
+    """A git repository on disk, opened read-only for our purposes."""
+
+    def __init__(self, path: Path) -> None:
+        import git
+
+        self._git_module = git
+        try:
+            self.repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise CommitbenchError(f"not a git repository: {path}") from None
+        if self.repo.bare:
+            raise CommitbenchError(f"{path} is a bare repository; commitbench needs a clone")
+        self.root = Path(self.repo.working_tree_dir or path).resolve()
+
+    # -- identity ----------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The repository's name in the results: its origin URL without credentials,
+        else its absolute path."""
+        try:
+            url = self.repo.remotes.origin.url
+        except (AttributeError, ValueError, IndexError):
+            return str(self.root)
+        return _USERINFO.sub(r"\1", url)
+
+    @property
+    def shallow(self) -> bool:
+        return self._git("rev-parse", "--is-shallow-repository") == "true"
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None on a detached HEAD."""
+        if self.repo.head.is_detached:
+            return None
+        return str(self.repo.active_branch.name)
+
+    # -- revisions ---------------------------------------------------------------------
+
+    def resolve(self, spec: RevSpec) -> list[str]:
+        """Full SHAs of the commits to measure, oldest first, without duplicates.
+
+        Named revisions are those commits; a range `A..B`, or any revision with --since
+        or --max-count, walks history (optionally first-parent only), the newest
+        --max-count commits.
+        """
+        revs = list(spec.revs) or ["HEAD"]
+        for rev in revs:
+            self._check_rev(rev)
+        if spec.walks:
+            args = ["--reverse"]
+            if spec.first_parent:
+                args.append("--first-parent")
+            if spec.since:
+                args.append(f"--since={spec.since}")
+            if spec.max_count is not None:
+                args.append(f"--max-count={spec.max_count}")
+            shas = self._git("rev-list", *args, *revs, "--").split()
+        else:
+            full = [self._verify(rev) for rev in revs]
+            shas = self._git("rev-list", "--no-walk=sorted", "--reverse", *full, "--").split()
+        seen: set[str] = set()
+        return [s for s in shas if not (s in seen or seen.add(s))]
+
+    def _check_rev(self, rev: str) -> None:
+        if rev.startswith("-"):
+            raise CommitbenchError(f"revision {rev!r} looks like an option")
+        ends = [p for p in rev.split("..") if p] if ".." in rev else [rev]
+        if ".." in rev and (rev.count("..") != 1 or "..." in rev):
+            raise CommitbenchError(f"revision range {rev!r} must be A..B")
+        for end in ends:
+            self._verify(end)
+
+    def _verify(self, rev: str) -> str:
+        try:
+            return self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        except CommitbenchError:
+            hint = (
+                "; this is a shallow clone, fetch more history with `git fetch --unshallow`"
+                if self.shallow
+                else ""
+            )
+            raise CommitbenchError(
+                f"revision {rev!r} does not resolve to a commit in {self.root}{hint}"
+            ) from None
+
+    def merge_base(self, a: str, b: str) -> str:
+        try:
+            return self._git("merge-base", self._verify(a), self._verify(b))
+        except CommitbenchError:
+            raise CommitbenchError(f"{a} and {b} have no common ancestor") from None
+
+    def commit_info(self, sha: str) -> CommitInfo:
+        commit = self.repo.commit(self._verify(sha))
+        message = commit.message if isinstance(commit.message, str) else commit.message.decode()
+        return CommitInfo(
+            repository=self.id,
+            sha=commit.hexsha,
+            parents=tuple(p.hexsha for p in commit.parents),
+            author_name=commit.author.name,
+            author_email=commit.author.email,
+            authored_at=commit.authored_datetime,
+            committed_at=commit.committed_datetime,
+            subject=message.splitlines()[0] if message else "",
+        )
+
+    # -- worktrees ---------------------------------------------------------------------
+
+    @contextmanager
+    def worktree(self, sha: str) -> Iterator[Path]:
+        """A detached checkout of `sha` in a temp directory, removed afterwards."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{WORKTREE_PREFIX}{os.getpid()}-"))
+        try:
+            self._git("worktree", "add", "--detach", "--force", str(folder), sha)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        try:
+            yield folder
+        finally:
+            self._remove_worktree(folder)
+
+    def _remove_worktree(self, folder: Path) -> None:
+        try:
+            self._git("worktree", "remove", "--force", "--force", str(folder))
+        except CommitbenchError:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._git("worktree", "prune")
+
+    def prune_worktrees(self) -> list[Path]:
+        """Remove worktrees left behind by commitbench processes that no longer run."""
+        removed = []
+        for line in self._git("worktree", "list", "--porcelain").splitlines():
+            if not line.startswith("worktree "):
+                continue
+            path = Path(line.split(" ", 1)[1])
+            owner = _owner_pid(path)
+            if owner is not None and not _alive(owner):
+                self._remove_worktree(path)
+                removed.append(path)
+        self._git("worktree", "prune")
+        return removed
+
+    def worktrees(self) -> list[Path]:
+        """Every commitbench worktree git knows of (for tests and diagnostics)."""
+        return [
+            Path(line.split(" ", 1)[1])
+            for line in self._git("worktree", "list", "--porcelain").splitlines()
+            if line.startswith("worktree ") and _owner_pid(Path(line.split(" ", 1)[1]))
+        ]
+
+    def _git(self, *args: str) -> str:
+        try:
+            out: Any = self.repo.git.execute(["git", *args])
+        except self._git_module.GitCommandError as err:
+            raise CommitbenchError(
+                f"git {' '.join(args[:2])} failed: {err.stderr.strip()}"
+            ) from None
+        return str(out).strip()
+
+
+def _owner_pid(path: Path) -> int | None:
+    name = path.name
+    if not name.startswith(WORKTREE_PREFIX):
+        return None
+    head = name[len(WORKTREE_PREFIX) :].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
     try:
-        return git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise CommitbenchError(f"not a git repository: {path}") from None
-
-
-def repository_id(path: Path) -> str:
-    """The repository's name in the results: its origin URL without credentials, else
-    its absolute path."""
-    repo = _repo(path)
-    try:
-        url = repo.remotes.origin.url
-    except (AttributeError, ValueError):
-        return str(Path(repo.working_tree_dir or repo.git_dir).resolve())
-    return _USERINFO.sub(r"\1", url)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def commit_info(path: Path, rev: str = "HEAD") -> CommitInfo:
-    import git
-
-    repo = _repo(path)
-    try:
-        commit = repo.commit(rev)
-    except (git.BadName, ValueError):
-        raise CommitbenchError(f"revision {rev!r} does not resolve to a commit") from None
-    message = commit.message if isinstance(commit.message, str) else commit.message.decode()
-    return CommitInfo(
-        repository=repository_id(path),
-        sha=commit.hexsha,
-        parents=tuple(p.hexsha for p in commit.parents),
-        author_name=commit.author.name,
-        author_email=commit.author.email,
-        authored_at=commit.authored_datetime,
-        committed_at=commit.committed_datetime,
-        subject=message.splitlines()[0] if message else "",
-    )
+    return Repository(path).commit_info(rev)
 
 
 def current_branch(path: Path) -> str | None:
-    """The checked-out branch, or None on a detached HEAD."""
-    repo = _repo(path)
-    if repo.head.is_detached:
-        return None
-    return str(repo.active_branch.name)
+    return Repository(path).current_branch()
+
+
+__all__: Sequence[str] = ("Repository", "RevSpec", "commit_info", "current_branch")
