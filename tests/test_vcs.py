@@ -28,7 +28,7 @@ def history(tmp_path: Path) -> tuple[GitBuilder, list[str]]:
 
 
 def test_named_revisions_resolve_oldest_first(history: tuple[GitBuilder, list[str]]) -> None:
-    g, (c1, c2, c3, m, c5, f1, f2) = history
+    g, (c1, _c2, _c3, m, c5, _f1, f2) = history
     repo = Repository(g.path)
     assert repo.resolve(RevSpec()) == [c5]
     assert repo.resolve(RevSpec(("v1", c1[:7], "main~1", c1))) == [c1, m, c5]
@@ -80,7 +80,7 @@ def test_shallow_clone_says_so(history: tuple[GitBuilder, list[str]], tmp_path: 
 
 
 def test_commit_metadata(history: tuple[GitBuilder, list[str]]) -> None:
-    g, (c1, c2, c3, m, c5, f1, f2) = history
+    g, (_c1, _c2, c3, m, _c5, _f1, f2) = history
     info = Repository(g.path).commit_info(m)
     assert info.sha == m
     assert info.parents == (c3, f2)

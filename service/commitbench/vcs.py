@@ -104,8 +104,7 @@ class Repository:
         else:
             full = [self._verify(rev) for rev in revs]
             shas = self._git("rev-list", "--no-walk=sorted", "--reverse", *full, "--").split()
-        seen: set[str] = set()
-        return [s for s in shas if not (s in seen or seen.add(s))]
+        return list(dict.fromkeys(shas))
 
     def _check_rev(self, rev: str) -> None:
         if rev.startswith("-"):
