@@ -302,6 +302,25 @@ class RunHeader:
 
 
 @dataclass(frozen=True)
+class RecordedKey:
+    """What makes a result the same work: skipped on a later run unless --force."""
+
+    repository: str
+    sha: str
+    fingerprint: str
+    profile: str
+
+    @classmethod
+    def of(cls, header: RunHeader) -> RecordedKey:
+        return cls(
+            header.commit.repository,
+            header.commit.sha,
+            header.machine.fingerprint,
+            header.run.profile,
+        )
+
+
+@dataclass(frozen=True)
 class RunEnd:
     finished_at: datetime
     status: str

@@ -165,3 +165,27 @@ def test_export_overwrites_an_earlier_copy(tmp_path: Path) -> None:
     assert read_run(second).results == data.results
     assert [p.name for p in (tmp_path / "b").iterdir()] == [str(header.run.id)]
     assert uuid.UUID(second.name) == header.run.id
+
+
+def test_recorded_cases_by_commit_machine_and_profile(tmp_path: Path) -> None:
+    from commitbench.records import RecordedKey
+
+    header, _ = write(tmp_path)
+    other_machine = f.header(gpu=None)
+    with MetricsRecorder(CsvStore(tmp_path), other_machine) as rec:
+        rec.add(f.result(i=7))
+    store = CsvStore(tmp_path)
+    assert store.recorded(RecordedKey.of(header)) == {
+        "matmul.matmul[i=0,impl=fp16,shape=4k]",
+        "matmul.matmul[i=1,impl=fp16,shape=4k]",
+        "matmul.matmul[i=2,impl=fp16,shape=4k]",
+    }
+    assert store.recorded(RecordedKey.of(other_machine)) == {
+        "matmul.matmul[i=7,impl=fp16,shape=4k]"
+    }
+    other_sha = f.header(sha=f.SHA_B)
+    assert store.recorded(RecordedKey.of(other_sha)) == set()
+    # A damaged run elsewhere does not hide the others.
+    (tmp_path / str(other_machine.run.id) / "results-0001.csv").write_text("x\n")
+    assert len(store.recorded(RecordedKey.of(header))) == 3
+    assert store.recorded(RecordedKey.of(other_machine)) == set()

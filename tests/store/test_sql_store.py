@@ -155,3 +155,19 @@ def test_deleting_runs_and_results_deletes_their_samples(engine: Engine) -> None
     with engine.connect() as conn:
         left = conn.execute(text("SELECT DISTINCT run_id FROM device_samples")).scalars().all()
     assert left == [kept.run.id]
+
+
+def test_recorded_cases_by_commit_machine_and_profile(engine: Engine) -> None:
+    from commitbench.records import RecordedKey
+
+    header, _ = record(engine)
+    other = f.header(gpu=None)
+    record(engine, header=other, results=[f.result(i=5)])
+    store = SqlStore(engine)
+    assert store.recorded(RecordedKey.of(header)) == {
+        "matmul.matmul[i=0,impl=fp16,shape=4k]",
+        "matmul.matmul[i=1,impl=fp16,shape=4k]",
+        "matmul.matmul[i=2,impl=fp16,shape=4k]",
+    }
+    assert store.recorded(RecordedKey.of(other)) == {"matmul.matmul[i=5,impl=fp16,shape=4k]"}
+    assert store.recorded(RecordedKey.of(f.header(sha=f.SHA_B))) == set()

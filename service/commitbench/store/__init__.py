@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy import Engine
 
-from commitbench.records import ResultRecord, RunEnd, RunHeader
+from commitbench.records import RecordedKey, ResultRecord, RunEnd, RunHeader
 
 
 class Store(Protocol):
@@ -23,6 +23,8 @@ class Store(Protocol):
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int: ...
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
+
+    def recorded(self, key: RecordedKey) -> set[str]: ...
 
 
 def open_store(

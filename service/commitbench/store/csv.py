@@ -24,6 +24,7 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -33,7 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from commitbench.records import ResultRecord, RunData, RunEnd, RunHeader
+from commitbench.errors import CsvFormatError
+from commitbench.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
 from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -45,9 +47,11 @@ from commitbench.store.csvformat import (
     machine_to_json,
     run_to_json,
 )
-from commitbench.store.csvread import find_runs, read_run
+from commitbench.store.csvread import find_runs, read_labels, read_run
 
 __all__ = ["MANIFEST", "CsvStore", "find_runs", "read_run"]
+
+log = logging.getLogger(__name__)
 
 
 # -- atomic files ------------------------------------------------------------------------
@@ -211,6 +215,25 @@ class CsvStore:
         }
         self._save_manifest(run_id)
         return True
+
+    def recorded(self, key: RecordedKey) -> set[str]:
+        """Labels of the cases with a result for the key in any run under the root.
+
+        A damaged run directory is passed over with a warning: it must not stop new
+        measurements, and `commitbench import` reports it in full.
+        """
+        labels: set[str] = set()
+        if not self.root.is_dir():
+            return labels
+        for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            try:
+                header, found = read_labels(folder)
+            except CsvFormatError as err:
+                log.warning("ignoring damaged results: %s", err)
+                continue
+            if RecordedKey.of(header) == key:
+                labels.update(found)
+        return labels
 
     def write_run(self, data: RunData) -> Path:
         """Write a whole run (export); replaces an earlier copy of the same run."""

@@ -19,6 +19,7 @@ from commitbench.records import (
     ResultRecord,
     RunData,
     RunEnd,
+    RunHeader,
 )
 from commitbench.store.csvformat import (
     FORMAT_NAME,
@@ -249,3 +250,20 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     if dangling:
         raise r.fail(f"rows refer to unknown result_key {sorted(map(str, dangling))[0]}")
     return tuple(results)
+
+
+def read_labels(folder: Path) -> tuple[RunHeader, set[str]]:
+    """The run header and the labels of its recorded cases, reading only the manifest
+    and the results files (checksums verified), not metrics or samples."""
+    r = _Reader(Path(folder))
+    manifest = r.manifest()
+    try:
+        header = header_from_json(manifest)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise r.fail(f"bad run header ({exc})") from None
+    labels: set[str] = set()
+    for part in manifest["parts"]:
+        if not isinstance(part, dict):
+            raise r.fail("a part entry is not an object")
+        labels.update(row["case_label"] for _, row in r.rows(part.get("results"), RESULT_HEADER))
+    return header, labels

@@ -27,6 +27,7 @@ from commitbench.records import (
     DeviceSample,
     MachineInfo,
     MetricRecord,
+    RecordedKey,
     ResultRecord,
     RunData,
     RunEnd,
@@ -286,6 +287,24 @@ class SqlStore:
                 write((run_id.bytes, result_id, *s))
 
     # -- reading ---------------------------------------------------------------------
+
+    def recorded(self, key: RecordedKey) -> set[str]:
+        """Labels of the cases with a result for (repository, sha, machine, profile)."""
+        query = (
+            select(Case.label)
+            .join(Result, Result.case_id == Case.id)
+            .join(Run, Run.id == Result.run_id)
+            .join(Commit, Commit.id == Run.commit_id)
+            .join(Machine, Machine.id == Run.machine_id)
+            .where(
+                Commit.repository == key.repository,
+                Commit.sha == key.sha,
+                Machine.fingerprint == key.fingerprint,
+                Run.profile == key.profile,
+            )
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def run_ids(self) -> list[uuid.UUID]:
         with self.engine.connect() as conn:
