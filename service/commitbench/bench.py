@@ -130,6 +130,8 @@ def bench(
         rules.append(f"gpu_mem_gib>={min_gpu_mem_gib}")
 
     def mark(f: BenchFn) -> BenchFn:
+        if name is None and "<locals>" in f.__qualname__:
+            raise ValueError(f"{f.__qualname__}: define benches at module level, or pass name=")
         spec = Bench(
             fn=f,
             name=name or f"{f.__module__}.{f.__qualname__}",
