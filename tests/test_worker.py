@@ -253,3 +253,55 @@ def test_worker_environment_reports_this_interpreter(tmp_path: Path) -> None:
     assert env["python"] == ".".join(map(str, sys.version_info[:3]))
     assert env["executable"] == sys.executable
     assert "torch" in env
+
+
+def test_bad_output_fails_only_its_own_case(tmp_path: Path) -> None:
+    options = write(
+        tmp_path,
+        "misbehaves",
+        """
+        import math
+        import os
+        import sys
+        import commitbench as cb
+
+        @cb.bench
+        def garbage(ctx):
+            fd = int(sys.argv[sys.argv.index("--result-fd") + 1])
+            os.write(fd, b"not json\\n")
+            ctx.record("x", 1, "1")
+
+        @cb.bench
+        def infinite(ctx):
+            ctx.record("ratio", math.inf, "1")
+
+        @cb.bench
+        def fine(ctx):
+            ctx.record("x", 1, "1")
+        """,
+    )
+    runs = list(run_module("misbehaves", options))
+    assert [r.result.status for r in runs] == ["crashed", "failed", "ok"]
+    assert "broke the result protocol" in (runs[0].result.error or "")
+    assert "not serialisable" in (runs[1].result.error or "")
+
+
+def test_a_caller_that_stops_early_leaves_no_worker_behind(tmp_path: Path) -> None:
+    options = write(
+        tmp_path,
+        "slow",
+        """
+        import time
+        import commitbench as cb
+
+        @cb.bench(params={"k": [1, 2]})
+        def nap(ctx, k):
+            time.sleep(0 if k == 1 else 60)
+        """,
+    )
+    runs = run_module("slow", options)
+    first = next(runs)
+    assert first.result.status == "ok" and first.pid is not None
+    runs.close()  # the generator's cleanup kills the worker, mid-case
+    with pytest.raises(ProcessLookupError):
+        os.kill(first.pid, 0)

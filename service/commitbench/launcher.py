@@ -37,7 +37,7 @@ from typing import IO, Any, Protocol
 import commitbench
 from commitbench import wire
 from commitbench.bench import Window
-from commitbench.records import PROFILES, CaseKey, ResultRecord
+from commitbench.records import PROFILES, CaseKey, RecordError, ResultRecord
 
 OUTPUT_TAIL_CHARS = 4000
 
@@ -95,6 +95,7 @@ class _Session:
     timed_out: bool = False
     returncode: int | None = None
     output: str = ""
+    protocol_error: str | None = None
 
 
 def _oom_kills() -> int | None:
@@ -111,6 +112,8 @@ def _oom_kills() -> int | None:
 def classify(s: _Session, timeout_s: float, oom_before: int | None) -> tuple[str, str]:
     """Status and message for a worker that ended inside a case."""
     rc = s.returncode
+    if s.protocol_error is not None:
+        return "crashed", f"worker broke the result protocol: {s.protocol_error}"
     if s.timed_out:
         return "timeout", f"no result after {timeout_s:g} s; worker killed"
     if rc is not None and rc < 0:
@@ -189,45 +192,65 @@ def _worker(
             observer.worker_started(proc.pid)
         deadline = time.monotonic() + options.timeout_s
         buffer = b""
-        with selectors.DefaultSelector() as sel, os.fdopen(read_fd, "rb", buffering=0) as pipe:
-            sel.register(pipe, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    session.timed_out = True
-                    _kill(proc)
-                    break
-                if not sel.select(timeout=left):
-                    continue
-                chunk = pipe.read(1 << 16)
-                if not chunk:
-                    break  # the worker closed its end: it is exiting
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    event = wire.decode(line)
-                    kind = event["event"]
-                    if kind == "start":
-                        session.current = wire.case_from_json(event["case"])
-                        session.current_since = time.monotonic()
-                        session.current_at = datetime.fromtimestamp(event["time"], timezone.utc)
-                    elif kind == "result":
-                        session.current = None
-                        session.results += 1
-                    elif kind == "plan":
-                        session.plan = [wire.case_from_json(c) for c in event["cases"]]
-                    elif kind == "error":
-                        session.error = event["error"]
-                    deadline = time.monotonic() + options.timeout_s
-                    yield session, event
         try:
-            session.returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            session.timed_out = True
-            _kill(proc)
-            session.returncode = proc.wait()
+            with (
+                selectors.DefaultSelector() as sel,
+                os.fdopen(read_fd, "rb", buffering=0) as pipe,
+            ):
+                sel.register(pipe, selectors.EVENT_READ)
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        session.timed_out = True
+                        _kill(proc)
+                        break
+                    if not sel.select(timeout=left):
+                        continue
+                    chunk = pipe.read(1 << 16)
+                    if not chunk:
+                        break  # the worker closed its end: it is exiting
+                    buffer += chunk
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        try:
+                            event = _track(session, wire.decode(line))
+                        except (RecordError, KeyError, TypeError, ValueError) as err:
+                            session.protocol_error = str(err)
+                            _kill(proc)
+                            break
+                        deadline = time.monotonic() + options.timeout_s
+                        yield session, event
+                    if session.protocol_error is not None:
+                        break
+            try:
+                session.returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                session.timed_out = True
+                _kill(proc)
+                session.returncode = proc.wait()
+        finally:
+            if proc.poll() is None:  # the caller stopped early or something raised
+                _kill(proc)
+                proc.wait()
         session.output = _read_tail(log)
     yield session, None
+
+
+def _track(session: _Session, event: dict[str, Any]) -> dict[str, Any]:
+    """Update what we know of the worker from one of its events."""
+    kind = event["event"]
+    if kind == "start":
+        session.current = wire.case_from_json(event["case"])
+        session.current_since = time.monotonic()
+        session.current_at = datetime.fromtimestamp(event["time"], timezone.utc)
+    elif kind == "result":
+        session.current = None
+        session.results += 1
+    elif kind == "plan":
+        session.plan = [wire.case_from_json(c) for c in event["cases"]]
+    elif kind == "error":
+        session.error = str(event["error"])
+    return event
 
 
 def _dead(case: CaseKey, status: str, error: str, s: _Session) -> CaseRun:
@@ -280,6 +303,15 @@ def _module_failure(module: str, s: _Session, options: WorkerOptions) -> CaseRun
     return CaseRun(ResultRecord(CaseKey.of(module), "failed", _with_output(message, s)), (), s.pid)
 
 
+def _decode_result(event: dict[str, Any], session: _Session) -> ResultRecord:
+    """The worker's result; a value the records refuse fails the case, not the run."""
+    try:
+        return wire.result_from_json(event["result"])
+    except (RecordError, KeyError, TypeError, ValueError) as err:
+        case = wire.case_from_json(event["result"]["case"])
+        return ResultRecord(case, "failed", f"the worker's result is invalid: {err}")
+
+
 def _supervise(
     module: str, options: WorkerOptions, observer: WorkerObserver | None, only: list[str]
 ) -> Iterator[CaseRun]:
@@ -296,7 +328,7 @@ def _supervise(
             elif event["event"] == "start" and observer is not None:
                 observer.case_started(wire.case_from_json(event["case"]))
             elif event["event"] == "result":
-                result = wire.result_from_json(event["result"])
+                result = _decode_result(event, session)
                 done.append(result.case.label)
                 if observer is not None:
                     observer.case_finished(result.case)

@@ -216,7 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec, case in plan:
         emit("start", case=wire.case_to_json(case), time=time.time())
         result, windows = run_case(spec, case, args.profile, probe)
-        emit("result", result=wire.result_to_json(result), windows=[list(w) for w in windows])
+        try:
+            line = wire.encode(
+                "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]
+            )
+        except ValueError as err:  # a value JSON cannot carry (inf)
+            bad = ResultRecord(case, "failed", f"result not serialisable: {err}")
+            line = wire.encode("result", result=wire.result_to_json(bad), windows=[])
+        out.write(line)
+        out.flush()
     return 0
 
 
