@@ -16,6 +16,14 @@ a new one that skips the cases already done, so one bad case costs only itself:
   module is failed).
 
 The tail of the worker's stdout/stderr is appended to the error of a dead worker.
+
+How the runner wires a module's worker, the sampler and the recorder together:
+
+    with DeviceSampler.default(interval=0.1) as sampler:
+        for run in run_module("benches.matmul", WorkerOptions(profile="full"), observer=sampler):
+            recorder.add(sampler.annotate(run))   # + device samples and their summaries
+        recorder.add_run_samples(sampler.take_untagged())
+        recorder.flush()
 """
 
 from __future__ import annotations
