@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -178,7 +178,7 @@ def _worker(
     only: Sequence[str] = (),
     skip: Sequence[str] = (),
     extra_args: Sequence[str] = (),
-) -> Iterator[tuple[_Session, dict[str, Any] | None]]:
+) -> Generator[tuple[_Session, dict[str, Any] | None], None, None]:
     """Run one worker; yield (session, event) per event, then (session, None) at its end."""
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryFile() as log:
@@ -311,7 +311,7 @@ def _module_failure(module: str, s: _Session, options: WorkerOptions) -> CaseRun
     return CaseRun(ResultRecord(CaseKey.of(module), "failed", _with_output(message, s)), (), s.pid)
 
 
-def _decode_result(event: dict[str, Any], session: _Session) -> ResultRecord:
+def _decode_result(event: dict[str, Any]) -> ResultRecord:
     """The worker's result; a value the records refuse fails the case, not the run."""
     try:
         return wire.result_from_json(event["result"])
@@ -328,19 +328,21 @@ def _supervise(
     while True:
         oom_before = _oom_kills()
         session: _Session | None = None
-        for session, event in _worker(module, options, observer, only=only, skip=done):
-            if event is None:
-                break
-            if event["event"] == "plan" and plan is None:
-                plan = session.plan
-            elif event["event"] == "start" and observer is not None:
-                observer.case_started(wire.case_from_json(event["case"]))
-            elif event["event"] == "result":
-                result = _decode_result(event, session)
-                done.append(result.case.label)
-                if observer is not None:
-                    observer.case_finished(result.case)
-                yield CaseRun(result, wire.windows_from_json(event["windows"]), session.pid)
+        events = _worker(module, options, observer, only=only, skip=done)
+        with contextlib.closing(events):  # a caller that stops early kills the worker now
+            for session, event in events:
+                if event is None:
+                    break
+                if event["event"] == "plan" and plan is None:
+                    plan = session.plan
+                elif event["event"] == "start" and observer is not None:
+                    observer.case_started(wire.case_from_json(event["case"]))
+                elif event["event"] == "result":
+                    result = _decode_result(event)
+                    done.append(result.case.label)
+                    if observer is not None:
+                        observer.case_finished(result.case)
+                    yield CaseRun(result, wire.windows_from_json(event["windows"]), session.pid)
         assert session is not None  # noqa: S101 - _worker always yields a final session
         if session.current is not None:  # died inside a case
             status, message = classify(session, options.timeout_s, oom_before)
