@@ -7,6 +7,7 @@ share one series.
 
 from __future__ import annotations
 
+import importlib
 import platform
 import sys
 from importlib import metadata
@@ -30,41 +31,53 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_facts() -> dict[str, Any]:
-    """GPU facts from NVML; an empty dict when there is no NVIDIA driver."""
+def gpu_facts(nvml: Any = None) -> dict[str, Any]:
+    """GPU facts from NVML (`nvml` defaults to pynvml); an empty dict without a driver."""
     try:
-        import pynvml
-
-        pynvml.nvmlInit()
+        nvml = nvml if nvml is not None else importlib.import_module("pynvml")
+        nvml.nvmlInit()
     except Exception:
         return {}
     try:
-        count = pynvml.nvmlDeviceGetCount()
+        count = nvml.nvmlDeviceGetCount()
         if count == 0:
             return {}
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-        name = pynvml.nvmlDeviceGetName(handle)
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion_v2()
+        handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        names = [_text(nvml.nvmlDeviceGetName(h)) for h in handles]
+        memory = [nvml.nvmlDeviceGetMemoryInfo(h).total // 2**20 for h in handles]
+        cuda = nvml.nvmlSystemGetCudaDriverVersion_v2()
         return {
-            "gpu_name": name.decode() if isinstance(name, bytes) else name,
+            "gpu_name": names[0],
+            "gpu_names": names,
             "gpu_count": count,
-            "gpu_memory_mib": pynvml.nvmlDeviceGetMemoryInfo(handle).total // 2**20,
-            "driver_version": str(pynvml.nvmlSystemGetDriverVersion()),
+            "gpu_memory_mib": memory[0],
+            "gpu_memory_mib_each": memory,
+            "driver_version": _text(nvml.nvmlSystemGetDriverVersion()),
             "cuda_version": f"{cuda // 1000}.{cuda % 1000 // 10}",
         }
     finally:
-        pynvml.nvmlShutdown()
+        nvml.nvmlShutdown()
 
 
-def fingerprint() -> MachineInfo:
-    facts: dict[str, Any] = {
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def host_facts() -> dict[str, Any]:
+    """CPU model, logical and physical cores, RAM and architecture of this host."""
+    return {
         "cpu_model": cpu_model(),
         "cpu_count": psutil.cpu_count(logical=True),
+        "cpu_cores": psutil.cpu_count(logical=False),
         "ram_mib": psutil.virtual_memory().total // 2**20,
         "arch": platform.machine(),
-        "gpu_count": 0,
     }
-    facts.update(gpu_facts())
+
+
+def fingerprint(nvml: Any = None) -> MachineInfo:
+    """The machine as the recorder keys it: host facts plus every GPU's (no host name)."""
+    facts: dict[str, Any] = {**host_facts(), "gpu_count": 0}
+    facts.update(gpu_facts(nvml))
     return MachineInfo.from_facts(**facts)
 
 

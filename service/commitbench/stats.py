@@ -24,14 +24,18 @@ def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] |
     if n < 1:
         return None
     alpha_half = (1.0 - confidence) / 2.0
-    cdf = 0.0
+    # Integer arithmetic: 2.0**n overflows a float beyond n = 1023 repeats.
+    total = 2**n
+    term = 1  # comb(n, i)
+    cum = 0
     k = 0
     # Largest k with P(B <= k-1) <= alpha/2.
     for i in range(n + 1):
-        cdf += math.comb(n, i) / 2.0**n
-        if cdf > alpha_half:
+        cum += term
+        if cum / total > alpha_half:
             break
         k = i + 1
+        term = term * (n - i) // (i + 1)
     if k < 1:
         return None
     return k, n - k + 1
