@@ -21,7 +21,7 @@ def test_every_package_directory_is_listed() -> None:
         ".".join(("commitbench", *p.parent.relative_to(ROOT / "service" / "commitbench").parts))
         for p in (ROOT / "service" / "commitbench").rglob("__init__.py")
     }
-    found |= {"commitbench.migrations", "commitbench.migrations.versions"}
+    found |= {"commitbench.migrations", "commitbench.migrations.versions", "commitbench.benches"}
     assert listed == found
 
 
