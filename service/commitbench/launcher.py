@@ -276,8 +276,10 @@ def run_module(
     *,
     observer: WorkerObserver | None = None,
     only: Sequence[str] = (),
+    skip: Sequence[str] = (),
 ) -> Iterator[CaseRun]:
-    """Run the cases of `module` (all, or the labels in `only`) in worker processes."""
+    """Run the cases of `module` (all, or the labels in `only`, less those in `skip`) in
+    worker processes."""
     options = options or WorkerOptions()
     if options.isolate == "case":
         plan = list_cases(module, options, only=only)
@@ -285,9 +287,10 @@ def run_module(
             yield plan
             return
         for case in plan:
-            yield from _supervise(module, options, observer, only=[case.label])
+            if case.label not in skip:
+                yield from _supervise(module, options, observer, only=[case.label], skip=[])
         return
-    yield from _supervise(module, options, observer, only=list(only))
+    yield from _supervise(module, options, observer, only=list(only), skip=list(skip))
 
 
 def list_cases(
@@ -321,9 +324,13 @@ def _decode_result(event: dict[str, Any]) -> ResultRecord:
 
 
 def _supervise(
-    module: str, options: WorkerOptions, observer: WorkerObserver | None, only: list[str]
+    module: str,
+    options: WorkerOptions,
+    observer: WorkerObserver | None,
+    only: list[str],
+    skip: list[str],
 ) -> Iterator[CaseRun]:
-    done: list[str] = []
+    done: list[str] = list(skip)  # the worker is told to skip these too
     plan: list[CaseKey] | None = None
     while True:
         oom_before = _oom_kills()
