@@ -70,6 +70,7 @@ class WorkerOptions:
     cwd: Path | None = None
     env: Mapping[str, str] | None = None  # None: this process's environment
     python: str = sys.executable
+    quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -151,6 +152,8 @@ def _command(
 ) -> list[str]:
     cmd = [options.python, "-m", "commitbench.worker", module, "--result-fd", str(fd)]
     cmd += ["--profile", options.profile, "--device", options.device]
+    if options.quick:
+        cmd.append("--quick")
     for label in only:
         cmd += ["--case", label]
     for label in skip:

@@ -191,3 +191,17 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
     assert commit["already_recorded"] == 3
     assert [r["case"] for r in commit["results"]] == SLOW_CASES
     assert SqlStore(engine).counts()["results"] == 5
+
+
+def test_quick_runs_every_case_once_and_records_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, _ = bench_repo(tmp_path / "repo", commits=2)
+    out = tmp_path / "r"
+    code, report = run_json(
+        cli, "--repo", str(g.path), "--results", str(out), "--quick", "main~1..main"
+    )
+    assert code == 0
+    assert report["location"] == "nothing recorded (--quick)"
+    (commit,) = report["commits"]
+    assert commit["run_id"] is None
+    assert [(r["case"], r["status"]) for r in commit["results"]] == [(c, "ok") for c in CASES]
+    assert not out.exists()

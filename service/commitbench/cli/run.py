@@ -75,6 +75,12 @@ from commitbench.vcs import Repository, RevSpec
 )
 @click.option("--first-parent", is_flag=True, help="Follow only the first parent of merges.")
 @click.option(
+    "--quick",
+    is_flag=True,
+    help="Run each timed loop once, without warm-up, to check that the benches work; "
+    "nothing is recorded.",
+)
+@click.option(
     "--isolate",
     type=click.Choice(["module", "case"]),
     default="module",
@@ -97,6 +103,7 @@ def run_command(
     since: str | None,
     max_count: int | None,
     first_parent: bool,
+    quick: bool,
     isolate: str,
     db: str | None,
     results: Path | None,
@@ -125,6 +132,7 @@ def run_command(
         branch=branch,
         trigger=trigger,
         isolate=isolate,
+        quick=quick,
     )
     live = Live(stderr) if sys.stderr.isatty() and not g.json else None
     events = Quiet() if g.json else live or Lines()
@@ -140,7 +148,7 @@ def run_command(
     finally:
         if engine is not None:
             engine.dispose()
-    return report(outcomes, store.location, as_json=g.json)
+    return report(outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json)
 
 
 def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> int:
@@ -158,7 +166,7 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
         measured = sum(len(o.results) for o in outcomes)
         kept = sum(o.already_recorded for o in outcomes)
         click.echo(
-            f"recorded {measured} result(s) for {len(outcomes)} commit(s) in {location}"
+            f"{measured} result(s) for {len(outcomes)} commit(s): {location}"
             f"; {kept} already recorded, {len(broken)} failed",
             err=True,
         )
