@@ -18,6 +18,7 @@ TABLES = {
     "cases",
     "commits",
     "device_samples",
+    "jobs",
     "machines",
     "metrics",
     "regressions",

@@ -47,6 +47,10 @@ TRIGGERS = ("cron", "ci", "manual")
 PROFILES = ("smoke", "full")
 DIRECTIONS = ("lower", "higher")
 REGRESSION_STATES = ("open", "acknowledged", "fixed")
+# pending: waits for a runner; running: leased; done: measured; failed: measured, and a
+# case failed, crashed or timed out (what makes `run` exit 1); parked: gave up after
+# max_attempts attempts that errored or whose runner died.
+JOB_STATES = ("pending", "running", "done", "failed", "parked")
 
 TZ = DateTime(timezone=True)
 
@@ -269,4 +273,74 @@ class Regression(Base):
         CheckConstraint(_one_of("profile", PROFILES), name="profile_known"),
         CheckConstraint("p_value IS NULL OR (p_value >= 0 AND p_value <= 1)", name="p_value_range"),
         Index("ix_regressions_state_detected_at", "state", "detected_at"),
+    )
+
+
+class Job(Base):
+    """One commit to measure with one bench selection on one kind of machine: the fleet's
+    queue (commitbench.fleet). Runners claim with FOR UPDATE SKIP LOCKED and hold a lease
+    they renew by heartbeat; lease times use the database clock, so runners need not
+    agree on the time."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # URL or absolute path runners fetch from; also the results' commits.repository.
+    repository: Mapped[str] = mapped_column(Text)
+    sha: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str | None] = mapped_column(Text)
+    benches: Mapped[str | None] = mapped_column(Text)  # NULL: the built-in suite
+    filter: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text, server_default=text("'auto'"))
+    trigger: Mapped[str] = mapped_column(Text, server_default=text("'manual'"))
+    # Required machine: a GPU whose name contains gpu_model (any case; NULL: any machine)
+    # and at least gpu_count GPUs.
+    gpu_model: Mapped[str | None] = mapped_column(Text)
+    gpu_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    timeout_s: Mapped[float] = mapped_column(Float(53), server_default=text("600"))
+    state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default=text("3"))
+    # The runner holding (or that last held) the job; with attempts, the fencing token.
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TZ)
+    not_before: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    error: Mapped[str | None] = mapped_column(Text)
+    # The run that recorded the job's results (no foreign key: it may be absent when
+    # nothing was left to measure).
+    run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+    started_at: Mapped[datetime | None] = mapped_column(TZ)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+
+    __table_args__ = (
+        # Enqueueing is idempotent: the same work is one job.
+        UniqueConstraint(
+            "repository",
+            "sha",
+            "benches",
+            "filter",
+            "profile",
+            "gpu_model",
+            "gpu_count",
+            name="uq_jobs_work",
+            postgresql_nulls_not_distinct=True,
+        ),
+        CheckConstraint(_one_of("state", JOB_STATES), name="state_known"),
+        CheckConstraint(_one_of("profile", (*PROFILES, "auto")), name="profile_known"),
+        CheckConstraint(_one_of("trigger", TRIGGERS), name="trigger_known"),
+        CheckConstraint("sha ~ '^[0-9a-f]{40}([0-9a-f]{24})?$'", name="sha_full_hex"),
+        CheckConstraint("gpu_count >= 0", name="gpu_count_non_negative"),
+        CheckConstraint("timeout_s > 0", name="timeout_positive"),
+        CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts_range"),
+        CheckConstraint(
+            "state <> 'running' OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)",
+            name="running_has_lease",
+        ),
+        # Claims scan pending (and expired running) jobs in id order; `jobs` and the
+        # Grafana panel group by state.
+        Index("ix_jobs_state_id", "state", "id"),
+        # Follow mode finds the newest job of a branch.
+        Index("ix_jobs_repository_branch_id", "repository", "branch", "id"),
     )
