@@ -14,7 +14,7 @@ import fnmatch
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -109,6 +109,7 @@ class Runner:
         events: Events,
         sampler_factory: Callable[[float], DeviceSampler] | None = None,
         fingerprint: Callable[[], MachineInfo] = machine.fingerprint,
+        environment: Mapping[str, Any] | None = None,
     ) -> None:
         self.options = options
         self.store = store
@@ -119,7 +120,10 @@ class Runner:
             lambda interval: DeviceSampler.default(interval=interval)
         )
         self._fingerprint = fingerprint
-        self._environment: dict[str, Any] | None = None
+        # Known already (a fleet worker probes once for all its jobs), else probed once.
+        self._environment: dict[str, Any] | None = (
+            dict(environment) if environment is not None else None
+        )
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -265,6 +269,11 @@ class Runner:
             recorder.open()
             out.run_id = recorder.run_id
         recorder.add(result)
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        """The workers' environment once probed (None before the first commit)."""
+        return self._environment
 
     def _env(self, options: WorkerOptions) -> dict[str, Any]:
         # The worker's view (the worktree's interpreter and packages); once per

@@ -145,6 +145,36 @@ class Repository:
             return False
         return True
 
+    def has_commit(self, sha: str) -> bool:
+        """Whether the commit `sha` is in this repository (no fetching)."""
+        try:
+            self._git("cat-file", "-e", f"{sha}^{{commit}}")
+        except CommitbenchError:
+            return False
+        return True
+
+    def fetch(self, *shas: str) -> None:
+        """Bring the clone up to date with origin: every branch and tag as a local ref
+        (so branch names resolve as they do in the origin), then any of `shas` still
+        missing by name (a commit on no branch, where the server allows it).
+
+        Only for clones that nobody works in (commitbench's cache): local branches are
+        overwritten, which is why HEAD may be updated too (the clone has no checkout).
+        """
+        self._git(
+            "fetch",
+            "--quiet",
+            "--prune",
+            "--force",
+            "--update-head-ok",
+            "origin",
+            "+refs/heads/*:refs/heads/*",
+            "+refs/tags/*:refs/tags/*",
+        )
+        missing = [sha for sha in shas if not self.has_commit(sha)]
+        if missing:
+            self._git("fetch", "--quiet", "origin", *missing)
+
     def merge_base(self, a: str, b: str) -> str:
         try:
             return self._git("merge-base", self._verify(a), self._verify(b))
@@ -238,6 +268,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def clone(source: str, dest: Path) -> Repository:
+    """A clone of `source` (URL or path) at `dest` without a checkout: commits are
+    measured in worktrees, so the clone's own working tree stays empty. Its origin is
+    `source`, so results name the repository as `source` (without credentials)."""
+    import git
+
+    try:
+        git.Repo.clone_from(source, str(dest), no_checkout=True)
+    except git.GitCommandError as err:
+        shown = _USERINFO.sub(r"\1", source)
+        raise CommitbenchError(f"git clone of {shown} failed: {err.stderr.strip()}") from None
+    repo = Repository(dest)
+    repo.fetch()
+    return repo
+
+
 def commit_info(path: Path, rev: str = "HEAD") -> CommitInfo:
     return Repository(path).commit_info(rev)
 
@@ -246,4 +292,4 @@ def current_branch(path: Path) -> str | None:
     return Repository(path).current_branch()
 
 
-__all__: Sequence[str] = ("Repository", "RevSpec", "commit_info", "current_branch")
+__all__: Sequence[str] = ("Repository", "RevSpec", "clone", "commit_info", "current_branch")

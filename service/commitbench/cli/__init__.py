@@ -10,8 +10,11 @@ from collections.abc import Sequence
 import click
 
 from commitbench.cli.db import db_group
+from commitbench.cli.enqueue import enqueue_command
+from commitbench.cli.jobs import jobs_command
 from commitbench.cli.run import run_command
 from commitbench.cli.transfer import export_command, import_command
+from commitbench.cli.worker import worker_command
 from commitbench.errors import CommitbenchError
 from commitbench.store.engine import DB_LOST
 
@@ -28,6 +31,9 @@ cli.add_command(run_command)
 cli.add_command(db_group)
 cli.add_command(export_command)
 cli.add_command(import_command)
+cli.add_command(enqueue_command)
+cli.add_command(worker_command)
+cli.add_command(jobs_command)
 
 
 def _error(message: str) -> int:

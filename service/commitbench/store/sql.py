@@ -9,13 +9,13 @@ leaves the same rows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -96,11 +96,35 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
     return raw
 
 
+# Runs first in each write_unit transaction: returns the results to write (it may drop
+# some) or raises to refuse the unit. The fleet uses it to check a runner's lease and to
+# keep one result per (commit, case, machine, profile) whatever the interleaving.
+Fence = Callable[[Connection, uuid.UUID, Sequence[ResultRecord]], Sequence[ResultRecord]]
+
+
+def recorded_query(key: RecordedKey) -> Select[str]:
+    """Labels of the cases with a result for (repository, sha, machine, profile)."""
+    return (
+        select(Case.label)
+        .join(Result, Result.case_id == Case.id)
+        .join(Run, Run.id == Result.run_id)
+        .join(Commit, Commit.id == Run.commit_id)
+        .join(Machine, Machine.id == Run.machine_id)
+        .where(
+            Commit.repository == key.repository,
+            Commit.sha == key.sha,
+            Machine.fingerprint == key.fingerprint,
+            Run.profile == key.profile,
+        )
+    )
+
+
 class SqlStore:
     """Writes and reads runs in PostgreSQL. The engine is passed in and not owned."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, fence: Fence | None = None) -> None:
         self.engine = engine
+        self._fence = fence
 
     @property
     def location(self) -> str:
@@ -137,6 +161,10 @@ class SqlStore:
         if not results:
             return 0
         with self.engine.begin() as conn:
+            if self._fence is not None:
+                results = self._fence(conn, run_id, results)
+                if not results:
+                    return 0
             case_ids = self._case_ids(conn, [r.case for r in results])
             by_case = {case_ids[r.case.label]: r for r in results}
             if len(by_case) != len(results):
@@ -290,21 +318,8 @@ class SqlStore:
 
     def recorded(self, key: RecordedKey) -> set[str]:
         """Labels of the cases with a result for (repository, sha, machine, profile)."""
-        query = (
-            select(Case.label)
-            .join(Result, Result.case_id == Case.id)
-            .join(Run, Run.id == Result.run_id)
-            .join(Commit, Commit.id == Run.commit_id)
-            .join(Machine, Machine.id == Run.machine_id)
-            .where(
-                Commit.repository == key.repository,
-                Commit.sha == key.sha,
-                Machine.fingerprint == key.fingerprint,
-                Run.profile == key.profile,
-            )
-        )
         with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
+            return set(conn.execute(recorded_query(key)).scalars())
 
     def run_ids(self) -> list[uuid.UUID]:
         with self.engine.connect() as conn:

@@ -1,0 +1,160 @@
+"""The store a fleet runner records a job through: SqlStore, fenced and patient.
+
+Exactly one result per (commit, case, machine, profile), whatever the interleaving:
+
+1. A reclaimed job's new runner skips what is recorded (Runner's `recorded` check,
+   read after its claim committed).
+2. Every unit is written in a transaction that first takes a share lock on the job row
+   and checks the lease token (owner, attempt). A claim skips locked rows, so a unit
+   either commits before the job is reclaimed (and the new runner's check sees it) or
+   finds the job reclaimed and is refused (LeaseLost): a runner that lost its lease but
+   lives on (paused, cut off from the database) cannot add a second result.
+3. In the same transaction, an advisory lock on (repository, sha, machine, profile)
+   serialises writers of the same work, and results for cases already recorded there by
+   any run are dropped. This covers two different jobs whose selections overlap (the
+   same commit with and without --filter) running at once on identical machines; a
+   unique constraint cannot say it, because `commitbench run --force` records the same
+   case again on purpose.
+
+A retried unit (lost connection after commit) is absorbed by the (run, case) key.
+
+Writes are retried with exponential backoff while the database is away (restart,
+connections terminated), up to `patience_s`; results are never spooled to CSV here: a
+job that cannot record is given back and measured again, and what was recorded stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Connection, Engine, func, select
+
+from commitbench.fleet.queue import ClaimedJob, check_lease
+from commitbench.records import RecordedKey, ResultRecord, RunEnd, RunHeader
+from commitbench.store.engine import DB_LOST
+from commitbench.store.sql import SqlStore, recorded_query
+from commitbench.store.tables import Case, Commit, Machine, Run
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_jitter = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff
+    And Jitter", 2015): many runners reconnecting after a restart do not stampede."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return _jitter.uniform(0, min(self.max_s, self.initial_s * 2**attempt))
+
+
+def patiently(
+    action: Callable[[], T],
+    backoff: Backoff,
+    *,
+    patience_s: float | None,
+    what: str,
+    stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
+    """Run `action`, retrying on a lost database until it works, `patience_s` runs out
+    (None: no limit) or `stop()`; then the last error is raised."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except DB_LOST as err:
+            waited = time.monotonic() - started
+            if stop() or (patience_s is not None and waited >= patience_s):
+                raise
+            pause = backoff.delay(attempt)
+            level = logging.WARNING if attempt == 0 else logging.INFO
+            log.log(
+                level,
+                "database lost during %s (%s); retrying in %.1f s",
+                what,
+                type(err).__name__,
+                pause,
+            )
+            sleep(pause)
+            attempt += 1
+
+
+def _work_key(conn: Connection, run_id: uuid.UUID) -> RecordedKey:
+    row = conn.execute(
+        select(Commit.repository, Commit.sha, Machine.fingerprint, Run.profile)
+        .join(Commit, Commit.id == Run.commit_id)
+        .join(Machine, Machine.id == Run.machine_id)
+        .where(Run.id == run_id)
+    ).one()
+    return RecordedKey(row.repository, row.sha, row.fingerprint, row.profile)
+
+
+class JobStore:
+    """The Store a job's Runner records through (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        job: ClaimedJob,
+        *,
+        backoff: Backoff = Backoff(),
+        patience_s: float = 600.0,
+    ) -> None:
+        self.job = job
+        self._sql = SqlStore(engine, fence=self._fence)
+        self._backoff = backoff
+        self._patience_s = patience_s
+        self.dropped: list[str] = []
+
+    @property
+    def location(self) -> str:
+        return self._sql.location
+
+    def _fence(
+        self, conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]
+    ) -> Sequence[ResultRecord]:
+        check_lease(conn, self.job)
+        key = _work_key(conn, run_id)
+        lock = "\x1f".join(
+            ("commitbench.work", key.repository, key.sha, key.fingerprint, key.profile)
+        )
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock, 0))))
+        labels = [r.case.label for r in results]
+        taken = set(
+            conn.execute(
+                recorded_query(key).where(Run.id != run_id, Case.label.in_(labels))
+            ).scalars()
+        )
+        if taken:
+            log.info(
+                "job %d: %d case(s) recorded meanwhile by another run", self.job.id, len(taken)
+            )
+            self.dropped.extend(sorted(taken))
+        return [r for r in results if r.case.label not in taken]
+
+    def _patient(self, action: Callable[[], T], what: str) -> T:
+        return patiently(action, self._backoff, patience_s=self._patience_s, what=what)
+
+    def open_run(self, header: RunHeader) -> None:
+        self._patient(lambda: self._sql.open_run(header), "open run")
+
+    def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
+        return self._patient(lambda: self._sql.write_unit(run_id, results), "write results")
+
+    def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
+        return self._patient(lambda: self._sql.finish_run(run_id, end), "finish run")
+
+    def recorded(self, key: RecordedKey) -> set[str]:
+        return self._patient(lambda: self._sql.recorded(key), "read recorded work")
