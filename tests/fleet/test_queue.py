@@ -100,9 +100,7 @@ def test_concurrent_claims_take_each_job_once(engine: Engine) -> None:
 def expire(engine: Engine, job_id: int) -> None:
     """The lease runs out now (instead of sleeping through it)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(Job).where(Job.id == job_id).values(lease_expires_at=Job.started_at)
-        )
+        conn.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=Job.started_at))
 
 
 def test_an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(engine: Engine) -> None:
@@ -199,9 +197,7 @@ def test_job_store_keeps_one_result_per_case_and_refuses_a_lost_lease(engine: En
     assert SqlStore(engine).counts()["results"] == 2
 
 
-def test_a_job_that_keeps_erroring_is_parked_with_its_error(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_a_job_that_keeps_erroring_is_parked_with_its_error(engine: Engine, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-repo")
     queue.enqueue(engine, replace(SPEC, repository=missing, max_attempts=2), shas(1))
     options = FleetOptions(cache=tmp_path / "cache", drain=True, poll_s=0.05, retry_in_s=0)

@@ -322,9 +322,19 @@ def heartbeat(engine: Engine, job: ClaimedJob, lease_s: float) -> bool:
 
 
 def _finish(engine: Engine, job: ClaimedJob, **values: Any) -> bool:
+    """Apply `values` to a job we hold. True also when an earlier try of the same change
+    committed but its reply was lost (the database went away): the retry finds the job
+    already in the new state under our token."""
     with engine.begin() as conn:
         row = conn.execute(update(Job).where(_held(job)).values(**values).returning(Job.id))
-        return row.first() is not None
+        if row.first() is not None:
+            return True
+        now = conn.execute(
+            select(Job.state).where(
+                Job.id == job.id, Job.lease_owner == job.owner, Job.attempts == job.attempt
+            )
+        ).scalar_one_or_none()
+    return now is not None and now == values.get("state")
 
 
 def complete(engine: Engine, job: ClaimedJob, *, failed: str | None, run_id: Any) -> bool:
