@@ -51,10 +51,10 @@ def globals_from(db: str | None, results: Path | None, as_json: bool) -> Globals
     return Globals(settings=config.resolve(db=db, results=results), json=as_json)
 
 
-def open_engine(raw_url: str, *, require_schema: bool = True) -> Engine:
+def open_engine(raw_url: str, *, require_schema: bool = True, pre_ping: bool = True) -> Engine:
     """A checked engine: reachable, credentials accepted, schema at head if required."""
     url = dbengine.parse_url(raw_url)
-    engine = dbengine.make_engine(url)
+    engine = dbengine.make_engine(url, pre_ping=pre_ping)
     try:
         dbengine.check(engine)
         if require_schema:

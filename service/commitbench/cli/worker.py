@@ -129,7 +129,8 @@ def worker_command(
         patience_s=patience,
         isolate=isolate,
     )
-    engine = open_engine(require_db(g))
+    # No pre-ping: every statement of a runner is retried on a lost connection.
+    engine = open_engine(require_db(g), pre_ping=False)
     try:
         worker = FleetWorker(engine, options, name=name)
         install_signals(worker)
@@ -137,7 +138,7 @@ def worker_command(
     finally:
         engine.dispose()
     if g.json:
-        emit_json({"runner": worker.name, **tally.__dict__})
+        emit_json({"runner": worker.name, **tally.summary()})
     else:
         info(
             f"runner {worker.name}: {tally.done} done, {tally.failed} failed, "

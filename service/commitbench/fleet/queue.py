@@ -13,6 +13,7 @@ runner whose job was reclaimed meanwhile changes nothing (`LeaseLost`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
+    Interval,
+    Text,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -189,7 +194,11 @@ def servable(m: MachineInfo) -> ColumnElement[bool]:
 def _claimable() -> ColumnElement[bool]:
     return or_(
         and_(Job.state == "pending", Job.not_before <= func.now()),
-        and_(Job.state == "running", Job.lease_expires_at < func.now()),
+        and_(
+            Job.state == "running",
+            Job.lease_expires_at < func.now(),
+            Job.attempts < Job.max_attempts,  # else parked by the same statement
+        ),
     )
 
 
@@ -197,57 +206,26 @@ def _lease(seconds: float) -> Any:
     return func.now() + timedelta(seconds=seconds)
 
 
-def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> ClaimedJob | None:
-    """Take the oldest job this machine can serve, or None. One transaction.
+def _autocommit(engine: Engine) -> Engine:
+    """The queue's single statements commit on their own: no BEGIN and COMMIT round
+    trips around them (a claim is one round trip)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    Expired leases of jobs out of attempts are parked first (whatever machine they
-    need), so a job whose runner keeps dying stops being retried.
+
+def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> ClaimedJob | None:
+    """Take the oldest job this machine can serve, or None. One statement.
+
+    It also parks expired jobs that are out of attempts (whatever machine they need),
+    so a job whose runners keep dying stops being retried.
     """
-    with engine.begin() as conn:
-        _park_exhausted(conn)
-        candidate = (
-            select(Job.id)
-            .where(_claimable(), servable(machine))
-            .order_by(Job.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        row = conn.execute(
-            update(Job)
-            .where(Job.id == candidate)
-            .values(
-                state="running",
-                attempts=Job.attempts + 1,
-                lease_owner=owner,
-                lease_expires_at=_lease(lease_s),
-                heartbeat_at=func.now(),
-                started_at=func.now(),
-                # A reclaimed job keeps a note of why it ran again.
-                error=case(
-                    (
-                        Job.state == "running",
-                        func.concat("lease of ", Job.lease_owner, " expired"),
-                    ),
-                    else_=Job.error,
-                ),
-            )
-            .returning(
-                Job.id,
-                Job.sha,
-                Job.attempts,
-                Job.max_attempts,
-                Job.repository,
-                Job.benches,
-                Job.filter,
-                Job.profile,
-                Job.gpu_model,
-                Job.gpu_count,
-                Job.branch,
-                Job.trigger,
-                Job.timeout_s,
-            )
-        ).first()
+    params = {
+        "new_owner": owner,
+        "new_lease": timedelta(seconds=lease_s),
+        "has_gpu_name": (machine.gpu_name or "").lower(),
+        "has_gpus": machine.gpu_count,
+    }
+    with _autocommit(engine).connect() as conn:
+        row = conn.execute(_claim_statement(), params).first()
     if row is None:
         return None
     spec = JobSpec(
@@ -264,19 +242,23 @@ def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> C
     return ClaimedJob(row.id, spec, row.sha, owner, row.attempts, row.max_attempts)
 
 
-def _park_exhausted(conn: Connection) -> None:
-    expired = (
-        select(Job.id)
-        .where(
-            Job.state == "running",
-            Job.lease_expires_at < func.now(),
-            Job.attempts >= Job.max_attempts,
-        )
-        .with_for_update(skip_locked=True)
-    )
-    conn.execute(
+@functools.cache
+def _claim_statement() -> Any:
+    """Built once, with bound parameters: a claim is the hot path of the queue, and
+    building the statement cost about as much as running it."""
+    parked = (
         update(Job)
-        .where(Job.id.in_(expired))
+        .where(
+            Job.id.in_(
+                select(Job.id)
+                .where(
+                    Job.state == "running",
+                    Job.lease_expires_at < func.now(),
+                    Job.attempts >= Job.max_attempts,
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
         .values(
             state="parked",
             finished_at=func.now(),
@@ -289,7 +271,60 @@ def _park_exhausted(conn: Connection) -> None:
                 Job.max_attempts,
             ),
         )
+        .returning(Job.id)
+        .cte("parked")
     )
+    fits = and_(
+        Job.gpu_count <= bindparam("has_gpus", type_=Integer),
+        or_(
+            Job.gpu_model.is_(None),
+            func.strpos(bindparam("has_gpu_name", type_=Text), func.lower(Job.gpu_model)) > 0,
+        ),
+    )
+    candidate = (
+        select(Job.id)
+        .where(_claimable(), fits)
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    return (
+        update(Job)
+        .where(Job.id == candidate)
+        .values(
+            state="running",
+            attempts=Job.attempts + 1,
+            lease_owner=bindparam("new_owner", type_=Text),
+            lease_expires_at=func.now() + bindparam("new_lease", type_=Interval),
+            heartbeat_at=func.now(),
+            started_at=func.now(),
+            # A reclaimed job keeps a note of why it ran again.
+            error=case(
+                (Job.state == "running", func.concat("lease of ", Job.lease_owner, " expired")),
+                else_=Job.error,
+            ),
+        )
+        .returning(*_CLAIMED)
+        .add_cte(parked)  # runs although nothing refers to it (a data-modifying WITH)
+    )
+
+
+_CLAIMED = (
+    Job.id,
+    Job.sha,
+    Job.attempts,
+    Job.max_attempts,
+    Job.repository,
+    Job.benches,
+    Job.filter,
+    Job.profile,
+    Job.gpu_model,
+    Job.gpu_count,
+    Job.branch,
+    Job.trigger,
+    Job.timeout_s,
+)
 
 
 def _held(job: ClaimedJob) -> ColumnElement[bool]:
@@ -311,7 +346,7 @@ def check_lease(conn: Connection, job: ClaimedJob) -> None:
 
 def heartbeat(engine: Engine, job: ClaimedJob, lease_s: float) -> bool:
     """Extend the lease; False when the job is no longer ours."""
-    with engine.begin() as conn:
+    with _autocommit(engine).connect() as conn:
         row = conn.execute(
             update(Job)
             .where(_held(job))

@@ -18,7 +18,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +66,32 @@ class Tally:
     errored: int = 0
     given_back: int = 0
     lost: int = 0
+    # Seconds each claim took (the queue's overhead per job), the latest 10,000.
+    claim_s: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
     @property
     def jobs(self) -> int:
         return self.done + self.failed + self.errored + self.given_back + self.lost
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, and claim latency percentiles in milliseconds (nearest rank)."""
+        ranked = sorted(self.claim_s)
+
+        def pct(q: float) -> float | None:
+            if not ranked:
+                return None
+            return round(1000 * ranked[min(len(ranked) - 1, int(q * len(ranked)))], 3)
+
+        return {
+            "done": self.done,
+            "failed": self.failed,
+            "errored": self.errored,
+            "given_back": self.given_back,
+            "lost": self.lost,
+            "claims": len(ranked),
+            "claim_p50_ms": pct(0.5),
+            "claim_p95_ms": pct(0.95),
+        }
 
 
 def runner_name() -> str:
@@ -152,7 +176,9 @@ class FleetWorker:
         self.cache = RepoCache(options.cache)
         self._fingerprint = fingerprint
         self._stop = threading.Event()
-        self._environment: dict[str, Any] | None = None
+        # The workers' environment per repository: probed by the first job of each, as
+        # `commitbench run` probes once per invocation (a probe imports torch: seconds).
+        self._environments: dict[str, dict[str, Any]] = {}
         self.current: ClaimedJob | None = None
         self.tally = Tally()
 
@@ -177,9 +203,7 @@ class FleetWorker:
             while not self._stop.is_set():
                 if o.max_jobs is not None and self.tally.jobs >= o.max_jobs:
                     break
-                job = self._patient(
-                    lambda: queue.claim(self.engine, self.name, host, o.lease_s), "claim"
-                )
+                job = self._claim(host)
                 if job is None:
                     if (
                         o.drain
@@ -195,6 +219,14 @@ class FleetWorker:
                 raise
             log.warning("stopping while the database is away")
         return self.tally
+
+    def _claim(self, host: MachineInfo) -> ClaimedJob | None:
+        t0 = time.perf_counter()
+        job: ClaimedJob | None = self._patient(
+            lambda: queue.claim(self.engine, self.name, host, self.options.lease_s), "claim"
+        )
+        self.tally.claim_s.append(time.perf_counter() - t0)
+        return job
 
     def _run_job(self, job: ClaimedJob, host: MachineInfo) -> None:
         self.current = job
@@ -262,10 +294,11 @@ class FleetWorker:
             spool=None,
             events=_Log(job),
             fingerprint=lambda: host,
-            environment=self._environment,
+            environment=self._environments.get(spec.repository),
         )
         outcomes = runner.run(runner.plan())
-        self._environment = runner.environment
+        if runner.environment is not None:
+            self._environments[spec.repository] = runner.environment
         return outcomes
 
     def _errored(self, job: ClaimedJob, error: str) -> None:

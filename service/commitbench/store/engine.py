@@ -61,13 +61,17 @@ def redact(message: str, url: URL) -> str:
     return message
 
 
-def make_engine(url: URL, *, pool_size: int = 2) -> Engine:
-    """An engine with the settings a long-running, unattended runner needs."""
+def make_engine(url: URL, *, pool_size: int = 2, pre_ping: bool = True) -> Engine:
+    """An engine with the settings a long-running, unattended runner needs.
+
+    `pre_ping=False` saves a round trip per checkout, for callers that retry every
+    statement on a lost connection anyway (the fleet's queue and job store).
+    """
     return create_engine(
         url,
         # A runner idles between commits; connections dropped by a restart or a proxy
         # are found and replaced at checkout instead of failing the next write.
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_size=pool_size,
         max_overflow=2,
         connect_args={
