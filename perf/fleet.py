@@ -7,11 +7,11 @@ Two measurements on a throwaway PostgreSQL database (created and dropped here):
   is the client-side time of the claim transaction (all claims pooled).
 - workers: N runner processes (FleetWorker with --drain, what `commitbench worker` runs)
   on J jobs, one commit each, of a trivial bench (one case that records a constant):
-  end to end, the way a fleet runs.
-  Throughput is the jobs finished per second between the moment every runner has
-  finished its first job (each runner's first job pays a one-off environment probe that
-  imports torch) and the last job's end, from the jobs table's timestamps; wall time
-  includes everything. Claim latencies are every runner's claims, pooled.
+  end to end, the way a fleet runs (claim, fetch check, worktree, bench process,
+  recording, heartbeat). Each runner first takes one warm-up job, because a runner's
+  first job per repository probes the workers' environment (imports torch: seconds,
+  once); the timed phase starts when every runner is warm. Claim latencies are every
+  runner's claims in the timed phase, pooled (the last, empty claim of each included).
 
 Scaling is throughput(N) / throughput(1); efficiency is scaling / min(N, cores): the
 target (issue 8) is efficiency >= 0.8 up to the machine's cores, and claim p95 <= 20 ms
@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from psycopg import sql
@@ -40,7 +41,7 @@ from sqlalchemy.engine import URL, make_url
 
 from commitbench.fleet import queue
 from commitbench.fleet.queue import JobSpec
-from commitbench.fleet.worker import FleetOptions, FleetWorker
+from commitbench.fleet.worker import FleetOptions, FleetWorker, Tally
 from commitbench.records import MachineInfo
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
@@ -144,12 +145,19 @@ def queue_only(url: URL, workers: int) -> tuple[float, list[float]]:
 # -- real workers -------------------------------------------------------------------------
 
 
-def _runner(url: str, name: str, cache: str, start: mp.synchronize.Event, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _runner(  # type: ignore[type-arg]
+    url: str, name: str, cache: str, ready: mp.Queue, start: mp.synchronize.Event, out: mp.Queue
+) -> None:
     eng = dbengine.make_engine(make_url(url), pre_ping=False)  # as `commitbench worker`
-    with eng.connect() as conn:  # connected before the start, like a running worker
-        conn.execute(text("SELECT 1"))
-    worker = FleetWorker(eng, FleetOptions(cache=Path(cache), drain=True, poll_s=0.05), name=name)
+    options = FleetOptions(cache=Path(cache), drain=True, poll_s=0.05)
+    worker = FleetWorker(eng, replace(options, max_jobs=1), name=name)
+    # Warm-up: one job each (the first job of a runner probes the workers' environment,
+    # which imports torch: seconds, once per runner and repository).
+    worker.run()
+    ready.put(name)
     start.wait()
+    worker.options = options
+    worker.tally = Tally()
     tally = worker.run()
     eng.dispose()
     out.put((tally.done, list(tally.claim_s)))
@@ -158,47 +166,36 @@ def _runner(url: str, name: str, cache: str, start: mp.synchronize.Event, out: m
 def real_workers(
     url: URL, workers: int, repo: Path, shas: list[str], cache: Path
 ) -> tuple[float, float, list[float]]:
-    """(warm jobs/s, wall s, claim latencies) for `workers` runner processes."""
+    """(jobs/s, wall s, claim latencies) for `workers` warmed-up runner processes."""
     empty(url)
     eng = dbengine.make_engine(url)
-    queue.enqueue(eng, JobSpec(repository=str(repo), benches="benches"), shas)
+    spec = JobSpec(repository=str(repo), benches="benches")
+    warm, timed = shas[:workers], shas[workers:]
+    queue.enqueue(eng, replace(spec, filter="tiny"), warm)
+    ready: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     start = mp.Event()
     out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     raw = url.render_as_string(hide_password=False)
     procs = [
-        mp.Process(target=_runner, args=(raw, f"w{i}", str(cache), start, out))
+        mp.Process(target=_runner, args=(raw, f"w{i}", str(cache), ready, start, out))
         for i in range(workers)
     ]
     for p in procs:
         p.start()
-    time.sleep(1.0)
+    for _ in procs:
+        ready.get()
+    queue.enqueue(eng, spec, timed)
     t0 = time.perf_counter()
     start.set()
     tallies = [out.get() for _ in procs]
     wall = time.perf_counter() - t0
     for p in procs:
         p.join()
-    with eng.connect() as conn:
-        # Each runner's first job probes the environment (imports torch, seconds): the
-        # warm window starts once every runner has finished its first job.
-        warm_from = conn.execute(
-            text(
-                "SELECT max(first) FROM (SELECT min(finished_at) AS first FROM jobs "
-                "GROUP BY lease_owner) f"
-            )
-        ).scalar_one()
-        span, finished = conn.execute(
-            text(
-                "SELECT extract(epoch FROM max(finished_at) - :t), count(*) FROM jobs "
-                "WHERE finished_at > :t AND state = 'done'"
-            ),
-            {"t": warm_from},
-        ).one()
     eng.dispose()
     done = sum(n for n, _ in tallies)
-    if done != len(shas):
-        sys.exit(f"only {done} of {len(shas)} jobs done")
-    return finished / float(span), wall, [x for _, lat in tallies for x in lat]
+    if done != len(timed):
+        sys.exit(f"only {done} of {len(timed)} jobs done")
+    return len(timed) / wall, wall, [x for _, lat in tallies for x in lat]
 
 
 def main() -> None:
@@ -235,16 +232,16 @@ def main() -> None:
                 f" {1000 * pct(lat, 0.95):13.2f}"
             )
         repo = root / "repo"
-        shas = make_repo(repo, args.jobs)
+        shas = make_repo(repo, args.jobs + max(counts))
         print(f"\ncommitbench worker --drain, {args.jobs} jobs of a trivial bench")
-        print(" workers  warm jobs/s  scaling  efficiency  wall s  claim p50 ms  claim p95 ms")
+        print(" workers    jobs/s  scaling  efficiency  wall s  claim p50 ms  claim p95 ms")
         base = None
         for n in counts:
-            rate, wall, lat = real_workers(url, n, repo, shas, root / "cache")
+            rate, wall, lat = real_workers(url, n, repo, shas[: args.jobs + n], root / "cache")
             base = base or rate
             scaling = rate / base
             print(
-                f"{n:8d} {rate:12.2f} {scaling:7.2f}x {scaling / min(n, cores):10.2f} "
+                f"{n:8d} {rate:9.2f} {scaling:7.2f}x {scaling / min(n, cores):10.2f} "
                 f"{wall:7.1f} {1000 * statistics.median(lat):13.2f} {1000 * pct(lat, 0.95):13.2f}"
             )
     finally:
