@@ -84,9 +84,11 @@ class Fleet:
     def log(self, proc: subprocess.Popen[str]) -> str:
         return (self.folder / f"worker{self.procs.index(proc)}.err").read_text()
 
-    def wait(self, proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:
+    def wait(
+        self, proc: subprocess.Popen[str], timeout: float = 120, code: int = 0
+    ) -> dict[str, Any]:
         rc = proc.wait(timeout=timeout)
-        assert rc == 0, self.log(proc)
+        assert rc == code, self.log(proc)
         out = (self.folder / f"worker{self.procs.index(proc)}.out").read_text()
         tally: dict[str, Any] = json.loads(out)
         return tally
@@ -104,7 +106,7 @@ def fleet(db_env: str, tmp_path: Path) -> Iterator[Fleet]:
         fh.close()
 
 
-def wait_for(engine: Engine, query: str, at_least: int, timeout: float = 60) -> None:
+def wait_for(engine: Engine, query: str, at_least: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     with engine.connect() as conn:
         while conn.execute(text(query)).scalar_one() < at_least:

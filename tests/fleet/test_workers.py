@@ -13,7 +13,9 @@ from sqlalchemy import Engine, text
 
 from commitbench.fleet import queue
 from commitbench.fleet.queue import JobSpec
+from commitbench.fleet.repos import RepoCache
 from commitbench.store.sql import SqlStore
+from commitbench.vcs import Repository
 from tests.conftest import DatabaseOutage
 from tests.fleet.conftest import DUPLICATES, Fleet, tiny_repo, wait_for
 from tests.gitrepo import CASES, SLOW_CASES, bench_repo
@@ -122,7 +124,7 @@ def hoards(ctx):
     # Bound the address space so this can never hurt the machine.
     with open("/proc/self/status") as fh:
         vm = next(int(line.split()[1]) for line in fh if line.startswith("VmSize:"))
-    resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + 256 * 2**20, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_AS, (vm * 1024 + 64 * 2**20, resource.RLIM_INFINITY))
     hoard = []
     while True:
         hoard.append(bytearray(16 * 2**20))
@@ -133,9 +135,9 @@ def test_hanging_crashing_and_hoarding_benches_are_results_and_the_worker_goes_o
     fleet: Fleet, engine: Engine, tmp_path: Path
 ) -> None:
     shas = tiny_repo(tmp_path / "repo", commits=2, files={"benches/bench_bad.py": BAD})
-    queue.enqueue(engine, spec(tmp_path / "repo", filter="bench_bad", timeout_s=2), shas[:1])
+    queue.enqueue(engine, spec(tmp_path / "repo", filter="bench_bad", timeout_s=3), shas[:1])
     queue.enqueue(engine, spec(tmp_path / "repo", filter="tiny"), shas[1:])
-    tally = fleet.wait(fleet.start("--drain"))
+    tally = fleet.wait(fleet.start("--drain"), code=1)  # failures found
     assert (tally["failed"], tally["done"]) == (1, 1)
     bad, good = sorted(queue.list_jobs(engine), key=lambda r: r.id)
     assert (bad.state, good.state) == ("failed", "done")
@@ -172,3 +174,23 @@ def test_sigterm_finishes_the_current_job_then_stops(
         "failed": 0,
         "parked": 0,
     }
+
+
+def test_a_second_sigterm_gives_the_job_back_now(
+    fleet: Fleet, engine: Engine, tmp_path: Path
+) -> None:
+    g, shas = bench_repo(tmp_path / "repo", commits=1, slow=True)
+    queue.enqueue(engine, spec(g.path), shas)
+    proc = fleet.start()
+    wait_for(engine, "SELECT count(*) FROM results", 3)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    tally = fleet.wait(proc, timeout=30)
+    assert (tally["given_back"], tally["done"]) == (1, 0)
+    (row,) = queue.list_jobs(engine)
+    assert (row.state, row.attempts) == ("pending", 0)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM runs")).scalar_one() == "interrupted"
+    clone = Repository(RepoCache(fleet.folder / "cache").path_for(str(g.path)))
+    assert clone.worktrees() == []  # the interrupted run removed its worktree

@@ -114,7 +114,8 @@ def worker_command(
 ) -> int:
     """Run jobs from the queue (see `commitbench enqueue`), each exactly as
     `commitbench run` would, until stopped (SIGTERM: after the current job) or, with
-    --drain, until nothing is left for this machine. Exit 0."""
+    --drain, until nothing is left for this machine. Exit 0, or 1 when a job it ran
+    found failures (a case failed, crashed or timed out, or an attempt errored)."""
     g = globals_from(db, results, as_json)
     if not quiet:
         logging.getLogger("commitbench.fleet").setLevel(logging.INFO)
@@ -144,4 +145,4 @@ def worker_command(
             f"runner {worker.name}: {tally.done} done, {tally.failed} failed, "
             f"{tally.errored} errored, {tally.given_back} given back, {tally.lost} lost"
         )
-    return 0
+    return 1 if tally.failed or tally.errored else 0
