@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from commitbench import vcs
 from commitbench.errors import CommitbenchError
 from commitbench.vcs import WORKTREE_PREFIX, Repository, RevSpec
 from tests.gitrepo import EPOCH, GitBuilder
@@ -144,3 +146,42 @@ def test_leftovers_of_dead_runs_are_pruned(
     assert repo.prune_worktrees() == [stale]
     assert not stale.exists()
     assert repo.worktrees() == [mine]
+
+
+def test_concurrent_worktrees_and_prunes_on_one_repository(
+    history: tuple[GitBuilder, list[str]],
+) -> None:
+    """Fleet runners share one clone: adding, pruning and removing worktrees at once
+    must not trip over each other (git alone races: prune deletes the bookkeeping of a
+    worktree that add is still creating)."""
+    g, shas = history
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        repo = Repository(g.path)
+        try:
+            for sha in shas[:6]:
+                with repo.worktree(sha) as tree:
+                    assert (tree / ".git").exists()
+                repo.prune_worktrees()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Repository(g.path).worktrees() == []
+
+
+def test_clone_and_fetch(history: tuple[GitBuilder, list[str]], tmp_path: Path) -> None:
+    g, shas = history
+    clone = vcs.clone(str(g.path), tmp_path / "clone")
+    assert clone.id == str(g.path)  # results name the repository as it was cloned from
+    assert clone.resolve(RevSpec(("main",))) == [shas[4]]
+    new = g.commit("after the clone")
+    assert not clone.has_commit(new)
+    clone.fetch(new)
+    assert clone.has_commit(new) and clone.resolve(RevSpec(("main",))) == [new]

@@ -7,6 +7,7 @@ and Ctrl-C), and leftovers of killed runs are pruned the next time.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -202,7 +203,8 @@ class Repository:
         """A detached checkout of `sha` in a temp directory, removed afterwards."""
         folder = Path(tempfile.mkdtemp(prefix=f"{WORKTREE_PREFIX}{os.getpid()}-"))
         try:
-            self._git("worktree", "add", "--detach", "--force", str(folder), sha)
+            with self._worktree_lock():
+                self._git("worktree", "add", "--detach", "--force", str(folder), sha)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -211,7 +213,25 @@ class Repository:
         finally:
             self._remove_worktree(folder)
 
+    @contextmanager
+    def _worktree_lock(self) -> Iterator[None]:
+        """Processes sharing a repository (fleet runners on one clone, two `run`s at
+        once) take turns to add, remove and prune worktrees: a `git worktree prune` can
+        delete the bookkeeping folder of a worktree another `git worktree add` is still
+        creating ("could not open .git/worktrees/X/locked")."""
+        common = Path(self.repo.common_dir).resolve()
+        with open(common / "commitbench-worktrees.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def _remove_worktree(self, folder: Path) -> None:
+        with self._worktree_lock():
+            self._remove_worktree_locked(folder)
+
+    def _remove_worktree_locked(self, folder: Path) -> None:
         try:
             self._git("worktree", "remove", "--force", "--force", str(folder))
         except CommitbenchError:
@@ -221,15 +241,16 @@ class Repository:
     def prune_worktrees(self) -> list[Path]:
         """Remove worktrees left behind by commitbench processes that no longer run."""
         removed = []
-        for line in self._git("worktree", "list", "--porcelain").splitlines():
-            if not line.startswith("worktree "):
-                continue
-            path = Path(line.split(" ", 1)[1])
-            owner = _owner_pid(path)
-            if owner is not None and not _alive(owner):
-                self._remove_worktree(path)
-                removed.append(path)
-        self._git("worktree", "prune")
+        with self._worktree_lock():
+            for line in self._git("worktree", "list", "--porcelain").splitlines():
+                if not line.startswith("worktree "):
+                    continue
+                path = Path(line.split(" ", 1)[1])
+                owner = _owner_pid(path)
+                if owner is not None and not _alive(owner):
+                    self._remove_worktree_locked(path)
+                    removed.append(path)
+            self._git("worktree", "prune")
         return removed
 
     def worktrees(self) -> list[Path]:
