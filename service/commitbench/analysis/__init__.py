@@ -1,0 +1,1 @@
+"""Analysis: pure functions over sequences of measurements (no database inside)."""
