@@ -105,3 +105,34 @@ def test_bad_policy_is_a_usage_error(cli, slow_step, tmp_path: Path) -> None:  #
     assert outcome.err == (
         "commitbench: error: policy 'p99:5%' is not like median:5% (median, mean or min)\n"
     )
+
+
+def test_bisect_names_the_first_slow_commit(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    delays = [0.020] * 5 + [0.022] * 4
+    g, shas = delay_repo(tmp_path / "repo", delays)
+    out = tmp_path / "r"
+    result = cli(
+        "bisect", shas[0], shas[-1], "--case", CASE, "--benches", "benches", *args(g, out), "--json"
+    )
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["first_bad"] == shas[5]
+    assert report["metric"] == "time"
+    assert len(report["probes"]) == 3  # 8 candidates: log2(8)
+    measured = {p["sha"] for p in report["probes"]} | {shas[0], shas[-1]}
+    again = cli(
+        "bisect", shas[0], shas[-1], "--case", CASE, "--benches", "benches", *args(g, out), "--json"
+    )
+    assert json.loads(again.out)["first_bad"] == shas[5]  # recorded work reused
+    from commitbench.store.csv import find_runs
+
+    assert len(find_runs(out)) == len(measured)  # nothing measured twice
+
+
+def test_bisect_without_a_step_is_a_clear_error(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, *_rest) = slow_step
+    outcome = cli(
+        "bisect", c0, c1, "--case", CASE, "--benches", "benches", *args(g, tmp_path / "r")
+    )
+    assert outcome.code == 2
+    assert "there is no step to bisect" in outcome.err

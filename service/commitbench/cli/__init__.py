@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import click
 
+from commitbench.cli.bisect import bisect_command
 from commitbench.cli.check import check_command
 from commitbench.cli.compare import compare_command
 from commitbench.cli.db import db_group
@@ -29,6 +30,7 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(check_command)
+cli.add_command(bisect_command)
 cli.add_command(db_group)
 cli.add_command(export_command)
 cli.add_command(import_command)
