@@ -1,0 +1,150 @@
+"""The report: self-contained HTML and PNGs, from CSV and PostgreSQL, rendered by a real
+headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from sqlalchemy import Engine
+
+from commitbench.recorder import MetricsRecorder
+from commitbench.records import (
+    CaseKey,
+    CommitInfo,
+    DeviceSample,
+    MetricRecord,
+    ResultRecord,
+    RunHeader,
+    RunInfo,
+)
+from commitbench.store import Store
+from commitbench.store.csv import CsvStore
+from commitbench.store.sql import SqlStore
+from tests import factories as f
+
+COMMITS = 12
+STEP = 6  # commit 6 is 10% slower
+
+
+def history(store: Store) -> list[str]:
+    """12 commits of one case; a +10% step at commit 6; device samples in every run."""
+    import random
+
+    rng = random.Random(42)
+    shas = [f"{i:040x}" for i in range(1, COMMITS + 1)]
+    for i, sha in enumerate(shas):
+        when = f.T0 + timedelta(hours=i)
+        level = 0.010 * (1.10 if i >= STEP else 1.0)
+        times = [rng.gauss(level, level * 0.01) for _ in range(20)]
+        samples = tuple(
+            DeviceSample(
+                time=when + timedelta(milliseconds=100 * k),
+                gpu_index=0,
+                gpu_util_pct=float(50 + (k % 50)),
+                gpu_mem_mib=2000.0 + k,
+                power_w=300.0 + k,
+                cpu_util_pct=100.0,
+                rss_mib=1500.0,
+            )
+            for k in range(40)
+        )
+        header = RunHeader(
+            run=RunInfo(
+                id=uuid.uuid4(), started_at=when, trigger="cron", profile="full", branch="main"
+            ),
+            commit=CommitInfo(
+                repository="https://example.com/acme/model.git",
+                sha=sha,
+                committed_at=when,
+                subject=f"commit {i}",
+            ),
+            machine=f.machine(),
+        )
+        with MetricsRecorder(store, header) as rec:
+            rec.add(
+                ResultRecord(
+                    case=CaseKey.of("matmul.matmul", {"shape": "4k"}),
+                    status="ok",
+                    duration_s=1.0,
+                    started_at=when,
+                    metrics=(MetricRecord.from_samples("time", times, unit="s"),),
+                    device_samples=samples,
+                )
+            )
+    return shas
+
+
+def check_html(index: Path) -> None:
+    text = index.read_text()
+    images = re.findall(r'<img alt="[^"]*" src="([^"]+)"', text)
+    assert len(images) == 2  # one trend, one device plot
+    for src in images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "http://" not in text and "https://example.com" in text  # only the repo name
+    assert re.search(r"class='regressed'>regressed<", text) is None  # the last two are alike
+
+
+def test_report_from_csv_is_self_contained(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    results = tmp_path / "results"
+    history(CsvStore(results))
+    out = tmp_path / "report"
+    outcome = cli("report", "--results", str(results), "--out", str(out), "--json")
+    assert outcome.code == 0, outcome.err
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "device-latest-run.png",
+        "trend-matmul.matmul_shape_4k-time-NVIDIA_H100_80GB_HBM3-full.png",
+    ]
+    check_html(out / "index.html")
+
+
+def test_report_from_postgresql(cli, db_env: str, engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    history(SqlStore(engine))
+    out = tmp_path / "report"
+    assert cli("report", "--out", str(out)).code == 0
+    check_html(out / "index.html")
+
+
+def test_plots_render_in_headless_chromium(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.fail("Debian's chromium is needed for this test: apt-get install chromium")
+    results = tmp_path / "results"
+    history(CsvStore(results))
+    out = tmp_path / "report"
+    assert cli("report", "--results", str(results), "--out", str(out)).code == 0
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1200,2600",
+            f"--screenshot={shot}",
+            (out / "index.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = (imread(str(shot))[:, :, :3] * 255).round().astype(int)
+    # The trend line (#1f77b4) and the device plot's lines must be on the page.
+    line = np.all(np.abs(pixels - np.array([31, 119, 180])) <= 8, axis=2).sum()
+    assert line > 500, f"only {line} pixels of the trend colour: the plots did not render"
+    assert (pixels.sum(axis=2) < 600).mean() > 0.01  # and text and axes, not a blank page
