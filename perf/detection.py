@@ -96,9 +96,7 @@ print(json.dumps(out))
 """
 
 
-def make_series(
-    seed: int, n: int, tau: int | None, outliers: float
-) -> list[float]:
+def make_series(seed: int, n: int, tau: int | None, outliers: float) -> list[float]:
     rng = random.Random(seed)
     step = 1.0 + rng.choice((1.0, -1.0)) * STEP
     values = []
@@ -115,9 +113,7 @@ def scenario(name: str) -> tuple[list[list[float]], list[int | None]]:
     (lo, hi), outliers = SCENARIOS[name]
     rng = random.Random(f"taus-{name}")
     taus: list[int | None] = [rng.randint(lo, hi) if i % 2 == 0 else None for i in range(SERIES)]
-    series = [
-        make_series(hash_seed(name, i), POINTS, tau, outliers) for i, tau in enumerate(taus)
-    ]
+    series = [make_series(hash_seed(name, i), POINTS, tau, outliers) for i, tau in enumerate(taus)]
     return series, taus
 
 
