@@ -1,1 +1,1 @@
-"""Analysis: pure functions over sequences of measurements (no database inside)."""
+"""Analysis of recorded results: pure functions over sequences, no database inside."""
