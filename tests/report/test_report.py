@@ -31,12 +31,12 @@ from commitbench.store.csv import CsvStore
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 
-COMMITS = 12
-STEP = 6  # commit 6 is 10% slower
+COMMITS = 30
+STEP = 15  # commit 15 is 10% slower
 
 
 def history(store: Store) -> list[str]:
-    """12 commits of one case; a +10% step at commit 6; device samples in every run."""
+    """30 commits of one case; a +10% step at commit 15; device samples in every run."""
     import random
 
     rng = random.Random(42)
@@ -147,4 +147,7 @@ def test_plots_render_in_headless_chromium(cli, tmp_path: Path) -> None:  # type
     # The trend line (#1f77b4) and the device plot's lines must be on the page.
     line = np.all(np.abs(pixels - np.array([31, 119, 180])) <= 8, axis=2).sum()
     assert line > 500, f"only {line} pixels of the trend colour: the plots did not render"
+    # The detected step is marked with the regression colour (#d62728).
+    step = np.all(np.abs(pixels - np.array([214, 39, 40])) <= 8, axis=2).sum()
+    assert step > 100, f"only {step} pixels of the change point line"
     assert (pixels.sum(axis=2) < 600).mean() > 0.01  # and text and axes, not a blank page

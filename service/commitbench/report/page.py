@@ -137,7 +137,8 @@ def _rows(rows: Sequence[Row]) -> str:
         p = "" if c.p_value is None else f"{c.p_value:.2g}"
         cells.append(
             f"<tr><td><code>{html.escape(r.case)}</code></td><td>{html.escape(r.metric)}</td>"
-            f"<td>{c.base:.4g}</td><td>{c.head:.4g}</td><td>{c.change * 100:+.1f}%</td>"
+            f"<td>{c.base:.4g} {html.escape(r.unit)}</td><td>{c.head:.4g} {html.escape(r.unit)}"
+            f"</td><td>{c.change * 100:+.1f}%</td>"
             f"<td>{ci}</td><td>{p}</td><td class='{c.verdict}'>{c.verdict}</td></tr>"
         )
     head = (
@@ -157,12 +158,13 @@ def render(
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
+    repositories = sorted({p.repository for p in points}) or [repository or "no results"]
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>commitbench report</title><style>{_CSS}</style></head><body>",
         "<h1>commitbench report</h1>",
-        f"<p>{html.escape(repository or 'all repositories')} · {commits} commits · "
+        f"<p>{html.escape(', '.join(repositories))} · {commits} commits · "
         f"{html.escape(', '.join(machines) or 'no machine')} · generated {now}</p>",
         f"<h2>Latest comparison {html.escape(compare_title)}</h2>",
         _rows(rows) if rows else "<p>Fewer than two measured commits.</p>",
