@@ -7,8 +7,6 @@ import base64
 import re
 import shutil
 import subprocess
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +14,6 @@ import pytest
 from matplotlib.image import imread
 from sqlalchemy import Engine
 
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import (
-    CaseKey,
-    CommitInfo,
-    DeviceSample,
-    MetricRecord,
-    ResultRecord,
-    RunHeader,
-    RunInfo,
-)
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
 from commitbench.store.sql import SqlStore
@@ -37,50 +25,7 @@ STEP = 15  # commit 15 is 10% slower
 
 def history(store: Store) -> list[str]:
     """30 commits of one case; a +10% step at commit 15; device samples in every run."""
-    import random
-
-    rng = random.Random(42)
-    shas = [f"{i:040x}" for i in range(1, COMMITS + 1)]
-    for i, sha in enumerate(shas):
-        when = f.T0 + timedelta(hours=i)
-        level = 0.010 * (1.10 if i >= STEP else 1.0)
-        times = [rng.gauss(level, level * 0.01) for _ in range(20)]
-        samples = tuple(
-            DeviceSample(
-                time=when + timedelta(milliseconds=100 * k),
-                gpu_index=0,
-                gpu_util_pct=float(50 + (k % 50)),
-                gpu_mem_mib=2000.0 + k,
-                power_w=300.0 + k,
-                cpu_util_pct=100.0,
-                rss_mib=1500.0,
-            )
-            for k in range(40)
-        )
-        header = RunHeader(
-            run=RunInfo(
-                id=uuid.uuid4(), started_at=when, trigger="cron", profile="full", branch="main"
-            ),
-            commit=CommitInfo(
-                repository="https://example.com/acme/model.git",
-                sha=sha,
-                committed_at=when,
-                subject=f"commit {i}",
-            ),
-            machine=f.machine(),
-        )
-        with MetricsRecorder(store, header) as rec:
-            rec.add(
-                ResultRecord(
-                    case=CaseKey.of("matmul.matmul", {"shape": "4k"}),
-                    status="ok",
-                    duration_s=1.0,
-                    started_at=when,
-                    metrics=(MetricRecord.from_samples("time", times, unit="s"),),
-                    device_samples=samples,
-                )
-            )
-    return shas
+    return f.synthetic_history(store, [1.0] * STEP + [1.10] * (COMMITS - STEP))
 
 
 def check_html(index: Path) -> None:

@@ -13,6 +13,7 @@ from commitbench.cli.bisect import bisect_command
 from commitbench.cli.check import check_command
 from commitbench.cli.compare import compare_command
 from commitbench.cli.db import db_group
+from commitbench.cli.detect import detect_command, regressions_group
 from commitbench.cli.report import report_command
 from commitbench.cli.run import run_command
 from commitbench.cli.transfer import export_command, import_command
@@ -33,6 +34,8 @@ cli.add_command(compare_command)
 cli.add_command(check_command)
 cli.add_command(bisect_command)
 cli.add_command(report_command)
+cli.add_command(detect_command)
+cli.add_command(regressions_group)
 cli.add_command(db_group)
 cli.add_command(export_command)
 cli.add_command(import_command)

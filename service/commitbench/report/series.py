@@ -13,9 +13,12 @@ from commitbench.store.history import Point
 
 @dataclass(frozen=True)
 class Series:
+    repository: str
     case: str
     metric: str
     machine_label: str
+    machine: str  # fingerprint
+    branch: str | None
     profile: str
     unit: str
     direction: str
@@ -32,12 +35,16 @@ class Series:
 
 
 def build(
-    points: Sequence[Point], *, case: str | None = None, metrics: Sequence[str] = ()
+    points: Sequence[Point],
+    *,
+    case: str | None = None,
+    metrics: Sequence[str] = (),
+    by_branch: bool = False,
 ) -> list[Series]:
-    """One series per (case, metric, machine, profile); a commit's runs are pooled and
-    its median and 95% CI recomputed from all raw samples. Commits in commit-time order.
-    Without `metrics`, timings (unit s) are kept."""
-    groups: dict[tuple[str, str, str, str], dict[str, list[Point]]] = {}
+    """One series per (case, metric, machine, profile[, branch]); a commit's runs are
+    pooled and its median and 95% CI recomputed from all raw samples. Commits in
+    commit-time order. Without `metrics`, timings (unit s) are kept."""
+    groups: dict[tuple[str, str, str, str, str, str], dict[str, list[Point]]] = {}
     for p in points:
         if case is not None and not fnmatch.fnmatchcase(p.case, case) and case not in p.case:
             continue
@@ -45,18 +52,22 @@ def build(
             continue
         if not p.samples:
             continue
-        key = (p.case, p.metric, p.machine, p.profile)
+        branch = (p.branch or "") if by_branch else ""
+        key = (p.repository, p.case, p.metric, p.machine, p.profile, branch)
         groups.setdefault(key, {}).setdefault(p.sha, []).append(p)
     out = []
-    for (case_id, metric, _machine, profile), by_sha in sorted(groups.items()):
+    for (repository, case_id, metric, machine, profile, _b), by_sha in sorted(groups.items()):
         commits = sorted(by_sha.values(), key=lambda ps: ps[0].committed_at or ps[0].run_started_at)
         stats = [Stats.of([x for p in ps for x in p.samples]) for ps in commits]
         first = commits[0][0]
         out.append(
             Series(
+                repository=repository,
                 case=case_id,
                 metric=metric,
                 machine_label=first.machine_label,
+                machine=machine,
+                branch=first.branch if by_branch else None,
                 profile=profile,
                 unit=first.unit,
                 direction=first.direction,
