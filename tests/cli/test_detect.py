@@ -32,7 +32,8 @@ def test_detect_records_a_regression_once(cli, db_env: str, engine: Engine) -> N
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT r.state, c.sha, b.sha FROM regressions r JOIN commits c ON c.id = r.commit_id"
+                "SELECT r.state, c.sha, b.sha FROM regressions r"
+                " JOIN commits c ON c.id = r.commit_id"
                 " JOIN commits b ON b.id = r.baseline_commit_id"
             )
         ).all()
