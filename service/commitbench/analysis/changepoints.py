@@ -87,8 +87,9 @@ def detect(
 
     ``p_max``: the largest accepted adjusted p-value. ``window``: points compared on each side
     of a change (and half the length of the scan windows). ``min_effect``: the minimum
-    effect a reported step must plausibly reach (its shift's 95% interval; see Merge). ``min_size``: the shortest regime. Raises ValueError for NaN or
-    infinite values and for parameters out of range. See the module docstring for the method.
+    effect a reported step must plausibly reach (its shift's 95% interval; see Merge).
+    ``min_size``: the shortest regime. Raises ValueError for NaN or infinite values and for
+    parameters out of range. See the module docstring for the method.
     """
     if not 0.0 < p_max < 1.0:
         raise ValueError(f"p_max {p_max} outside (0, 1)")
