@@ -53,9 +53,7 @@ def record(engine: Engine, series: Series, finding: Finding) -> int:
                     Commit.repository == series.repository,
                     Commit.sha.in_([s for s in (sha, baseline_sha) if s]),
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         values = {
             "case_id": case_id,
