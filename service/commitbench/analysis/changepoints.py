@@ -58,6 +58,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from commitbench.stats import midranks
+
 # Otava's first pass accepts candidates at 10x the final threshold (otava.analysis).
 FIRST_PASS_FACTOR = 10.0
 # How far (points) the final localisation may move a change point found by the rank scan.
@@ -106,25 +108,6 @@ def detect(
         return []
     candidates = _split(xs, window, min(1.0, FIRST_PASS_FACTOR * p_max), min_size)
     return _merge(xs, candidates, window, p_max, min_effect, min_size)
-
-
-def midranks(xs: Sequence[float]) -> tuple[list[float], float]:
-    """1-based ranks, ties sharing their mean rank, and the tie term sum(t^3 - t)."""
-    order = sorted(range(len(xs)), key=xs.__getitem__)
-    ranks = [0.0] * len(xs)
-    ties = 0.0
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        mean_rank = (i + j) / 2.0 + 1.0
-        for k in range(i, j + 1):
-            ranks[order[k]] = mean_rank
-        t = j - i + 1
-        ties += t * t * t - t
-        i = j + 1
-    return ranks, ties
 
 
 def rank_sum_z(xs: Sequence[float], k: int) -> float:

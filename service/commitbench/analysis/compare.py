@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from commitbench.stats import Stats
+from commitbench.stats import Stats, midranks
 
 STATISTICS = ("median", "mean", "min")
 VERDICTS = ("regressed", "improved", "unchanged", "noisy")
@@ -95,30 +95,12 @@ class Comparison:
         return self.ratio - 1.0
 
 
-def _ranks(values: Sequence[float]) -> tuple[list[float], float]:
-    """Average ranks (1-based) and the tie correction sum of (t^3 - t)."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    ties = 0.0
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        t = j - i + 1
-        ties += t**3 - t
-        i = j + 1
-    return ranks, ties
-
-
 def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     """Two-sided p-value of the Mann-Whitney U test (normal approximation, see above)."""
     n, m = len(a), len(b)
     if n < 3 or m < 3:
         return None
-    ranks, ties = _ranks([*a, *b])
+    ranks, ties = midranks([*a, *b])
     u = sum(ranks[:n]) - n * (n + 1) / 2
     mean = n * m / 2
     total = n + m

@@ -29,7 +29,7 @@ from commitbench.cli.common import (
     policies_from,
     warn,
 )
-from commitbench.cli.compare import load_rows, policy_options, show
+from commitbench.cli.compare import load_rows, markdown_option, policy_options, show
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
@@ -96,12 +96,7 @@ def fresh_samples(
     show_default=True,
     help="Interleaved BASE/HEAD re-measurements that confirm a regression.",
 )
-@click.option(
-    "--markdown",
-    "as_markdown",
-    is_flag=True,
-    help="Markdown for a PR comment or $GITHUB_STEP_SUMMARY.",
-)
+@markdown_option
 @policy_options
 @global_options
 def check_command(

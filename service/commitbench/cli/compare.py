@@ -50,6 +50,15 @@ def policy_options(fn: F) -> F:
     return fn
 
 
+def markdown_option(fn: F) -> F:
+    return click.option(
+        "--markdown",
+        "as_markdown",
+        is_flag=True,
+        help="Markdown for a PR comment or $GITHUB_STEP_SUMMARY.",
+    )(fn)
+
+
 def load_rows(
     store: SqlStore | CsvStore,
     repo: Repository,
@@ -77,12 +86,7 @@ def load_rows(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Only this metric.")
-@click.option(
-    "--markdown",
-    "as_markdown",
-    is_flag=True,
-    help="Markdown for a PR comment or $GITHUB_STEP_SUMMARY.",
-)
+@markdown_option
 @policy_options
 @global_options
 def compare_command(
