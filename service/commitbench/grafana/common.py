@@ -41,8 +41,17 @@ WITH RECURSIVE names(name) AS (
 SELECT name FROM names WHERE name IS NOT NULL
 """
 
+# Cases that have recorded the chosen metric at least once (one index probe each).
 CASE_SQL = """
-SELECT label FROM cases ORDER BY label
+SELECT ca.label
+FROM cases ca
+WHERE EXISTS (
+  SELECT 1
+  FROM results rs
+  JOIN metrics m ON m.result_id = rs.id
+  WHERE rs.case_id = ca.id AND m.name = ${metric:sqlstring}
+)
+ORDER BY ca.label
 """
 
 
