@@ -131,7 +131,9 @@ def _results(
         for metric, unit, direction, typical in metrics:
             factor = slowdown if direction == "lower" else 1 / slowdown
             samples = [typical * factor * rng.uniform(0.97, 1.03) for _ in range(7)]
-            records.append(MetricRecord.from_samples(metric, samples, unit=unit, direction=direction))
+            records.append(
+                MetricRecord.from_samples(metric, samples, unit=unit, direction=direction)
+            )
         ticks = tuple(
             DeviceSample(
                 time=at + timedelta(milliseconds=100 * i),
@@ -166,7 +168,7 @@ def _results(
 def seed(engine: Engine, now: datetime) -> tuple[uuid.UUID, ...]:
     """Twelve nightly commits on main, each run on a GPU machine (full) and every
     third also on a CPU machine (smoke); one open regression on the last commit."""
-    rng = random.Random(6)  # noqa: S311 - test data, not security
+    rng = random.Random(6)
     store = SqlStore(engine)
     gpu, cpu = _machines()
     shas = [f"{i:02x}" * 20 for i in range(1, COMMITS + 1)]
@@ -198,7 +200,9 @@ def seed(engine: Engine, now: datetime) -> tuple[uuid.UUID, ...]:
                 commit=commit,
                 machine=machine,
             )
-            with MetricsRecorder(store, header, clock=lambda s=started: s + timedelta(minutes=1)) as rec:
+            with MetricsRecorder(
+                store, header, clock=lambda s=started: s + timedelta(minutes=1)
+            ) as rec:
                 for result in _results(rng, started + timedelta(seconds=1), i, gpus):
                     rec.add(result)
                 rec.flush()
@@ -264,10 +268,11 @@ def seeded() -> Iterator[Seeded]:
         _admin_execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-def connect(url: URL) -> psycopg.Connection[tuple[object, ...]]:
+def connect(url: URL, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
     return psycopg.connect(
         url.set(drivername="postgresql").render_as_string(hide_password=False),
         options="-c TimeZone=UTC",
+        autocommit=autocommit,
     )
 
 
