@@ -41,7 +41,9 @@ WITH RECURSIVE names(name) AS (
 SELECT name FROM names WHERE name IS NOT NULL
 """
 
-# Cases that have recorded the chosen metric at least once (one index probe each).
+# Cases that have recorded the chosen metric at least once. `status = 'ok'` skips a
+# case's failed results before their metrics are probed (a case that always runs out
+# of memory otherwise costs one probe per result).
 CASE_SQL = """
 SELECT ca.label
 FROM cases ca
@@ -49,7 +51,7 @@ WHERE EXISTS (
   SELECT 1
   FROM results rs
   JOIN metrics m ON m.result_id = rs.id
-  WHERE rs.case_id = ca.id AND m.name = ${metric:sqlstring}
+  WHERE rs.case_id = ca.id AND rs.status = 'ok' AND m.name = ${metric:sqlstring}
 )
 ORDER BY ca.label
 """

@@ -35,16 +35,18 @@ ORDER BY 1
 """
 
 # One query per measure; $__interval keeps a series at most about maxDataPoints long.
+# The samples are reached from the run's results through ix_device_samples_result_id_time
+# (one short index range per case), not by scanning the run's samples.
 GPU_UTIL_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
        avg(s.gpu_util_pct) AS "utilization"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -53,12 +55,12 @@ GPU_MEM_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
        max(s.gpu_mem_mib) AS "memory"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -67,12 +69,12 @@ POWER_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
        avg(s.power_w) AS "power"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -81,12 +83,12 @@ SM_CLOCK_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
        avg(s.sm_clock_mhz) AS "SM clock"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -95,12 +97,12 @@ TEMPERATURE_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
        max(s.temperature_c) AS "temperature"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
@@ -110,12 +112,12 @@ ORDER BY 1, 2
 CPU_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        avg(s.cpu_util_pct) AS "CPU utilization"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1
 ORDER BY 1
 """
@@ -123,12 +125,12 @@ ORDER BY 1
 RSS_SQL = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        max(s.rss_mib) AS "resident memory"
-FROM device_samples s
-WHERE s.run_id = NULLIF(${run:sqlstring}, '')::uuid
+FROM results rs
+JOIN cases ca ON ca.id = rs.case_id
+JOIN device_samples s ON s.result_id = rs.id
+WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
+  AND ca.label IN (${case:sqlstring})
   AND $__timeFilter(s.time)
-  AND s.result_id IN (
-    SELECT rs.id FROM results rs JOIN cases ca ON ca.id = rs.case_id
-    WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid AND ca.label IN (${case:sqlstring}))
 GROUP BY 1
 ORDER BY 1
 """

@@ -117,42 +117,44 @@ ORDER BY 1, 2
 """
 
 MATMUL_PEAK_SQL = """
-SELECT DISTINCT ON (ca.label)
-       ca.label AS "case",
+SELECT ca.label AS "case",
        m.median AS "% of peak"
-FROM commits cm
-JOIN runs r ON r.commit_id = cm.id
-JOIN results rs ON rs.run_id = r.id
-JOIN cases ca ON ca.id = rs.case_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE cm.repository = ${repository:sqlstring}
-  AND $__timeFilter(cm.committed_at)
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND rs.status = 'ok'
-  AND starts_with(ca.name, ${matmul_cases:sqlstring})
-  AND m.name = ${metric_pct_peak:sqlstring}
-ORDER BY ca.label, cm.committed_at DESC, r.started_at DESC
-"""
-
-# The latest result of every attention case in the range, as (row, column, value):
-# the row is the case's other parameters, the column its sequence length, the value
-# the median time, or -1 when it ran out of memory (shown as OOM).
-ATTENTION_SQL = """
-SELECT "config", "seq", "time"
 FROM (
-  SELECT DISTINCT ON (ca.id)
-         ca.name || coalesce(' ' || (
-           SELECT string_agg(p.key || '=' || p.value, ',' ORDER BY p.key)
-           FROM jsonb_each_text(ca.params - ${attention_column:sqlstring}) p), '') AS "config",
-         ca.params ->> ${attention_column:sqlstring} AS "seq",
-         CASE WHEN rs.status = 'oom' THEN -1 ELSE m.median END AS "time"
+  SELECT DISTINCT ON (rs.case_id) rs.case_id, rs.id
   FROM commits cm
   JOIN runs r ON r.commit_id = cm.id
   JOIN results rs ON rs.run_id = r.id
   JOIN cases ca ON ca.id = rs.case_id
-  LEFT JOIN metrics m ON m.result_id = rs.id AND m.name = ${metric_time:sqlstring}
+  WHERE cm.repository = ${repository:sqlstring}
+    AND $__timeFilter(cm.committed_at)
+    AND r.branch = ${branch:sqlstring}
+    AND r.profile = ${profile:sqlstring}
+    AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
+    AND rs.status = 'ok'
+    AND starts_with(ca.name, ${matmul_cases:sqlstring})
+  ORDER BY rs.case_id, cm.committed_at DESC, r.started_at DESC
+) latest
+JOIN cases ca ON ca.id = latest.case_id
+JOIN metrics m ON m.result_id = latest.id AND m.name = ${metric_pct_peak:sqlstring}
+ORDER BY ca.label
+"""
+
+# The latest result of every attention case in the range, as (row, column, value):
+# the row is the case's other parameters, the column its sequence length, the value
+# the median time, or -1 when it ran out of memory (shown as OOM). The latest result
+# is chosen before its metric is looked up: one metric probe per case, not per result.
+ATTENTION_SQL = """
+SELECT ca.name || coalesce(' ' || (
+         SELECT string_agg(p.key || '=' || p.value, ',' ORDER BY p.key)
+         FROM jsonb_each_text(ca.params - ${attention_column:sqlstring}) p), '') AS "config",
+       ca.params ->> ${attention_column:sqlstring} AS "seq",
+       CASE WHEN latest.status = 'oom' THEN -1 ELSE m.median END AS "time"
+FROM (
+  SELECT DISTINCT ON (rs.case_id) rs.case_id, rs.id, rs.status
+  FROM commits cm
+  JOIN runs r ON r.commit_id = cm.id
+  JOIN results rs ON rs.run_id = r.id
+  JOIN cases ca ON ca.id = rs.case_id
   WHERE cm.repository = ${repository:sqlstring}
     AND $__timeFilter(cm.committed_at)
     AND r.branch = ${branch:sqlstring}
@@ -161,9 +163,12 @@ FROM (
     AND rs.status IN ('ok', 'oom')
     AND starts_with(ca.name, ${attention_cases:sqlstring})
     AND ca.params ->> ${attention_column:sqlstring} IS NOT NULL
-  ORDER BY ca.id, cm.committed_at DESC, r.started_at DESC
+  ORDER BY rs.case_id, cm.committed_at DESC, r.started_at DESC
 ) latest
-ORDER BY length("seq"), "seq", "config"
+JOIN cases ca ON ca.id = latest.case_id
+LEFT JOIN metrics m ON m.result_id = latest.id AND m.name = ${metric_time:sqlstring}
+ORDER BY length(ca.params ->> ${attention_column:sqlstring}),
+         ca.params ->> ${attention_column:sqlstring}, 1
 """
 
 CONSTANTS = (
