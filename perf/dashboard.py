@@ -374,6 +374,26 @@ def measure(conn: Conn, repeat: int, now: datetime) -> list[tuple[str, float, fl
     return results
 
 
+def device_over_run(conn: Conn, repeat: int) -> list[tuple[str, float, float, int]]:
+    """The Device panels as opened from the Overview's run link: range = the run's span."""
+    device = dashboards()["device.json"]
+    span = run_readonly(
+        conn, "SELECT started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 1"
+    )
+    frm, to = span[0]
+    variables = resolve_variables(device, lambda s: run_readonly(conn, s), frm, to)
+    out = []
+    for query in queries(device):
+        if query.kind != "panel":
+            continue
+        ctx = QueryContext(frm, to, variables, max_data_points=query.max_data_points)
+        text = expand(query.sql, ctx)
+        times = timed(lambda t=text: run_readonly(conn, t), repeat)
+        name = f"{query.name} (run span, $__interval {ctx.interval_ms} ms)"
+        out.append((name, statistics.median(times), p95(times), longest_series(query, conn, text)))
+    return out
+
+
 def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     trends = dashboards()["trends.json"]
     device = dashboards()["device.json"]
@@ -457,7 +477,7 @@ def main() -> int:
         now = datetime.now(timezone.utc)
         reader = url.set(username=role, password=password)
         with psycopg.connect(psycopg_url(reader), options="-c TimeZone=UTC") as conn:
-            results = measure(conn, args.repeat, now)
+            results = measure(conn, args.repeat, now) + device_over_run(conn, args.repeat)
             width = max(len(r[0]) for r in results)
             print(f"\n{'query':<{width}}  {'median':>8}  {'p95':>8}  {'points':>7}")
             for label, median, high, points in results:
