@@ -137,14 +137,17 @@ LOAD_STEPS: list[tuple[str, str]] = [
         FROM results rs
         JOIN cases ca ON ca.id = rs.case_id
         CROSS JOIN LATERAL (VALUES
-          ('time', 's', 'lower', 0.001 * (1 + ca.id %% 17)),
-          ('peak_mem', 'MiB', 'lower', 1024.0 * (1 + ca.id %% 5)),
+          -- As the harness names them: ctx.time(T, ..., flops=) writes T, T.tflops and
+          -- T.peak_pct (bytes=: T.gbps); the worker adds peak_cuda_mem.
+          (split_part(ca.name, '.', 2), 's', 'lower', 0.001 * (1 + ca.id %% 17)),
+          ('peak_cuda_mem', 'MiB', 'lower', 1024.0 * (1 + ca.id %% 5)),
           (CASE WHEN ca.name = 'generation.decode' THEN 'tokens_per_s'
-                WHEN ca.name = 'allreduce.allreduce' THEN 'bandwidth' ELSE 'tflops' END,
+                WHEN ca.name = 'allreduce.allreduce' THEN 'allreduce.gbps'
+                ELSE split_part(ca.name, '.', 2) || '.tflops' END,
            CASE WHEN ca.name = 'generation.decode' THEN 'tokens/s'
                 WHEN ca.name = 'allreduce.allreduce' THEN 'GB/s' ELSE 'TFLOP/s' END,
            'higher', 100.0 + ca.id %% 400),
-          ('pct_peak', '%%', 'higher', 20.0 + ca.id %% 60)
+          (split_part(ca.name, '.', 2) || '.peak_pct', '%%', 'higher', 20.0 + ca.id %% 60)
         ) AS m(name, unit, direction, base)
         CROSS JOIN LATERAL (SELECT m.base * (0.97 + 0.06 * random()) AS v) v
         WHERE rs.status = 'ok'
@@ -156,7 +159,8 @@ LOAD_STEPS: list[tuple[str, str]] = [
         INSERT INTO regressions (case_id, metric, machine_id, branch, profile, commit_id,
                                  baseline_commit_id, baseline, value, change_pct, p_value,
                                  method, detected_at, state)
-        SELECT ca.id, 'time', r.machine_id, 'main', 'full', c.id, c.id - 1, 1.0, 1.1, 10.0,
+        SELECT ca.id, split_part(ca.name, '.', 2), r.machine_id, 'main', 'full', c.id,
+               c.id - 1, 1.0, 1.1, 10.0,
                0.01, 'e-divisive', c.committed_at + interval '2 hours',
                CASE WHEN c.id %% 5 = 0 THEN 'open' ELSE 'fixed' END
         FROM commits c
@@ -230,7 +234,7 @@ HF_SCHEMA = [
 # The Hugging Face dashboards' queries (one metric of one benchmark over the branch's
 # commits; every device measurement of the branch), with our case label in metadata.
 HF_TREND_SQL = """
-SELECT CAST(m.measurements ->> 'time' AS double precision) AS "time_s",
+SELECT CAST(m.measurements ->> %(metric)s AS double precision) AS "value",
        left(b.commit_id, 7) AS "commit", m.time
 FROM hf.benchmarks AS b
 JOIN hf.model_measurements AS m ON b.benchmark_id = m.benchmark_id
@@ -408,7 +412,12 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     )
     ours = timed(lambda: run_readonly(conn, ours_sql), repeat)
     ours_rows = len(run_readonly(conn, ours_sql))
-    hf_params = {"gpu": "NVIDIA H100 80GB HBM3", "case": label, "limit": 100000}
+    hf_params = {
+        "gpu": "NVIDIA H100 80GB HBM3",
+        "case": label,
+        "metric": variables["metric"].values[0],
+        "limit": 100000,
+    }
     hf = timed(lambda: run_readonly(conn, HF_TREND_SQL, hf_params), repeat)
     hf_rows = len(run_readonly(conn, HF_TREND_SQL, hf_params))
     print(f"\ntrend of {label} over all commits ({ours_rows} points; hf: {hf_rows} rows)")

@@ -17,7 +17,7 @@ import yaml
 from commitbench.grafana import dashboards, names
 from commitbench.grafana.expand import QueryContext, expand
 from commitbench.grafana.queries import Query, contexts, queries, resolve_variables, time_range
-from tests.grafana.conftest import Seeded
+from tests.grafana.conftest import REGRESSED_METRIC, Seeded
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_POINTS_PER_SERIES = 2000
@@ -51,9 +51,14 @@ def _numeric(value: Any) -> bool:
     )
 
 
-# What a user picks beyond the defaults: every case on Trends (the default, the first
-# case alone, has no regression to annotate).
-CHOICES = {names.TRENDS_UID: {"case": lambda options: options}}
+# What a user picks beyond the defaults on Trends: the regressed metric and every case
+# (the defaults, the first metric and case, have no regression to annotate).
+CHOICES = {
+    names.TRENDS_UID: {
+        "metric": lambda options: (REGRESSED_METRIC,),
+        "case": lambda options: options,
+    }
+}
 
 
 def _resolved(conn: psycopg.Connection[tuple[Any, ...]], uid: str, now: datetime) -> Any:
@@ -105,8 +110,10 @@ def test_variables_resolve_to_seeded_values(seeded: Seeded, reader: Any) -> None
     assert variables["repository"].values == ("https://example.com/acme/model.git",)
     assert variables["branch"].values == ("main",)
     assert variables["machine"].values[0].startswith("NVIDIA H100 80GB HBM3 #")
-    assert variables["metric"].values == (names.METRIC_TIME,)
-    assert "matmul.matmul[impl=fp16,shape=4096x12288]" in variables["case"].options
+    assert variables["metric"].values == (REGRESSED_METRIC,)
+    assert variables["case"].options == ("matmul.matmul[impl=fp16,shape=4096x12288]",)
+    overview, _, _ = _resolved(reader, names.OVERVIEW_UID, seeded.now)
+    assert len(overview["metric"].values) == 10  # All: every metric name
 
 
 def test_overview_highlights_the_open_regression(seeded: Seeded, reader: Any) -> None:
@@ -115,14 +122,21 @@ def test_overview_highlights_the_open_regression(seeded: Seeded, reader: Any) ->
         q for q in queries(DASHBOARDS["overview.json"]) if q.title.startswith("Latest result")
     )
     result = run_readonly(reader, expand(query.sql, QueryContext(frm, to, variables)))
-    rows = {r[0]: dict(zip(result.columns, r, strict=True)) for r in result.rows}
-    regressed = rows["matmul.matmul[impl=fp16,shape=4096x12288]"]
+    rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows]
+    assert len(rows) == 14  # every (case, metric) with an ok result
+    regressed = rows[0]  # open regressions first
+    assert (regressed["case"], regressed["metric"]) == (
+        "matmul.matmul[impl=fp16,shape=4096x12288]",
+        REGRESSED_METRIC,
+    )
     assert regressed["open regressions"] == 1
     assert regressed["worse by"] == pytest.approx(20, abs=5)
-    assert result.rows[0][0] == "matmul.matmul[impl=fp16,shape=4096x12288]"  # listed first
-    others = [r for label, r in rows.items() if label != regressed["case"]]
-    assert all(r["open regressions"] == 0 for r in others)
-    assert all(abs(r["worse by"]) < 7 for r in others)
+    assert all(r["open regressions"] == 0 for r in rows[1:])
+    # The matmul case's throughput fell with its time; nothing else moved.
+    unchanged = [r for r in rows if not r["case"].startswith("matmul.")]
+    assert all(abs(r["worse by"]) < 7 for r in unchanged)
+    throughput = {r["metric"]: r["worse by"] for r in rows if r["case"].startswith("matmul.")}
+    assert throughput["matmul.tflops"] == pytest.approx(16.7, abs=5)
 
 
 def test_attention_grid_marks_oom(seeded: Seeded, reader: Any) -> None:
@@ -161,7 +175,7 @@ def test_alert_rule_query_finds_the_new_regression(seeded: Seeded, reader: Any) 
     assert result.rows == [
         (
             "matmul.matmul[impl=fp16,shape=4096x12288]",
-            names.METRIC_TIME,
+            REGRESSED_METRIC,
             "main",
             result.rows[0][3],
             1.0,

@@ -20,13 +20,17 @@ TRENDS_UID = "commitbench-trends"
 DEVICE_UID = "commitbench-device"
 WORKLOADS_UID = "commitbench-workloads"
 
-# Metric names (metrics.name) recorded by ctx.time / ctx.record in the bench suite.
-METRIC_TIME = "time"  # seconds per call, lower is better
-METRIC_TFLOPS = "tflops"  # TFLOP/s derived from flops=
-METRIC_PCT_PEAK = "pct_peak"  # % of the GPU's dense peak
-METRIC_TOKENS_PER_S = "tokens_per_s"
-METRIC_PEAK_MEM = "peak_mem"  # MiB
-METRIC_BANDWIDTH = "bandwidth"  # GB/s (bus bandwidth of a collective)
+# Metrics as the harness records them (commitbench.bench.Context.time / .record):
+# ctx.time(NAME, fn, flops=, bytes=) writes NAME in seconds, NAME.tflops (TFLOP/s),
+# NAME.peak_pct (% of the GPU's dense peak) and NAME.gbps (GB/s); the worker adds
+# peak_rss and peak_cuda_mem (MiB). NAME is the bench's choice, so the Workloads
+# panels select timings by unit and throughputs by these LIKE patterns.
+TIME_UNIT = "s"
+METRIC_TFLOPS = "%.tflops"
+METRIC_PCT_PEAK = "%.peak_pct"
+METRIC_BANDWIDTH = "%.gbps"
+# The Trends dashboard's metric when it opens (else the first metric name).
+METRIC_DEFAULT = "time"
 
 # Case name prefixes (cases.name starts with these) of the built-in workloads.
 CASES_OPTIMIZERS = "optimizers."
@@ -36,6 +40,6 @@ CASES_ATTENTION = "attention."
 CASES_GENERATION = "generation."
 CASES_ALLREDUCE = "allreduce."
 
-# Parameter names (cases.params keys) the attention grid is laid out by.
-ATTENTION_ROW_PARAMS = ("impl", "d")
+# The attention grid's columns are this parameter (cases.params key); its rows are the
+# case's other parameters.
 ATTENTION_COLUMN_PARAM = "seq"

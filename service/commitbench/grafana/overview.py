@@ -169,9 +169,14 @@ TRENDS_LINK = builder.link(
 
 def build() -> builder.Json:
     metric = builder.query_variable(
-        "metric", "Metric", common.METRIC_SQL, multi=True, description="metrics.name"
+        "metric",
+        "Metric",
+        common.METRIC_SQL,
+        multi=True,
+        include_all=True,
+        description="metrics.name (all by default)",
     )
-    metric["current"] = {"text": [names.METRIC_TIME], "value": [names.METRIC_TIME]}
+    metric["current"] = {"text": ["All"], "value": ["$__all"]}
     red_when_open = {
         "mode": "absolute",
         "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],

@@ -130,7 +130,7 @@ def build() -> builder.Json:
     metric = builder.query_variable(
         "metric", "Metric", common.METRIC_SQL, description="metrics.name"
     )
-    metric["current"] = {"text": names.METRIC_TIME, "value": names.METRIC_TIME}
+    metric["current"] = {"text": names.METRIC_DEFAULT, "value": names.METRIC_DEFAULT}
     trend = builder.panel(
         "timeseries",
         "${case}: ${metric}",

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from commitbench.grafana import builder, common, names
 
-# A metric per case over commits: long format, one series per case label. The five
-# differ only in the case prefix and metric variables.
+# A metric per case over commits: long format, one series per case and metric name
+# (a bench may time several phases). The five differ only in the case prefix and the
+# metric filter: timings by unit, throughputs by name pattern.
 OPTIMIZERS_SQL = """
 SELECT cm.committed_at AS "time",
-       ca.label AS "metric",
+       ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
 FROM commits cm
 JOIN runs r ON r.commit_id = cm.id
@@ -27,14 +28,14 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
   AND starts_with(ca.name, ${optimizer_cases:sqlstring})
-  AND m.name = ${metric_time:sqlstring}
+  AND m.unit = ${time_unit:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 MATMUL_TFLOPS_SQL = """
 SELECT cm.committed_at AS "time",
-       ca.label AS "metric",
+       ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
 FROM commits cm
 JOIN runs r ON r.commit_id = cm.id
@@ -48,14 +49,14 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
   AND starts_with(ca.name, ${matmul_cases:sqlstring})
-  AND m.name = ${metric_tflops:sqlstring}
+  AND m.name LIKE ${metric_tflops:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 TRANSFORMER_SQL = """
 SELECT cm.committed_at AS "time",
-       ca.label AS "metric",
+       ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
 FROM commits cm
 JOIN runs r ON r.commit_id = cm.id
@@ -69,14 +70,14 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
   AND starts_with(ca.name, ${transformer_cases:sqlstring})
-  AND m.name = ${metric_time:sqlstring}
+  AND m.unit = ${time_unit:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 GENERATION_SQL = """
 SELECT cm.committed_at AS "time",
-       ca.label AS "metric",
+       ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
 FROM commits cm
 JOIN runs r ON r.commit_id = cm.id
@@ -90,14 +91,14 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
   AND starts_with(ca.name, ${generation_cases:sqlstring})
-  AND m.name = ${metric_time:sqlstring}
+  AND m.unit = ${time_unit:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 ALLREDUCE_SQL = """
 SELECT cm.committed_at AS "time",
-       ca.label AS "metric",
+       ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
 FROM commits cm
 JOIN runs r ON r.commit_id = cm.id
@@ -111,13 +112,13 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
   AND starts_with(ca.name, ${allreduce_cases:sqlstring})
-  AND m.name = ${metric_bandwidth:sqlstring}
+  AND m.name LIKE ${metric_bandwidth:sqlstring}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
 MATMUL_PEAK_SQL = """
-SELECT ca.label AS "case",
+SELECT ca.label || ' ' || m.name AS "case",
        m.median AS "% of peak"
 FROM (
   SELECT DISTINCT ON (rs.case_id) rs.case_id, rs.id
@@ -135,20 +136,25 @@ FROM (
   ORDER BY rs.case_id, cm.committed_at DESC, r.started_at DESC
 ) latest
 JOIN cases ca ON ca.id = latest.case_id
-JOIN metrics m ON m.result_id = latest.id AND m.name = ${metric_pct_peak:sqlstring}
-ORDER BY ca.label
+JOIN metrics m ON m.result_id = latest.id AND m.name LIKE ${metric_pct_peak:sqlstring}
+ORDER BY 1
 """
 
 # The latest result of every attention case in the range, as (row, column, value):
 # the row is the case's other parameters, the column its sequence length, the value
-# the median time, or -1 when it ran out of memory (shown as OOM). The latest result
-# is chosen before its metric is looked up: one metric probe per case, not per result.
+# the median of its first timing (unit s, by name), or -1 when it ran out of memory
+# (shown as OOM). The latest result is chosen before its metric is looked up: one
+# metric probe per case, not per result.
 ATTENTION_SQL = """
 SELECT ca.name || coalesce(' ' || (
          SELECT string_agg(p.key || '=' || p.value, ',' ORDER BY p.key)
          FROM jsonb_each_text(ca.params - ${attention_column:sqlstring}) p), '') AS "config",
        ca.params ->> ${attention_column:sqlstring} AS "seq",
-       CASE WHEN latest.status = 'oom' THEN -1 ELSE m.median END AS "time"
+       CASE WHEN latest.status = 'oom' THEN -1 ELSE (
+         SELECT m.median FROM metrics m
+         WHERE m.result_id = latest.id AND m.unit = ${time_unit:sqlstring}
+         ORDER BY m.name
+         LIMIT 1) END AS "time"
 FROM (
   SELECT DISTINCT ON (rs.case_id) rs.case_id, rs.id, rs.status
   FROM commits cm
@@ -166,7 +172,6 @@ FROM (
   ORDER BY rs.case_id, cm.committed_at DESC, r.started_at DESC
 ) latest
 JOIN cases ca ON ca.id = latest.case_id
-LEFT JOIN metrics m ON m.result_id = latest.id AND m.name = ${metric_time:sqlstring}
 ORDER BY length(ca.params ->> ${attention_column:sqlstring}),
          ca.params ->> ${attention_column:sqlstring}, 1
 """
@@ -179,7 +184,7 @@ CONSTANTS = (
     ("generation_cases", names.CASES_GENERATION),
     ("allreduce_cases", names.CASES_ALLREDUCE),
     ("attention_column", names.ATTENTION_COLUMN_PARAM),
-    ("metric_time", names.METRIC_TIME),
+    ("time_unit", names.TIME_UNIT),
     ("metric_tflops", names.METRIC_TFLOPS),
     ("metric_pct_peak", names.METRIC_PCT_PEAK),
     ("metric_bandwidth", names.METRIC_BANDWIDTH),
