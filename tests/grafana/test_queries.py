@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numbers
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,7 @@ def test_alert_rule_query_finds_the_new_regression(seeded: Seeded, reader: Any) 
     query = next(d for d in rule["data"] if d["datasourceUid"] == names.DATASOURCE_UID)
     window = query["relativeTimeRange"]
     ctx = QueryContext(
-        seeded.now - __import__("datetime").timedelta(seconds=window["from"]),
+        seeded.now - timedelta(seconds=window["from"]),
         seeded.now,
     )
     result = run_readonly(reader, expand(query["model"]["rawSql"], ctx))
