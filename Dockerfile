@@ -10,9 +10,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-COPY pyproject.toml README.md* ./
-COPY service ./service
-COPY migrations ./migrations
+# The whole context less .dockerignore: pyproject.toml, README.md and every directory
+# pyproject maps into the package (service/, migrations/, benches/).
+COPY . .
 RUN pip install --no-cache-dir . \
     && useradd --create-home --uid 10001 commitbench
 
