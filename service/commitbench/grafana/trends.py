@@ -125,7 +125,11 @@ def _band() -> list[builder.Json]:
 
 def build() -> builder.Json:
     case = builder.query_variable(
-        "case", "Case", common.CASE_SQL, multi=True, description="cases.label; one panel each"
+        "case",
+        "Case",
+        common.CASE_SQL,
+        multi=True,
+        description="cases.label with the metric on the latest runs; one panel each",
     )
     metric = builder.query_variable(
         "metric", "Metric", common.METRIC_SQL, description="metrics.name"
