@@ -441,6 +441,8 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
         size = 0
         with conn.transaction(), conn.cursor() as cur:
             cur.execute("SET TRANSACTION READ ONLY")
+            # The role's 30 s statement timeout protects Grafana; this baseline may take longer.
+            cur.execute("SET LOCAL statement_timeout = 0")
             copy_sql = sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(HF_DEVICE_SQL))
             with cur.copy(copy_sql) as copy:
                 for block in copy:
