@@ -3,13 +3,14 @@
 #   make test    run the test suite (needs PostgreSQL at 127.0.0.1:5432, user postgres)
 #   make lint    ruff, formatting and mypy --strict
 #   make perf    the ingest benchmark (perf/ingest.py) against the local PostgreSQL
+#   make grafana regenerate grafana/dashboards/*.json from service/commitbench/grafana
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint perf clean browser
+.PHONY: help run test lint perf clean browser grafana
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -38,6 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m commitbench.grafana --check
+
+grafana: $(STAMP)
+	$(BIN)/python -m commitbench.grafana
 
 perf: $(STAMP)
 	$(BIN)/python perf/ingest.py
