@@ -104,8 +104,11 @@ class KVCache(nn.Module):
     def __init__(self, batch: int, cfg: Config, dtype: torch.dtype, device: str) -> None:
         super().__init__()
         shape = (batch, cfg.n_heads, cfg.max_len, cfg.head_dim)
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        # Buffers, so torch.compile sees fixed-address state it may mutate in place.
+        self.k: Tensor
+        self.v: Tensor
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device))
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device))
 
     def update(self, pos: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         self.k.index_copy_(2, pos, k)
