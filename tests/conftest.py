@@ -7,7 +7,6 @@ COMMITBENCH_TEST_ADMIN_URL). If it is down the run fails; it never skips.
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,26 +121,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture
 def git_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real git repository with two commits on main."""
-    repo = tmp_path_factory.mktemp("repo")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_DATE": "2026-11-01T10:00:00+00:00",
-        "GIT_COMMITTER_DATE": "2026-11-01T10:00:00+00:00",
-    }
+    """A real git repository: two commits of model.py and benches/bench_model.py."""
+    from tests.gitrepo import bench_repo
 
-    def git(*args: str) -> None:
-        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
-
-    git("init", "-q", "-b", "main")
-    git("config", "user.name", "Ada")
-    git("config", "user.email", "ada@example.com")
-    (repo / "model.py").write_text("x = 1\n")
-    git("add", ".")
-    git("commit", "-qm", "Add model")
-    (repo / "model.py").write_text("x = 2\n")
-    git("commit", "-qam", "Make it faster")
-    return repo
+    g, _ = bench_repo(tmp_path_factory.mktemp("repo") / "repo", commits=2)
+    return g.path
 
 
 class DatabaseOutage:

@@ -58,3 +58,58 @@ class GitBuilder:
 
     def head(self) -> str:
         return self.git("rev-parse", "HEAD")
+
+
+BENCH_MODULE = '''\
+"""A bench module living in the measured repository and importing its code."""
+import time
+
+import commitbench as cb
+import model
+
+
+@cb.bench(params={"size": [1, 2, 3]})
+def compute(ctx: cb.Context, size: int) -> None:
+    ctx.time("time", lambda: model.work(size), warmup=1, repeat=5)
+    ctx.record("version", model.VERSION, unit="count", better="higher")
+    time.sleep(model.PAUSE)
+'''
+
+
+def model_source(version: int, pause: float = 0.0) -> str:
+    return (
+        f"VERSION = {version}\nPAUSE = {pause}\n\n\ndef work(n):\n    return sum(range(1000 * n))\n"
+    )
+
+
+SLOW_MODULE = """\
+import time
+
+import commitbench as cb
+
+
+@cb.bench(params={"step": [1, 2]})
+def wait(ctx: cb.Context, step: int) -> None:
+    ctx.time("time", lambda: time.sleep(0.001), warmup=0, repeat=3)
+    time.sleep(1.0)
+"""
+
+
+def bench_repo(
+    path: Path, commits: int, pause: float = 0.0, slow: bool = False
+) -> tuple[GitBuilder, list[str]]:
+    """A repository whose commit i sets model.VERSION = i, with benches/bench_model.py
+    (and benches/bench_slow.py, two cases of a second each, when `slow`)."""
+    g = GitBuilder(path)
+    files = {"benches/bench_model.py": BENCH_MODULE}
+    if slow:
+        files["benches/bench_slow.py"] = SLOW_MODULE
+    shas = [
+        g.commit(f"version {i}", {"model.py": model_source(i, pause), **files})
+        for i in range(commits)
+    ]
+    return g, shas
+
+
+CASES = [f"bench_model.compute[size={n}]" for n in (1, 2, 3)]
+SLOW_CASES = [f"bench_slow.wait[step={n}]" for n in (1, 2)]

@@ -18,6 +18,7 @@ from commitbench.store.sql import SqlStore
 from commitbench.transfer import import_runs
 from tests import factories as f
 from tests.conftest import DatabaseOutage
+from tests.gitrepo import CASES, SLOW_CASES, bench_repo
 
 RESULTS = [f.result(i=i) for i in range(4)]
 
@@ -86,8 +87,9 @@ def test_dropped_connection_with_live_database_is_not_spooled(
 
 
 def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
-    db_env: str, engine: Engine, outage: DatabaseOutage, git_repo: Path, tmp_path: Path
+    db_env: str, engine: Engine, outage: DatabaseOutage, tmp_path: Path
 ) -> None:
+    g, (sha,) = bench_repo(tmp_path / "repo", commits=1, slow=True)
     results_dir = tmp_path / "results"
     proc = subprocess.Popen(
         [
@@ -96,9 +98,9 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
             "commitbench",
             "run",
             "--repo",
-            str(git_repo),
-            "--repeat",
-            "300",
+            str(g.path),
+            "--benches",
+            "benches",
             "--results",
             str(results_dir),
         ],
@@ -107,14 +109,14 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
         text=True,
         env=os.environ.copy(),
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     with engine.connect() as conn:
         while conn.execute(text("SELECT count(*) FROM results")).scalar_one() < 1:
             assert time.monotonic() < deadline, "the run recorded nothing"
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.01)
             conn.rollback()
-    outage.begin()
+    outage.begin()  # bench_model's cases are in the database; bench_slow is running
     _out, err = proc.communicate(timeout=120)
     outage.end()
 
@@ -123,28 +125,26 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
     assert f"commitbench import {run_dir}" in err
     assert "Traceback" not in err
     spooled = read_run(run_dir)
-    assert len(spooled.results) == 2  # the first of three cases reached the database
+    assert spooled.header.commit.sha == sha
+    assert [r.case.label for r in spooled.results] == SLOW_CASES
 
     fresh = dbengine.make_engine(dbengine.parse_url(db_env))
     try:
         store = SqlStore(fresh)
         import_runs(store, run_dir)
-        counts = store.counts()
-        assert (counts["runs"], counts["results"], counts["metrics"]) == (1, 3, 6)
         data = store.load_run(spooled.header.run.id)
-        assert [r.case.name.rsplit(".", 1)[1] for r in data.results] == [
-            "sum_range",
-            "sort",
-            "json_roundtrip",
-        ]
+        assert [r.case.label for r in data.results] == CASES + SLOW_CASES
+        assert [r.status for r in data.results] == ["ok"] * 5
+        assert data.results[3:] == spooled.results  # nothing lost, bit for bit
+        counts = store.counts()
+        assert (counts["runs"], counts["results"]) == (1, 5)
+        assert counts["metrics"] == sum(len(r.metrics) for r in data.results)
         assert data.end is not None and data.end.status == "ok"
     finally:
         fresh.dispose()
 
 
-def test_cli_run_with_unreachable_database_records_to_csv(
-    git_repo: Path, tmp_path: Path, monkeypatch: object
-) -> None:
+def test_cli_run_with_unreachable_database_records_to_csv(git_repo: Path, tmp_path: Path) -> None:
     results_dir = tmp_path / "results"
     proc = subprocess.run(
         [
@@ -154,8 +154,8 @@ def test_cli_run_with_unreachable_database_records_to_csv(
             "run",
             "--repo",
             str(git_repo),
-            "--repeat",
-            "6",
+            "--benches",
+            "benches",
             "--results",
             str(results_dir),
             "--db",
@@ -172,4 +172,4 @@ def test_cli_run_with_unreachable_database_records_to_csv(
     ) in proc.stderr
     assert "hunter2" not in proc.stderr + proc.stdout
     (run_dir,) = results_dir.iterdir()
-    assert len(read_run(run_dir).results) == 3
+    assert [r.case.label for r in read_run(run_dir).results] == CASES

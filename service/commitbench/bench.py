@@ -234,6 +234,7 @@ class Context:
         policy: TimingPolicy | None = None,
         clock: Clock = time.perf_counter,
         wall: Clock = time.time,
+        quick: bool = False,
     ) -> None:
         if profile not in PROFILES:
             raise ValueError(f"profile {profile!r} is not one of {PROFILES}")
@@ -243,6 +244,9 @@ class Context:
         self._policy = policy or TimingPolicy()
         self._clock = clock
         self._wall = wall
+        # quick: every ctx.time calls its function once, without warm-up, to check that
+        # a bench works (`commitbench run --quick`); such numbers are not recorded.
+        self._quick = quick
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
 
@@ -304,9 +308,11 @@ class Context:
         the percentage; without it, or on a device not in peaks.PEAKS, none is recorded.
         """
         base = self._policy
+        if self._quick:
+            warmup, repeat = 0, 1
         policy = TimingPolicy(
             warmup=base.warmup if warmup is None else warmup,
-            warmup_s=base.warmup_s,
+            warmup_s=0.0 if self._quick else base.warmup_s,
             repeat=base.repeat if repeat is None else repeat,
             min_repeat=base.min_repeat,
             max_repeat=base.max_repeat,

@@ -70,6 +70,7 @@ class WorkerOptions:
     cwd: Path | None = None
     env: Mapping[str, str] | None = None  # None: this process's environment
     python: str = sys.executable
+    quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -151,6 +152,8 @@ def _command(
 ) -> list[str]:
     cmd = [options.python, "-m", "commitbench.worker", module, "--result-fd", str(fd)]
     cmd += ["--profile", options.profile, "--device", options.device]
+    if options.quick:
+        cmd.append("--quick")
     for label in only:
         cmd += ["--case", label]
     for label in skip:
@@ -276,8 +279,10 @@ def run_module(
     *,
     observer: WorkerObserver | None = None,
     only: Sequence[str] = (),
+    skip: Sequence[str] = (),
 ) -> Iterator[CaseRun]:
-    """Run the cases of `module` (all, or the labels in `only`) in worker processes."""
+    """Run the cases of `module` (all, or the labels in `only`, less those in `skip`) in
+    worker processes."""
     options = options or WorkerOptions()
     if options.isolate == "case":
         plan = list_cases(module, options, only=only)
@@ -285,9 +290,10 @@ def run_module(
             yield plan
             return
         for case in plan:
-            yield from _supervise(module, options, observer, only=[case.label])
+            if case.label not in skip:
+                yield from _supervise(module, options, observer, only=[case.label], skip=[])
         return
-    yield from _supervise(module, options, observer, only=list(only))
+    yield from _supervise(module, options, observer, only=list(only), skip=list(skip))
 
 
 def list_cases(
@@ -321,9 +327,13 @@ def _decode_result(event: dict[str, Any]) -> ResultRecord:
 
 
 def _supervise(
-    module: str, options: WorkerOptions, observer: WorkerObserver | None, only: list[str]
+    module: str,
+    options: WorkerOptions,
+    observer: WorkerObserver | None,
+    only: list[str],
+    skip: list[str],
 ) -> Iterator[CaseRun]:
-    done: list[str] = []
+    done: list[str] = list(skip)  # the worker is told to skip these too
     plan: list[CaseKey] | None = None
     while True:
         oom_before = _oom_kills()

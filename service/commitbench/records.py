@@ -21,7 +21,9 @@ from typing import Any, NamedTuple
 from commitbench.stats import Stats
 
 RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
-FAILED_STATUSES = frozenset({"failed", "timeout", "oom", "crashed"})
+# A run with one of these is "failed". Out of memory is a finding (a size that does not
+# fit), not a malfunction.
+FAILED_STATUSES = frozenset({"failed", "timeout", "crashed"})
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 TRIGGERS = ("cron", "ci", "manual")
 PROFILES = ("smoke", "full")

@@ -85,26 +85,32 @@ class Repository:
     def resolve(self, spec: RevSpec) -> list[str]:
         """Full SHAs of the commits to measure, oldest first, without duplicates.
 
-        Named revisions are those commits; a range `A..B`, or any revision with --since
-        or --max-count, walks history (optionally first-parent only), the newest
+        Each revision is resolved on its own and the results are united: a named
+        revision is that commit; a range `A..B`, or any revision with --since or
+        --max-count, walks history (optionally first-parent only) and keeps the newest
         --max-count commits.
         """
         revs = list(spec.revs) or ["HEAD"]
         for rev in revs:
             self._check_rev(rev)
-        if spec.walks:
-            args = ["--reverse"]
-            if spec.first_parent:
-                args.append("--first-parent")
-            if spec.since:
-                args.append(f"--since={spec.since}")
-            if spec.max_count is not None:
-                args.append(f"--max-count={spec.max_count}")
-            shas = self._git("rev-list", *args, *revs, "--").split()
-        else:
-            full = [self._verify(rev) for rev in revs]
-            shas = self._git("rev-list", "--no-walk=sorted", "--reverse", *full, "--").split()
-        return list(dict.fromkeys(shas))
+        walk = ["--reverse"]
+        if spec.first_parent:
+            walk.append("--first-parent")
+        if spec.since:
+            walk.append(f"--since={spec.since}")
+        if spec.max_count is not None:
+            walk.append(f"--max-count={spec.max_count}")
+        filtered = spec.since is not None or spec.max_count is not None
+        found: list[str] = []
+        for rev in revs:
+            if ".." in rev or filtered:
+                found += self._git("rev-list", *walk, rev, "--").split()
+            else:
+                found.append(self._verify(rev))
+        if not found:
+            return []
+        unique = list(dict.fromkeys(found))
+        return self._git("rev-list", "--no-walk=sorted", "--reverse", *unique, "--").split()
 
     def _check_rev(self, rev: str) -> None:
         if rev.startswith("-"):
@@ -127,6 +133,17 @@ class Repository:
             raise CommitbenchError(
                 f"revision {rev!r} does not resolve to a commit in {self.root}{hint}"
             ) from None
+
+    def has_path(self, sha: str, path: str) -> bool:
+        """Whether `path` (a directory or file) exists in the tree of commit `sha`."""
+        clean = path.strip("/") or "."
+        if clean == ".":
+            return True
+        try:
+            self._git("cat-file", "-e", f"{sha}:{clean}")
+        except CommitbenchError:
+            return False
+        return True
 
     def merge_base(self, a: str, b: str) -> str:
         try:

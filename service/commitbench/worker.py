@@ -94,6 +94,7 @@ def run_case(
     probe: Probe,
     *,
     clock: Callable[[], float] = time.perf_counter,
+    quick: bool = False,
 ) -> tuple[ResultRecord, tuple[Window, ...]]:
     """Run one case in this process and return its result; never raises for the bench."""
     started = utcnow()
@@ -101,7 +102,7 @@ def run_case(
     reason = probe.missing(spec.requires)
     if reason is not None:
         return ResultRecord(case, "skipped", reason, clock() - t0, started), ()
-    ctx = Context(case, profile, probe=probe, policy=spec.policy, clock=clock)
+    ctx = Context(case, profile, probe=probe, policy=spec.policy, clock=clock, quick=quick)
     if cuda_initialized():
         import torch
 
@@ -180,6 +181,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--case", action="append", default=[], help="run only this case label")
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
     p.add_argument("--list", action="store_true", help="send the plan and stop")
+    p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
     return p
@@ -215,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe = Probe(args.device)
     for spec, case in plan:
         emit("start", case=wire.case_to_json(case), time=time.time())
-        result, windows = run_case(spec, case, args.profile, probe)
+        result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]

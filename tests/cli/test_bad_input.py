@@ -161,6 +161,34 @@ def test_run_outside_a_git_repository(cli, tmp_path: Path) -> None:  # type: ign
     one_error_line(cli("run", "--repo", str(tmp_path)), f"not a git repository: {tmp_path}")
 
 
+def test_run_with_a_bad_revision(cli, git_repo: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    one_error_line(
+        cli("run", "--repo", str(git_repo), "--results", str(tmp_path / "r"), "HEAD", "nope"),
+        f"revision 'nope' does not resolve to a commit in {git_repo.resolve()}",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_with_a_missing_bench_directory(cli, git_repo: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    one_error_line(
+        cli(
+            "run",
+            "--repo",
+            str(git_repo),
+            "--results",
+            str(tmp_path / "r"),
+            "--benches",
+            "no_such_dir",
+            "HEAD~1..HEAD",
+        ),
+        "bench directory 'no_such_dir' is not in the commit",
+    )
+    one_error_line(
+        cli("run", "--repo", str(git_repo), "--benches", str(tmp_path / "absent")),
+        f"bench directory {tmp_path / 'absent'} does not exist",
+    )
+
+
 def test_export_with_a_bad_run_id(cli, db_env: str) -> None:  # type: ignore[no-untyped-def]
     one_error_line(cli("export", "--run", "not-a-uuid"), "--run takes a run UUID")
 

@@ -31,7 +31,7 @@ def test_run_round_trips_bit_for_bit(tmp_path: Path) -> None:
     assert data.header == header
     assert data.results == tuple(f.result(i=i, status="oom" if i == 2 else "ok") for i in range(3))
     assert len(data.units) == 3
-    assert data.end is not None and data.end.status == "failed"
+    assert data.end is not None and data.end.status == "ok"  # an oom case does not fail a run
     assert data.end.device_samples == f.samples(2, gpus=1)
 
 

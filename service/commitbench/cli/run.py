@@ -1,114 +1,201 @@
-"""`commitbench run`: record a run of the current commit.
-
-Until the runner lands this measures the built-in self-check workloads.
-"""
+"""`commitbench run [REVS...]`: measure commits of a repository and record the results."""
 
 from __future__ import annotations
 
-import uuid
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.table import Table
-from rich.text import Text
 
-from commitbench import machine, selfcheck, vcs
-from commitbench.cli.common import emit_json, global_options, globals_from, info, stderr, warn
-from commitbench.records import TRIGGERS, RunHeader, RunInfo, utcnow
+from commitbench.cli.common import emit_json, global_options, globals_from, stderr, warn
+from commitbench.cli.progress import Lines, Live, Quiet, headline, summary
+from commitbench.records import PROFILES, TRIGGERS
+from commitbench.runner import BROKEN, CommitOutcome, Runner, RunOptions
 from commitbench.store import open_store
+from commitbench.vcs import Repository, RevSpec
 
 
 @click.command("run")
+@click.argument("revs", nargs=-1)
 @click.option(
     "--repo",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
     show_default=True,
-    help="Git repository whose HEAD is recorded.",
+    help="The git repository to measure.",
 )
-@click.option("--branch", help="Branch to record the run under [default: the checked-out one].")
-@click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
 @click.option(
-    "--repeat",
-    type=click.IntRange(min=6),
-    default=30,
+    "--benches",
+    metavar="PATH",
+    help="Bench directory: relative to each checked-out commit, or absolute "
+    "[default: the built-in suite].",
+)
+@click.option(
+    "--filter",
+    "pattern",
+    metavar="PATTERN",
+    help="Only cases whose id contains PATTERN (or matches it as a glob).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice([*PROFILES, "auto"]),
+    default="auto",
     show_default=True,
-    help="Timed repetitions per case.",
+    help="auto: full on a GPU machine, smoke otherwise.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds a case may run before it is killed.",
+)
+@click.option(
+    "--setup",
+    metavar="CMD",
+    help="Shell command run in each commit's worktree first (e.g. pip install -e .).",
+)
+@click.option(
+    "--pythonpath",
+    multiple=True,
+    metavar="DIR",
+    help="Put DIR (relative to the worktree) on the workers' path [default: the "
+    "worktree root and its src/].",
+)
+@click.option("--force", is_flag=True, help="Measure again what is already recorded.")
+@click.option("--branch", help="Branch to record [default: the checked-out one, with no REVS].")
+@click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
+@click.option("--since", metavar="DATE", help="Only commits after DATE (walks history).")
+@click.option(
+    "--max-count",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="At most the N newest commits (walks history).",
+)
+@click.option("--first-parent", is_flag=True, help="Follow only the first parent of merges.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Run each timed loop once, without warm-up, to check that the benches work; "
+    "nothing is recorded.",
+)
+@click.option(
+    "--isolate",
+    type=click.Choice(["module", "case"]),
+    default="module",
+    show_default=True,
+    help="One worker per bench module, or per case.",
 )
 @global_options
 def run_command(
+    revs: tuple[str, ...],
     repo: Path,
+    benches: str | None,
+    pattern: str | None,
+    profile: str,
+    timeout: float,
+    setup: str | None,
+    pythonpath: tuple[str, ...],
+    force: bool,
     branch: str | None,
     trigger: str,
-    repeat: int,
+    since: str | None,
+    max_count: int | None,
+    first_parent: bool,
+    quick: bool,
+    isolate: str,
     db: str | None,
     results: Path | None,
     as_json: bool,
 ) -> int:
-    """Measure and record the current commit."""
+    """Measure commits (REVS: shas, branches, tags, A..B; default HEAD) and record them.
+
+    Each commit is checked out in its own temporary worktree; your working tree, index and
+    HEAD are never touched. Cases already recorded for the commit, machine and profile are
+    skipped unless --force. Exit 0 when every case is ok or skipped, 1 when one failed,
+    crashed or timed out (or results had to be spooled to CSV), 2 on bad input.
+    """
     g = globals_from(db, results, as_json)
-    commit = vcs.commit_info(repo)
-    header = RunHeader(
-        run=RunInfo(
-            id=uuid.uuid4(),
-            started_at=utcnow(),
-            trigger=trigger,
-            profile="smoke",
-            branch=branch or vcs.current_branch(repo),
-            environment=machine.environment(),
-        ),
-        commit=commit,
-        machine=machine.fingerprint(),
+    if branch is None and not revs:
+        branch = Repository(repo).current_branch()
+    options = RunOptions(
+        repo=repo,
+        revs=RevSpec(revs, since=since, max_count=max_count, first_parent=first_parent),
+        benches=benches,
+        filter=pattern,
+        profile=profile,
+        timeout_s=timeout,
+        setup=setup,
+        pythonpath=pythonpath or None,
+        force=force,
+        branch=branch,
+        trigger=trigger,
+        isolate=isolate,
+        quick=quick,
     )
+    live = Live(stderr) if sys.stderr.isatty() and not g.json else None
+    events = Quiet() if g.json else live or Lines()
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:
-        if not g.json:
-            info(
-                f"run {header.run.id}: {commit.sha[:12]} {commit.subject or ''} → {store.location}"
-            )
-        outcome = selfcheck.record(
-            store,
-            header,
-            repeat=repeat,
-            spool=g.settings.results if engine is not None else None,
-            on_result=lambda r: None if g.json else info(f"  {r.status:7} {r.case.label}"),
-        )
+        runner = Runner(options, store, spool=g.settings.results if engine else None, events=events)
+        shas = runner.plan()
+        try:
+            outcomes = runner.run(shas)
+        finally:
+            if live is not None:
+                live.stop()
     finally:
         if engine is not None:
             engine.dispose()
-    if g.json:
+    return report(outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json)
+
+
+def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> int:
+    broken = [r for o in outcomes for r in o.results if r.status in BROKEN]
+    spooled = [o.spooled_to for o in outcomes if o.spooled_to is not None]
+    code = 1 if broken or spooled else 0
+    if as_json:
         emit_json(
-            {
-                "run_id": outcome.run_id,
-                "status": outcome.status,
-                "location": outcome.location,
-                "spooled_to": outcome.spooled_to,
-                "results": [
-                    {
-                        "case": r.case.label,
-                        "status": r.status,
-                        "median_s": next((m.median for m in r.metrics if m.name == "time"), None),
-                    }
-                    for r in outcome.results
-                ],
-            }
+            {"location": location, "exit": code, "commits": [_outcome_json(o) for o in outcomes]}
         )
     else:
-        table = Table("case", "status", "median", "95% CI of median")
-        for r in outcome.results:
-            t = next(m for m in r.metrics if m.name == "time")
-            ci = (
-                f"{t.ci_low * 1e3:.3f} - {t.ci_high * 1e3:.3f} ms"
-                if t.ci_low is not None and t.ci_high is not None
-                else "n/a"
-            )
-            table.add_row(Text(r.case.label), r.status, f"{(t.median or 0) * 1e3:.3f} ms", ci)
-        stderr.print(table)
-    if outcome.spooled_to:
-        warn(
-            f"the database was lost mid-run; the rest of run {outcome.run_id} is in "
-            f"{outcome.spooled_to}. When the database is back, load it with: "
-            f"commitbench import {outcome.spooled_to}"
+        table = summary(outcomes)
+        if table is not None:
+            stderr.print(table)
+        measured = sum(len(o.results) for o in outcomes)
+        kept = sum(o.already_recorded for o in outcomes)
+        click.echo(
+            f"{measured} result(s) for {len(outcomes)} commit(s): {location}"
+            f"; {kept} already recorded, {len(broken)} failed",
+            err=True,
         )
-        return 1
-    return 0 if outcome.status == "ok" else 1
+        for r in broken:
+            first = (r.error or "").strip().splitlines()[-1:] or [""]
+            click.echo(f"  {r.status}: {r.case.label}: {first[0]}", err=True)
+    for folder in spooled:
+        warn(
+            f"the database was lost mid-run; the rest of the run is in {folder}. When the "
+            f"database is back, load it with: commitbench import {folder}"
+        )
+    return code
+
+
+def _outcome_json(o: CommitOutcome) -> dict[str, Any]:
+    return {
+        "sha": o.commit.sha,
+        "subject": o.commit.subject,
+        "run_id": str(o.run_id) if o.run_id else None,
+        "already_recorded": o.already_recorded,
+        "spooled_to": str(o.spooled_to) if o.spooled_to else None,
+        "results": [
+            {
+                "case": r.case.label,
+                "status": r.status,
+                "error": r.error,
+                "median": headline(r),
+                "unit": r.metrics[0].unit if r.metrics else None,
+            }
+            for r in o.results
+        ],
+    }
