@@ -39,3 +39,11 @@ def record_cuda_allocated(ctx: cb.Context, name: str) -> None:
         import torch
 
         ctx.record(name, torch.cuda.memory_allocated() / MIB, "MiB")
+
+
+def compile_backend(ctx: cb.Context) -> str:
+    """Inductor in the full profile. Smoke uses `aot_eager`: Dynamo capture (fullgraph,
+    guards, in-place cache updates) and AOTAutograd run as in full, but no kernels are
+    generated, because Inductor's C++ build of even a tiny model takes 30-60 s on a
+    2-core CI machine, most of the smoke budget."""
+    return ctx.pick(smoke="aot_eager", full="inductor")

@@ -64,7 +64,8 @@ def dense(ctx: cb.Context, dtype: str, shape: str) -> None:
     """`torch.matmul` in fp16 or bf16 (fp32 accumulation)."""
     import torch
 
-    x, w, flops = _inputs(ctx, shape, getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype]))
+    torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
+    x, w, flops = _inputs(ctx, shape, torch_dtype)
     wt = w.t()
     ctx.time("time", lambda: torch.matmul(x, wt), flops=flops, dtype=dtype, **_suite.quick(ctx))
     ctx.record("weight_mem", w.numel() * w.element_size() / _suite.MIB, "MiB")
@@ -82,7 +83,7 @@ def int8(ctx: cb.Context, shape: str) -> None:
 
     x, w, flops = _inputs(ctx, shape, torch.float16)
     wq, w_scale, _ = bf.int8_vectorwise_quant(w)
-    xq, x_scale, _ = bf.int8_vectorwise_quant(x)
+    xq, _, _ = bf.int8_vectorwise_quant(x)
 
     def pipeline() -> Any:
         aq, a_scale, _ = bf.int8_vectorwise_quant(x)
