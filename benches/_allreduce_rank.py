@@ -32,10 +32,10 @@ def main() -> None:
     args = p.parse_args()
 
     cuda = args.backend == "nccl"
+    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
     if cuda:
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    device = "cuda" if cuda else "cpu"
-    dist.init_process_group(args.backend, device_id=torch.device(device) if cuda else None)
+        torch.cuda.set_device(device)
+    dist.init_process_group(args.backend, device_id=device if cuda else None)
     rank, world = dist.get_rank(), dist.get_world_size()
     n = args.bytes // 4
 
