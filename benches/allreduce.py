@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import commitbench as cb
 
@@ -63,7 +64,7 @@ def all_reduce(ctx: cb.Context, size: str) -> None:
 
     times = [float(t) for t in result["samples_s"]]
     n = int(result["world_size"])
-    props = {"backend": backend, "world_size": n, "bytes": nbytes, "inner": inner}
+    props: dict[str, Any] = {"backend": backend, "world_size": n, "bytes": nbytes, "inner": inner}
     ctx.record("time", times, "s", **props)
     algbw = [nbytes / t / 1e9 for t in times]
     ctx.record("algbw", algbw, "GB/s", better="higher", **props)
