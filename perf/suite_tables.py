@@ -148,7 +148,7 @@ def tables(cases: Cases, status: dict[str, str]) -> str:
             "seed fwd / fwd+bwd ms",
             "seed bwd/fwd",
             "AdamW step ms",
-            "MFU %",
+            "step MFU %",
             "peak GiB",
         ],
         rows,
