@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint perf clean
+.PHONY: help run test lint perf clean browser
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/commitbench run
 
-test: $(STAMP)
+# The report's screenshot test renders the page in Debian's chromium.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; }
+
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -61,6 +61,7 @@ class RunOptions:
     isolate: str = "module"
     sample_interval_s: float = 0.1
     quick: bool = False  # each timed loop once, nothing recorded (asv's --quick)
+    cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
 
 
 @dataclass
@@ -120,6 +121,8 @@ class Runner:
         )
         self._fingerprint = fingerprint
         self._environment: dict[str, Any] | None = None
+        self.host: MachineInfo | None = None  # known once run() starts
+        self.profile: str | None = None
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -145,8 +148,8 @@ class Runner:
 
     def run(self, shas: Sequence[str]) -> list[CommitOutcome]:
         self.repo.prune_worktrees()
-        host = self._fingerprint()
-        profile = self.profile_for(host)
+        host = self.host = self.host or self._fingerprint()
+        profile = self.profile = self.profile_for(host)
         self.events.plan(shas)
         outcomes = []
         for index, sha in enumerate(shas):
@@ -233,7 +236,7 @@ class Runner:
         done: set[str],
         out: CommitOutcome,
     ) -> None:
-        only: list[str] = []
+        only: list[str] = sorted(self.options.cases or ())
         if self.options.filter is not None:
             plan = list_cases(module, options)
             if isinstance(plan, CaseRun):
@@ -242,7 +245,12 @@ class Runner:
                     if out.run_id is not None:
                         recorder.flush()
                 return
-            only = [c.label for c in plan if matches(c.label, self.options.filter)]
+            only = [
+                c.label
+                for c in plan
+                if matches(c.label, self.options.filter)
+                and (self.options.cases is None or c.label in self.options.cases)
+            ]
             if not only:
                 return
         skip = sorted(done)

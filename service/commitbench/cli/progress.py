@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -114,7 +115,7 @@ class Live(Quiet):
         self.progress.update(self.task, description=self.prefix)
 
     def case_started(self, label: str) -> None:
-        self.progress.update(self.task, description=f"{self.prefix} {label}")
+        self.progress.update(self.task, description=f"{self.prefix} {escape(label)}")
 
     def case_finished(self, result: ResultRecord) -> None:
         self.progress.console.print(

@@ -148,7 +148,9 @@ def run_command(
     finally:
         if engine is not None:
             engine.dispose()
-    return report(outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json)
+    return report(
+        outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json
+    )
 
 
 def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> int:
