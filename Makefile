@@ -3,13 +3,14 @@
 #   make test    run the test suite (needs PostgreSQL at 127.0.0.1:5432, user postgres)
 #   make lint    ruff, formatting and mypy --strict
 #   make perf    the ingest benchmark (perf/ingest.py) against the local PostgreSQL
+#   make grafana regenerate grafana/dashboards/*.json from service/commitbench/grafana
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint perf clean
+.PHONY: help run test lint perf clean browser grafana
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -19,19 +20,29 @@ help:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/commitbench run
 
-test: $(STAMP)
+# The report's screenshot test renders the page in Debian's chromium.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "make test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; }
+
+test: $(STAMP) browser
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m commitbench.grafana --check
+
+grafana: $(STAMP)
+	$(BIN)/python -m commitbench.grafana
 
 perf: $(STAMP)
 	$(BIN)/python perf/ingest.py

@@ -117,3 +117,54 @@ def result(
         metrics=metrics if status == "ok" else (),
         device_samples=samples(n_samples, T0 + timedelta(seconds=i)),
     )
+
+
+def synthetic_history(store: object, levels: list[float], seed: int = 42) -> list[str]:
+    """One run per commit of `matmul.matmul[shape=4k]` whose time is 10 ms x levels[i]
+    (20 samples, CV 1%), with 40 device samples per run. Returns the shas, oldest first."""
+    import random
+
+    from commitbench.recorder import MetricsRecorder
+
+    rng = random.Random(seed)
+    shas = [f"{i:040x}" for i in range(1, len(levels) + 1)]
+    for i, (sha, level) in enumerate(zip(shas, levels, strict=True)):
+        when = T0 + timedelta(hours=i)
+        mean = 0.010 * level
+        times = [rng.gauss(mean, mean * 0.01) for _ in range(20)]
+        gpu = tuple(
+            DeviceSample(
+                time=when + timedelta(milliseconds=100 * k),
+                gpu_index=0,
+                gpu_util_pct=float(50 + (k % 50)),
+                gpu_mem_mib=2000.0 + k,
+                power_w=300.0 + k,
+                cpu_util_pct=100.0,
+                rss_mib=1500.0,
+            )
+            for k in range(40)
+        )
+        run_header = RunHeader(
+            run=RunInfo(
+                id=uuid.uuid4(), started_at=when, trigger="cron", profile="full", branch="main"
+            ),
+            commit=CommitInfo(
+                repository="https://example.com/acme/model.git",
+                sha=sha,
+                committed_at=when,
+                subject=f"commit {i}",
+            ),
+            machine=machine(),
+        )
+        with MetricsRecorder(store, run_header) as rec:  # type: ignore[arg-type]
+            rec.add(
+                ResultRecord(
+                    case=CaseKey.of("matmul.matmul", {"shape": "4k"}),
+                    status="ok",
+                    duration_s=1.0,
+                    started_at=when,
+                    metrics=(MetricRecord.from_samples("time", times, unit="s"),),
+                    device_samples=gpu,
+                )
+            )
+    return shas

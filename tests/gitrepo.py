@@ -113,3 +113,26 @@ def bench_repo(
 
 CASES = [f"bench_model.compute[size={n}]" for n in (1, 2, 3)]
 SLOW_CASES = [f"bench_slow.wait[step={n}]" for n in (1, 2)]
+
+
+DELAY_MODULE = """\
+import time
+
+import commitbench as cb
+import model
+
+
+@cb.bench()
+def step(ctx: cb.Context) -> None:
+    ctx.time("time", lambda: time.sleep(model.DELAY), warmup=1, repeat=15)
+"""
+
+
+def delay_repo(path: Path, delays: list[float]) -> tuple[GitBuilder, list[str]]:
+    """Commit i makes `model.DELAY = delays[i]`: a step in `delay.step`'s time."""
+    g = GitBuilder(path)
+    shas = [
+        g.commit(f"delay {d}", {"model.py": f"DELAY = {d}\n", "benches/delay.py": DELAY_MODULE})
+        for d in delays
+    ]
+    return g, shas

@@ -156,6 +156,14 @@ def test_context_times_records_and_keeps_windows() -> None:
         ctx.record("acc", 1.0, "%", better="bigger")
     with pytest.raises(Skipped, match="no data"):
         ctx.skip("no data")
+    ctx.record("busbw", [2.0, 1.0, 4.0], "GB/s", better="higher")
+    busbw = ctx.metrics[-1]
+    assert (busbw.n, busbw.median, busbw.samples, busbw.direction) == (
+        3,
+        2.0,
+        (2.0, 1.0, 4.0),
+        "higher",
+    )
 
 
 def test_context_timer_choice() -> None:

@@ -254,12 +254,16 @@ def busy_tree() -> Iterator[subprocess.Popen[bytes]]:
 
 def test_psutil_backend_reads_the_whole_process_tree(busy_tree: subprocess.Popen[bytes]) -> None:
     backend = PsutilBackend(busy_tree.pid)
-    time.sleep(0.5)  # let the child start and spin
+    deadline = time.monotonic() + 10
+    while not psutil.Process(busy_tree.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)  # let the child start and spin
     backend.read()  # baseline for every process of the tree
-    time.sleep(0.5)
+    time.sleep(1.0)
     proc = backend.read().process
     assert proc is not None
-    assert proc.cpu_util_pct is not None and proc.cpu_util_pct > 50.0
+    # The parent idles: any real share of a core can only be the child's. On a loaded
+    # machine the spinner gets less than a full core, so the bar is well below 100%.
+    assert proc.cpu_util_pct is not None and proc.cpu_util_pct > 15.0
     assert proc.rss_mib is not None and proc.rss_mib > 5.0
     assert proc.host_cpu_util_pct is not None and proc.host_cpu_util_pct > 0.0
     backend.watch(None)

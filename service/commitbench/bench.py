@@ -347,13 +347,21 @@ class Context:
         return peak, f"{props.name} ({props.multi_processor_count} SMs) {kind}"
 
     def record(
-        self, name: str, value: float, unit: str, *, better: str = "lower", **properties: Any
+        self,
+        name: str,
+        value: float | Sequence[float],
+        unit: str,
+        *,
+        better: str = "lower",
+        **properties: Any,
     ) -> None:
-        """Record one measured value that is not a time (memory, accuracy, a count)."""
+        """Record a measured value that `ctx.time` did not take (memory, accuracy, a
+        count), or the raw samples of a measurement made elsewhere (in other processes)."""
         if better not in DIRECTIONS:
             raise ValueError(f"better={better!r} is not one of {DIRECTIONS}")
+        samples = [float(v) for v in value] if isinstance(value, Sequence) else [float(value)]
         self._add(
             MetricRecord.from_samples(
-                name, [float(value)], unit=unit, direction=better, properties=properties
+                name, samples, unit=unit, direction=better, properties=properties
             )
         )

@@ -134,6 +134,10 @@ class MetricRecord:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise RecordError(f"metric {self.name}: min > max")
 
+    def row(self) -> tuple[Any, ...]:
+        """The values in METRIC_FIELDS order, as the stores write them."""
+        return tuple(getattr(self, f) for f in METRIC_FIELDS)
+
     @classmethod
     def from_samples(
         cls,

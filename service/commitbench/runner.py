@@ -61,6 +61,7 @@ class RunOptions:
     isolate: str = "module"
     sample_interval_s: float = 0.1
     quick: bool = False  # each timed loop once, nothing recorded (asv's --quick)
+    cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
 
 
 @dataclass
@@ -120,10 +121,12 @@ class Runner:
             lambda interval: DeviceSampler.default(interval=interval)
         )
         self._fingerprint = fingerprint
-        # Known already (a fleet worker probes once for all its jobs), else probed once.
+        # Known already (a fleet worker probes once per repository), else probed once.
         self._environment: dict[str, Any] | None = (
             dict(environment) if environment is not None else None
         )
+        self.host: MachineInfo | None = None  # known once run() starts
+        self.profile: str | None = None
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -149,8 +152,8 @@ class Runner:
 
     def run(self, shas: Sequence[str]) -> list[CommitOutcome]:
         self.repo.prune_worktrees()
-        host = self._fingerprint()
-        profile = self.profile_for(host)
+        host = self.host = self.host or self._fingerprint()
+        profile = self.profile = self.profile_for(host)
         self.events.plan(shas)
         outcomes = []
         for index, sha in enumerate(shas):
@@ -237,7 +240,7 @@ class Runner:
         done: set[str],
         out: CommitOutcome,
     ) -> None:
-        only: list[str] = []
+        only: list[str] = sorted(self.options.cases or ())
         if self.options.filter is not None:
             plan = list_cases(module, options)
             if isinstance(plan, CaseRun):
@@ -246,7 +249,12 @@ class Runner:
                     if out.run_id is not None:
                         recorder.flush()
                 return
-            only = [c.label for c in plan if matches(c.label, self.options.filter)]
+            only = [
+                c.label
+                for c in plan
+                if matches(c.label, self.options.filter)
+                and (self.options.cases is None or c.label in self.options.cases)
+            ]
             if not only:
                 return
         skip = sorted(done)

@@ -41,6 +41,26 @@ def median_ci_ranks(n: int, confidence: float = CONFIDENCE) -> tuple[int, int] |
     return k, n - k + 1
 
 
+def midranks(xs: Sequence[float]) -> tuple[list[float], float]:
+    """1-based ranks, ties sharing their mean rank, and the tie term sum(t^3 - t), as
+    rank tests need them (Lehmann, Nonparametrics, 1975, 1.4)."""
+    order = sorted(range(len(xs)), key=xs.__getitem__)
+    ranks = [0.0] * len(xs)
+    ties = 0.0
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        mean_rank = (i + j) / 2.0 + 1.0
+        for k in range(i, j + 1):
+            ranks[order[k]] = mean_rank
+        t = j - i + 1
+        ties += t * t * t - t
+        i = j + 1
+    return ranks, ties
+
+
 def percentile(ordered: Sequence[float], q: float) -> float:
     """Linear interpolation between order statistics (type 7); `ordered` must be sorted."""
     if not ordered:

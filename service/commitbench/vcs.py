@@ -135,6 +135,13 @@ class Repository:
                 f"revision {rev!r} does not resolve to a commit in {self.root}{hint}"
             ) from None
 
+    def sha(self, rev: str) -> str:
+        """The full SHA of one revision, or a clear error."""
+        self._check_rev(rev)
+        if ".." in rev:
+            raise CommitbenchError(f"{rev!r} is a range; give one commit")
+        return self._verify(rev)
+
     def has_path(self, sha: str, path: str) -> bool:
         """Whether `path` (a directory or file) exists in the tree of commit `sha`."""
         clean = path.strip("/") or "."

@@ -9,13 +9,12 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL
 
-from commitbench.cli import main
+from tests.conftest import Outcome  # noqa: F401 - re-exported for the CLI tests
 
 PASSWORD = "Right-Horse-Battery-9"
 
@@ -107,29 +106,6 @@ def password_server() -> Iterator[URL]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """Run `commitbench ARGS...` in this process and capture what it prints."""
-
-    def run(*args: str) -> Outcome:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
 
 
 def url_text(url: URL) -> str:

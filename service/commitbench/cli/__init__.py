@@ -9,9 +9,14 @@ from collections.abc import Sequence
 
 import click
 
+from commitbench.cli.bisect import bisect_command
+from commitbench.cli.check import check_command
+from commitbench.cli.compare import compare_command
 from commitbench.cli.db import db_group
+from commitbench.cli.detect import detect_command, regressions_group
 from commitbench.cli.enqueue import enqueue_command
 from commitbench.cli.jobs import jobs_command
+from commitbench.cli.report import report_command
 from commitbench.cli.run import run_command
 from commitbench.cli.transfer import export_command, import_command
 from commitbench.cli.worker import worker_command
@@ -28,6 +33,12 @@ def cli() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(compare_command)
+cli.add_command(check_command)
+cli.add_command(bisect_command)
+cli.add_command(report_command)
+cli.add_command(detect_command)
+cli.add_command(regressions_group)
 cli.add_command(db_group)
 cli.add_command(export_command)
 cli.add_command(import_command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,9 +14,12 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from commitbench import config
+from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
+from commitbench.store.csv import CsvStore
+from commitbench.store.sql import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,3 +85,29 @@ def warn(message: str) -> None:
 
 def info(message: str) -> None:
     click.echo(message, err=True)
+
+
+def open_reading_store(g: Globals) -> tuple[SqlStore | CsvStore, Engine | None]:
+    """Where analysis commands read: the database when configured (it must be reachable:
+    a comparison against partial CSV would mislead), else the CSV results."""
+    if g.settings.db:
+        engine = open_engine(g.settings.db)
+        return SqlStore(engine), engine
+    return CsvStore(g.settings.results), None
+
+
+def policies_from(policy: str | None, thresholds: Sequence[str]) -> Policies:
+    """--policy and --threshold PATTERN=POLICY over [tool.commitbench] policy/thresholds."""
+    table = config.project_table(Path.cwd())
+    overrides = dict(table.get("thresholds", {}) or {})
+    for item in thresholds:
+        pattern, sep, value = item.partition("=")
+        if not sep or not pattern:
+            raise ConfigError(
+                f"--threshold {item!r} is not PATTERN=POLICY (e.g. 'matmul.*=median:3%')"
+            )
+        overrides[pattern] = value
+    try:
+        return Policies.parse(policy or table.get("policy"), overrides)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None

@@ -165,17 +165,7 @@ class CsvStore:
             metric_rows.extend(
                 (
                     key,
-                    m.name,
-                    m.unit,
-                    m.direction,
-                    m.n,
-                    m.mean,
-                    m.median,
-                    m.stddev,
-                    m.min,
-                    m.max,
-                    m.ci_low,
-                    m.ci_high,
+                    *m.row()[:-2],
                     None if m.samples is None else _json(list(m.samples)),
                     _json(dict(m.properties)),
                 )

@@ -270,19 +270,10 @@ class SqlStore:
         raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]
     ) -> None:
         rows = [
+            # samples and properties (the last two fields) need their database types.
             (
                 result_id,
-                m.name,
-                m.unit,
-                m.direction,
-                m.n,
-                m.mean,
-                m.median,
-                m.stddev,
-                m.min,
-                m.max,
-                m.ci_low,
-                m.ci_high,
+                *m.row()[:-2],
                 list(m.samples) if m.samples is not None else None,
                 Jsonb(dict(m.properties)),
             )

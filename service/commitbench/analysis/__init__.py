@@ -1,0 +1,1 @@
+"""Analysis of recorded results: pure functions over sequences, no database inside."""

@@ -1,0 +1,132 @@
+"""`commitbench compare BASE HEAD`: what changed between two measured commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    open_reading_store,
+    policies_from,
+    stderr,
+)
+from commitbench.cli.tables import markdown, rich_table, rows_json
+from commitbench.errors import CommitbenchError
+from commitbench.store import history
+from commitbench.store.csv import CsvStore
+from commitbench.store.sql import SqlStore
+from commitbench.vcs import Repository
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def policy_options(fn: F) -> F:
+    fn = click.option(
+        "--alpha",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=DEFAULT_ALPHA,
+        show_default=True,
+        help="Significance level of the Mann-Whitney U test.",
+    )(fn)
+    fn = click.option(
+        "--threshold",
+        "thresholds",
+        multiple=True,
+        metavar="PATTERN=POLICY",
+        help="Per-case policy, e.g. 'matmul.*=median:3%' (repeatable).",
+    )(fn)
+    fn = click.option(
+        "--policy",
+        metavar="STAT:N%",
+        help="Minimum effect [default: [tool.commitbench] policy, or median:5%].",
+    )(fn)
+    return fn
+
+
+def markdown_option(fn: F) -> F:
+    return click.option(
+        "--markdown",
+        "as_markdown",
+        is_flag=True,
+        help="Markdown for a PR comment or $GITHUB_STEP_SUMMARY.",
+    )(fn)
+
+
+def load_rows(
+    store: SqlStore | CsvStore,
+    repo: Repository,
+    base: str,
+    head: str,
+    policy: str | None,
+    thresholds: tuple[str, ...],
+    alpha: float,
+    metrics: tuple[str, ...] = (),
+) -> list[Row]:
+    points = history.load(store, history.Filter(repository=repo.id, shas=[base, head]))
+    rows = compare_sets(
+        history.to_samples([p for p in points if p.sha == base]),
+        history.to_samples([p for p in points if p.sha == head]),
+        policies_from(policy, thresholds),
+        alpha=alpha,
+    )
+    return [r for r in rows if not metrics or r.metric in metrics]
+
+
+@click.command("compare")
+@click.argument("base")
+@click.argument("head")
+@click.option(
+    "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
+)
+@click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Only this metric.")
+@markdown_option
+@policy_options
+@global_options
+def compare_command(
+    base: str,
+    head: str,
+    repo: Path,
+    metrics: tuple[str, ...],
+    as_markdown: bool,
+    policy: str | None,
+    thresholds: tuple[str, ...],
+    alpha: float,
+    db: str | None,
+    results: Path | None,
+    as_json: bool,
+) -> int:
+    """Compare every case and metric measured at BASE and HEAD on the same machine and
+    profile. Exit 1 when something regressed."""
+    g = globals_from(db, results, as_json)
+    repository = Repository(repo)
+    b, h = repository.sha(base), repository.sha(head)
+    store, engine = open_reading_store(g)
+    try:
+        rows = load_rows(store, repository, b, h, policy, thresholds, alpha, metrics)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if not rows:
+        raise CommitbenchError(
+            f"nothing was measured at both {b[:12]} and {h[:12]} on one machine and profile "
+            f"in {store.location}; measure them first: commitbench run {b[:12]} {h[:12]}"
+        )
+    title = f"{b[:12]} → {h[:12]}"
+    show(rows, title, as_markdown=as_markdown, as_json=g.json)
+    return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
+
+
+def show(rows: list[Row], title: str, *, as_markdown: bool, as_json: bool) -> None:
+    if as_json:
+        emit_json({"title": title, "rows": rows_json(rows)})
+    elif as_markdown:
+        click.echo(markdown(rows, title), nl=False)
+    else:
+        stderr.print(rich_table(rows, title))

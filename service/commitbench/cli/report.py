@@ -1,0 +1,87 @@
+"""`commitbench report`: a self-contained HTML page and PNG files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    info,
+    open_reading_store,
+    policies_from,
+)
+from commitbench.report import page
+from commitbench.report.series import Series
+from commitbench.vcs import Repository
+
+
+def change_points(series: Series) -> list[tuple[int, float]]:
+    """Change points of a series as (index, relative change) for the trend plot."""
+    from commitbench.analysis.changepoints import detect
+
+    return [(cp.index, cp.change) for cp in detect(list(series.medians))]
+
+
+@click.command("report")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".commitbench/report"),
+    show_default=True,
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Only this repository's results [default: the one in the current directory, or all].",
+)
+@click.option("--case", "case", metavar="PATTERN", help="Only cases matching (glob or substring).")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    metavar="NAME",
+    help="Plot these metrics [default: every timing].",
+)
+@click.option("--max-plots", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option("--policy", metavar="STAT:N%", help="For the latest comparison table.")
+@global_options
+def report_command(
+    out: Path,
+    repo: Path | None,
+    case: str | None,
+    metrics: tuple[str, ...],
+    max_plots: int,
+    policy: str | None,
+    db: str | None,
+    results: Path | None,
+    as_json: bool,
+) -> int:
+    """Trends per case and metric (with CI bands and change points), the latest
+    comparison, and device utilization of the latest run; works from CSV or PostgreSQL."""
+    g = globals_from(db, results, as_json)
+    repository = Repository(repo).id if repo is not None else None
+    store, engine = open_reading_store(g)
+    try:
+        index = page.write(
+            store,
+            out,
+            repository=repository,
+            case=case,
+            metrics=metrics,
+            policies=policies_from(policy, ()),
+            change_points=change_points,
+            max_plots=max_plots,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    if g.json:
+        emit_json({"html": str(index), "png": pngs})
+    else:
+        info(f"report: {index} ({len(pngs)} PNG files beside it)")
+    return 0

@@ -1,0 +1,337 @@
+"""Overview: latest result per case against its baseline, open regressions, runs."""
+
+from __future__ import annotations
+
+from commitbench.grafana import builder, common, names
+
+OPEN_REGRESSIONS_COUNT_SQL = """
+SELECT count(*) AS "open regressions"
+FROM regressions g
+JOIN commits cm ON cm.id = g.commit_id
+WHERE g.state = 'open'
+  AND cm.repository = ${repository:sqlstring}
+  AND g.profile = ${profile:sqlstring}
+"""
+
+RUN_STATUS_SQL = """
+SELECT r.status AS "status", count(*) AS "runs"
+FROM runs r
+JOIN commits cm ON cm.id = r.commit_id
+WHERE $__timeFilter(r.started_at)
+  AND cm.repository = ${repository:sqlstring}
+GROUP BY r.status
+ORDER BY r.status
+"""
+
+# Only the series' latest 8 runs in the time range are read, so the cost does not grow
+# with the range. Baseline: the median of a case's results on those runs before its
+# latest (up to 7), so one noisy night does not move it. "worse by" is the change
+# signed so that positive is worse whatever the metric's direction.
+LATEST_SQL = """
+WITH recent AS (
+  SELECT r.id AS run_id, cm.committed_at, cm.sha, r.started_at
+  FROM commits cm
+  JOIN runs r ON r.commit_id = cm.id
+  WHERE cm.repository = ${repository:sqlstring}
+    AND $__timeFilter(cm.committed_at)
+    AND r.branch = ${branch:sqlstring}
+    AND r.profile = ${profile:sqlstring}
+    AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
+  ORDER BY cm.committed_at DESC, r.started_at DESC
+  LIMIT 8
+),
+series AS (
+  SELECT rs.case_id, m.name AS metric, m.unit, m.direction, m.median, rc.sha,
+         row_number() OVER (
+           PARTITION BY rs.case_id, m.name
+           ORDER BY rc.committed_at DESC, rc.started_at DESC
+         ) AS age
+  FROM recent rc
+  JOIN results rs ON rs.run_id = rc.run_id
+  JOIN metrics m ON m.result_id = rs.id
+  WHERE rs.status = 'ok'
+    AND m.name IN (${metric:sqlstring})
+),
+baseline AS (
+  SELECT case_id, metric,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY median) AS baseline,
+         count(*) AS n
+  FROM series
+  WHERE age > 1
+  GROUP BY case_id, metric
+)
+SELECT ca.label AS "case",
+       s.metric AS "metric",
+       s.unit AS "unit",
+       left(s.sha, 10) AS "commit",
+       s.median AS "latest",
+       b.baseline AS "baseline",
+       b.n AS "baseline runs",
+       CASE WHEN b.baseline > 0 THEN
+         CASE s.direction
+           WHEN 'lower' THEN 100 * (s.median / b.baseline - 1)
+           ELSE 100 * (1 - s.median / b.baseline)
+         END
+       END AS "worse by",
+       (SELECT count(*)
+          FROM regressions g
+         WHERE g.case_id = s.case_id
+           AND g.metric = s.metric
+           AND g.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
+           AND g.branch IS NOT DISTINCT FROM ${branch:sqlstring}
+           AND g.profile = ${profile:sqlstring}
+           AND g.state = 'open') AS "open regressions"
+FROM series s
+JOIN cases ca ON ca.id = s.case_id
+LEFT JOIN baseline b ON b.case_id = s.case_id AND b.metric = s.metric
+WHERE s.age = 1
+ORDER BY "open regressions" DESC, "worse by" DESC NULLS LAST, ca.label
+"""
+
+OPEN_REGRESSIONS_SQL = """
+SELECT g.detected_at AS "detected",
+       ca.label AS "case",
+       g.metric AS "metric",
+       g.change_pct AS "change",
+       g.baseline AS "baseline",
+       g.value AS "value",
+       g.p_value AS "p-value",
+       left(cm.sha, 10) AS "commit",
+       cm.subject AS "subject",
+       coalesce(g.branch, '') AS "branch",
+       coalesce(ma.gpu_name, ma.cpu_model, 'unknown') || ' #' || ma.id AS "machine",
+       g.method AS "method"
+FROM regressions g
+JOIN cases ca ON ca.id = g.case_id
+JOIN commits cm ON cm.id = g.commit_id
+JOIN machines ma ON ma.id = g.machine_id
+WHERE g.state = 'open'
+  AND cm.repository = ${repository:sqlstring}
+  AND g.profile = ${profile:sqlstring}
+ORDER BY g.detected_at DESC
+LIMIT 200
+"""
+
+RUNS_SQL = """
+SELECT r.started_at AS "started",
+       r.finished_at AS "finished",
+       r.status AS "status",
+       r.trigger AS "trigger",
+       r.profile AS "profile",
+       coalesce(r.branch, '') AS "branch",
+       left(cm.sha, 10) AS "commit",
+       cm.subject AS "subject",
+       coalesce(ma.gpu_name, ma.cpu_model, 'unknown') || ' #' || ma.id AS "machine",
+       (SELECT count(*) FROM results rs WHERE rs.run_id = r.id) AS "results",
+       (SELECT count(*) FROM results rs
+         WHERE rs.run_id = r.id AND rs.status NOT IN ('ok', 'skipped')) AS "failed",
+       r.id::text AS "run",
+       (extract(epoch FROM r.started_at) * 1000)::bigint AS "from_ms",
+       (extract(epoch FROM coalesce(r.finished_at, now())) * 1000)::bigint AS "to_ms"
+FROM runs r
+JOIN commits cm ON cm.id = r.commit_id
+JOIN machines ma ON ma.id = r.machine_id
+WHERE $__timeFilter(r.started_at)
+  AND cm.repository = ${repository:sqlstring}
+ORDER BY r.started_at DESC
+LIMIT 500
+"""
+
+_STATUS_COLORS = {
+    "type": "value",
+    "options": {
+        "ok": {"color": "green", "index": 0},
+        "failed": {"color": "red", "index": 1},
+        "interrupted": {"color": "orange", "index": 2},
+        "running": {"color": "blue", "index": 3},
+    },
+}
+
+
+def _hidden(*fields: str) -> list[builder.Json]:
+    return [
+        {
+            "matcher": {"id": "byName", "options": f},
+            "properties": [{"id": "custom.hidden", "value": True}],
+        }
+        for f in fields
+    ]
+
+
+TRENDS_LINK = builder.link(
+    "Trends of this case",
+    f"/d/{names.TRENDS_UID}/trends?${{__url_time_range}}"
+    "&${repository:queryparam}&${branch:queryparam}&${machine:queryparam}"
+    "&${profile:queryparam}&var-case=${__data.fields.case:percentencode}"
+    "&var-metric=${__data.fields.metric:percentencode}",
+)
+
+
+def build() -> builder.Json:
+    metric = builder.query_variable(
+        "metric",
+        "Metric",
+        common.METRIC_SQL,
+        multi=True,
+        include_all=True,
+        description="metrics.name (all by default)",
+    )
+    metric["current"] = {"text": ["All"], "value": ["$__all"]}
+    red_when_open = {
+        "mode": "absolute",
+        "steps": [{"color": "green", "value": None}, {"color": "red", "value": 1}],
+    }
+    panels = [
+        builder.panel(
+            "stat",
+            "Open regressions",
+            "Regressions in state open for this repository and profile, on any branch "
+            "and machine (commitbench detect writes them).",
+            [builder.target(OPEN_REGRESSIONS_COUNT_SQL)],
+            grid=(0, 0, 6, 5),
+            unit="none",
+            defaults={"thresholds": red_when_open, "color": {"mode": "thresholds"}},
+            options={"colorMode": "background", "graphMode": "none", "textMode": "value"},
+        ),
+        builder.panel(
+            "bargauge",
+            "Runs by status",
+            "Runs started in the time range, by status (failed: a case failed, timed out, "
+            "ran out of memory or crashed).",
+            [builder.target(RUN_STATUS_SQL)],
+            grid=(6, 0, 18, 5),
+            unit="none",
+            defaults={
+                "displayName": "${__data.fields.status}",
+                "mappings": [_STATUS_COLORS],
+                "color": {"mode": "fixed", "fixedColor": "blue"},
+            },
+            options={
+                "orientation": "horizontal",
+                "displayMode": "basic",
+                "reduceOptions": {"values": True, "calcs": [], "fields": "/^runs$/"},
+            },
+        ),
+        builder.panel(
+            "table",
+            "Latest result per case against its baseline",
+            "For the chosen repository, branch, machine, profile and metrics: each case's "
+            "latest median among the last 8 runs in the time range, and its baseline, the "
+            "median of its results on the runs before. 'worse by' is positive when the "
+            "latest is worse (slower, or lower throughput). Rows with open regressions "
+            "come first and are red.",
+            [builder.target(LATEST_SQL)],
+            grid=(0, 5, 24, 12),
+            unit="none",
+            defaults={"decimals": 4, "links": [TRENDS_LINK]},
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "worse by"},
+                    "properties": [
+                        {"id": "unit", "value": "percent"},
+                        {"id": "decimals", "value": 1},
+                        {
+                            "id": "thresholds",
+                            "value": {
+                                "mode": "absolute",
+                                "steps": [
+                                    {"color": "green", "value": None},
+                                    {"color": "orange", "value": 5},
+                                    {"color": "red", "value": 10},
+                                ],
+                            },
+                        },
+                        {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "open regressions"},
+                    "properties": [
+                        {"id": "decimals", "value": 0},
+                        {"id": "thresholds", "value": red_when_open},
+                        {
+                            "id": "custom.cellOptions",
+                            "value": {"type": "color-background", "mode": "basic"},
+                        },
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "baseline runs"},
+                    "properties": [{"id": "decimals", "value": 0}],
+                },
+            ],
+        ),
+        builder.panel(
+            "table",
+            "Open regressions",
+            "Every open regression of the repository and profile, newest first: the "
+            "change against the baseline and the commit it was found at.",
+            [builder.target(OPEN_REGRESSIONS_SQL)],
+            grid=(0, 17, 24, 8),
+            unit="none",
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "change"},
+                    "properties": [
+                        {"id": "unit", "value": "percent"},
+                        {"id": "decimals", "value": 1},
+                        {
+                            "id": "custom.cellOptions",
+                            "value": {"type": "color-background", "mode": "basic"},
+                        },
+                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}},
+                    ],
+                },
+            ],
+        ),
+        builder.panel(
+            "table",
+            "Runs in the time range",
+            "Runs started in the time range with their status and how many cases failed. "
+            "Click a run to see its device samples.",
+            [builder.target(RUNS_SQL)],
+            grid=(0, 25, 24, 10),
+            unit="none",
+            overrides=[
+                *_hidden("from_ms", "to_ms"),
+                {
+                    "matcher": {"id": "byName", "options": "status"},
+                    "properties": [
+                        {"id": "mappings", "value": [_STATUS_COLORS]},
+                        {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "started"},
+                    "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "finished"},
+                    "properties": [{"id": "unit", "value": "dateTimeAsIso"}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "run"},
+                    "properties": [
+                        {
+                            "id": "links",
+                            "value": [
+                                builder.link(
+                                    "Device samples of this run",
+                                    f"/d/{names.DEVICE_UID}/device?var-run=${{__value.raw}}"
+                                    "&from=${__data.fields.from_ms}&to=${__data.fields.to_ms}",
+                                )
+                            ],
+                        }
+                    ],
+                },
+            ],
+        ),
+    ]
+    return builder.dashboard(
+        names.OVERVIEW_UID,
+        "commitbench · Overview",
+        "Latest results against their baselines, open regressions and recent runs.",
+        time_from="now-30d",
+        variables=[*common.series_variables(), metric],
+        panels=panels,
+    )

@@ -1,0 +1,2 @@
+"""`commitbench report`: a self-contained HTML page and PNG files of trends, the latest
+comparison and device utilization."""

@@ -1,0 +1,120 @@
+"""Figures for the report, drawn with matplotlib's object API (no pyplot, no display)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+from matplotlib.figure import Figure
+
+from commitbench.records import DeviceSample
+from commitbench.report.series import Series
+
+# Scale a series to a readable unit for its axis.
+_TIME_SCALES = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+LINE = "#1f77b4"
+REGRESSION = "#d62728"
+IMPROVEMENT = "#2ca02c"
+
+
+def _scale(values: Sequence[float], unit: str) -> tuple[float, str]:
+    if unit != "s" or not values:
+        return 1.0, unit
+    top = max(abs(v) for v in values)
+    for factor, name in _TIME_SCALES:
+        if top >= factor:
+            return factor, name
+    return 1e-9, "ns"
+
+
+def png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> bytes:
+    """Median per commit with its 95% CI band; change points as vertical lines, red when
+    worse (by the metric's direction), green when better. `change_points` holds
+    (index of the first commit after the step, relative change)."""
+    factor, unit = _scale(series.medians, series.unit)
+    x = list(range(len(series.medians)))
+    y = [v / factor for v in series.medians]
+    fig = Figure(figsize=(9, 3.2))
+    ax = fig.subplots()
+    # Where a commit has too few samples for an interval, the band narrows to the median.
+    lo = [m if v is None else v / factor for v, m in zip(series.ci_low, y, strict=True)]
+    hi = [m if v is None else v / factor for v, m in zip(series.ci_high, y, strict=True)]
+    ax.fill_between(x, lo, hi, color=LINE, alpha=0.2, linewidth=0, label="95% CI")
+    ax.plot(x, y, color=LINE, marker="o", markersize=3, linewidth=1.5, label="median")
+    for index, change in change_points:
+        worse = change > 0 if series.direction == "lower" else change < 0
+        ax.axvline(
+            index - 0.5,
+            color=REGRESSION if worse else IMPROVEMENT,
+            linestyle="--",
+            linewidth=1.5,
+            label=f"{change * 100:+.1f}% at {series.shas[index][:8]}",
+        )
+    ax.set_title(f"{series.title} — {series.machine_label} ({series.profile})", fontsize=10)
+    ax.set_ylabel(unit)
+    ax.set_xlabel("commit")
+    ticks = x if len(x) <= 12 else x[:: max(1, len(x) // 12)]
+    ax.set_xticks(ticks, [series.shas[i][:7] for i in ticks], rotation=45, fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return png(fig)
+
+
+_PANELS = (
+    ("gpu_util_pct", "GPU utilization", "%"),
+    ("gpu_mem_mib", "GPU memory", "MiB"),
+    ("power_w", "GPU power", "W"),
+    ("cpu_util_pct", "CPU utilization (worker tree)", "%"),
+    ("rss_mib", "RSS (worker tree)", "MiB"),
+)
+
+
+def device(samples: Sequence[tuple[str | None, DeviceSample]], title: str) -> bytes | None:
+    """Device samples of one run over time, one panel per quantity that was measured,
+    the running case shaded. None when there are no samples."""
+    if not samples:
+        return None
+    t0 = min(s.time for _, s in samples)
+    panels = [p for p in _PANELS if any(getattr(s, p[0]) is not None for _, s in samples)]
+    if not panels:
+        return None
+    fig = Figure(figsize=(9, 1.8 * len(panels) + 0.6))
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    gpus = sorted({s.gpu_index for _, s in samples}, key=lambda g: -1 if g is None else g)
+    for ax, (field, label, unit) in zip(axes, panels, strict=True):
+        for gpu in gpus:
+            pts = [
+                ((s.time - t0).total_seconds(), getattr(s, field))
+                for _, s in samples
+                if s.gpu_index == gpu and getattr(s, field) is not None
+            ]
+            if pts:
+                name = "host" if gpu is None else f"GPU {gpu}"
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], linewidth=1, label=name)
+        ax.set_ylabel(unit)
+        ax.set_title(label, fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+        _shade_cases(ax, samples, t0)
+    axes[-1].set_xlabel("seconds since the run started")
+    fig.suptitle(title, fontsize=10)
+    return png(fig)
+
+
+def _shade_cases(
+    ax: object, samples: Sequence[tuple[str | None, DeviceSample]], t0: object
+) -> None:
+    spans: dict[str, list[float]] = {}
+    for case, s in samples:
+        if case is not None:
+            t = (s.time - t0).total_seconds()  # type: ignore[operator]
+            span = spans.setdefault(case, [t, t])
+            span[0], span[1] = min(span[0], t), max(span[1], t)
+    for i, (_case, (start, end)) in enumerate(sorted(spans.items(), key=lambda kv: kv[1][0])):
+        if i % 2 == 0:
+            ax.axvspan(start, end, color="#999999", alpha=0.12, linewidth=0)  # type: ignore[attr-defined]

@@ -1,0 +1,138 @@
+"""compare and check on a repository where one commit makes a function 10% slower."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.gitrepo import GitBuilder, delay_repo
+
+CASE = "delay.step"
+
+
+@pytest.fixture(scope="module")
+def slow_step(tmp_path_factory: pytest.TempPathFactory) -> tuple[GitBuilder, list[str]]:
+    """c0, c1: 20 ms; c2 (the culprit), c3: 22 ms."""
+    return delay_repo(tmp_path_factory.mktemp("slow") / "repo", [0.020, 0.020, 0.022, 0.022])
+
+
+def args(g: GitBuilder, out: Path) -> tuple[str, ...]:
+    return ("--repo", str(g.path), "--results", str(out))
+
+
+def test_compare_names_the_regression(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, c2, _c3) = slow_step
+    out = tmp_path / "r"
+    assert cli("run", *args(g, out), "--benches", "benches", c0, c1, c2).code == 0
+
+    same = cli("compare", c0, c1, *args(g, out), "--json")
+    assert same.code == 0
+    (row,) = [r for r in json.loads(same.out)["rows"] if r["metric"] == "time"]
+    assert (row["case"], row["verdict"], row["n_base"], row["n_head"]) == (
+        CASE,
+        "unchanged",
+        15,
+        15,
+    )
+
+    slower = cli("compare", c1, c2, *args(g, out), "--json")
+    assert slower.code == 1
+    (row,) = [r for r in json.loads(slower.out)["rows"] if r["metric"] == "time"]
+    assert row["verdict"] == "regressed"
+    assert row["ratio"] == pytest.approx(1.10, abs=0.03)
+    assert row["ci_low"] > 1.0 and row["p_value"] < 1e-4
+
+    md = cli("compare", c1, c2, *args(g, out), "--markdown")
+    assert md.out.startswith(f"### {c1[:12]} → {c2[:12]}\n\n1 regressed")
+    assert f"| `{CASE}` | time |" in md.out and "🔴 regressed |" in md.out
+
+    lenient = cli("compare", c1, c2, *args(g, out), "--json", "--threshold", "delay.*=median:20%")
+    assert lenient.code == 0
+
+
+def test_compare_reads_the_database_too(cli, db_env: str, engine: Engine, slow_step) -> None:  # type: ignore[no-untyped-def]
+    g, (_c0, c1, c2, _c3) = slow_step
+    assert cli("run", "--repo", str(g.path), "--benches", "benches", c1, c2).code == 0
+    result = cli("compare", c1, c2, "--repo", str(g.path), "--json")
+    assert result.code == 1
+    verdicts = {r["metric"]: r["verdict"] for r in json.loads(result.out)["rows"]}
+    assert verdicts["time"] == "regressed"
+
+
+def test_check_fails_across_the_slow_commit_only(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, c2, c3) = slow_step
+    base = ("--benches", "benches", *args(g, tmp_path / "r"), "--json")
+    across = cli("check", c1, c2, *base)
+    assert across.code == 1, across.err
+    report = json.loads(across.out)
+    assert [(r["case"], r["metric"], r["verdict"]) for r in report["confirmed"]] == [
+        (CASE, "time", "regressed")
+    ]
+    for good, bad in ((c0, c1), (c2, c3)):
+        quiet = cli("check", good, bad, *base)
+        assert quiet.code == 0, quiet.err
+        assert json.loads(quiet.out)["confirmed"] == []
+
+
+def test_check_defaults_to_the_merge_base_of_a_pull_request(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0,) = delay_repo(tmp_path / "repo", [0.020])
+    g.branch("feature")
+    g.commit("slow down", {"model.py": "DELAY = 0.022\n"})
+    g.checkout("main")
+    g.commit("unrelated", {"README": "hi\n"})
+    g.checkout("feature")
+    result = cli(
+        "check", "--target", "main", "--benches", "benches", *args(g, tmp_path / "r"), "--json"
+    )
+    assert result.code == 1, result.err
+    assert json.loads(result.out)["base"] == c0
+
+
+def test_compare_without_measurements_is_a_clear_error(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, *_rest) = slow_step
+    outcome = cli("compare", c0, c1, *args(g, tmp_path / "empty"))
+    assert outcome.code == 2
+    assert outcome.err.startswith(f"commitbench: error: nothing was measured at both {c0[:12]}")
+
+
+def test_bad_policy_is_a_usage_error(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, *_rest) = slow_step
+    outcome = cli("check", c0, c1, *args(g, tmp_path / "r"), "--policy", "p99:5%")
+    assert outcome.code == 2
+    assert outcome.err == (
+        "commitbench: error: policy 'p99:5%' is not like median:5% (median, mean or min)\n"
+    )
+
+
+def test_bisect_names_the_first_slow_commit(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    delays = [0.020] * 5 + [0.022] * 4
+    g, shas = delay_repo(tmp_path / "repo", delays)
+    out = tmp_path / "r"
+    result = cli(
+        "bisect", shas[0], shas[-1], "--case", CASE, "--benches", "benches", *args(g, out), "--json"
+    )
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["first_bad"] == shas[5]
+    assert report["metric"] == "time"
+    assert len(report["probes"]) == 3  # 8 candidates: log2(8)
+    measured = {p["sha"] for p in report["probes"]} | {shas[0], shas[-1]}
+    again = cli(
+        "bisect", shas[0], shas[-1], "--case", CASE, "--benches", "benches", *args(g, out), "--json"
+    )
+    assert json.loads(again.out)["first_bad"] == shas[5]  # recorded work reused
+    from commitbench.store.csv import find_runs
+
+    assert len(find_runs(out)) == len(measured)  # nothing measured twice
+
+
+def test_bisect_without_a_step_is_a_clear_error(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (c0, c1, *_rest) = slow_step
+    outcome = cli(
+        "bisect", c0, c1, "--case", CASE, "--benches", "benches", *args(g, tmp_path / "r")
+    )
+    assert outcome.code == 2
+    assert "there is no step to bisect" in outcome.err
