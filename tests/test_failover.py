@@ -91,6 +91,7 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
 ) -> None:
     g, (sha,) = bench_repo(tmp_path / "repo", commits=1, slow=True)
     results_dir = tmp_path / "results"
+    gate = tmp_path / "gate"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -107,7 +108,7 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ.copy(),
+        env={**os.environ, "COMMITBENCH_TEST_GATE": str(gate)},
     )
     deadline = time.monotonic() + 120
     with engine.connect() as conn:
@@ -116,7 +117,8 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.01)
             conn.rollback()
-    outage.begin()  # bench_model's cases are in the database; bench_slow is running
+    outage.begin()  # bench_model's cases are in the database; bench_slow waits at its gate
+    gate.touch()
     _out, err = proc.communicate(timeout=120)
     outage.end()
 

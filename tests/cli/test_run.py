@@ -166,8 +166,10 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
         "--benches",
         "benches",
     ]
+    gate = tmp_path / "gate"
+    env = {**os.environ, "COMMITBENCH_TEST_GATE": str(gate)}
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     deadline = time.monotonic() + 120
     with engine.connect() as conn:
@@ -175,7 +177,7 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.01)
             conn.rollback()
-    proc.send_signal(signal.SIGINT)  # during bench_slow
+    proc.send_signal(signal.SIGINT)  # bench_slow waits at its gate, still closed
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -185,7 +187,10 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
         assert conn.execute(text("SELECT status FROM runs")).scalar_one() == "interrupted"
     assert SqlStore(engine).counts()["results"] == 3
 
-    resumed = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
+    gate.touch()
+    resumed = subprocess.run(
+        [*command, "--json"], capture_output=True, text=True, check=False, env=env
+    )
     assert resumed.returncode == 0, resumed.stderr
     (commit,) = json.loads(resumed.stdout)["commits"]
     assert commit["already_recorded"] == 3
