@@ -76,10 +76,18 @@ class Fleet:
             stdout=out,
             stderr=err,
             text=True,
-            env={**os.environ, "COMMITBENCH_DB": self.db},
+            # bench_slow's cases wait for the gate file: a test acts while they wait.
+            env={**os.environ, "COMMITBENCH_DB": self.db, "COMMITBENCH_TEST_GATE": str(self.gate)},
         )
         self.procs.append(proc)
         return proc
+
+    @property
+    def gate(self) -> Path:
+        return self.folder / "gate"
+
+    def open_gate(self) -> None:
+        self.gate.touch()
 
     def log(self, proc: subprocess.Popen[str]) -> str:
         return (self.folder / f"worker{self.procs.index(proc)}.err").read_text()

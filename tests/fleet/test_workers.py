@@ -5,6 +5,7 @@ exhaust memory, and a graceful stop."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,6 +22,15 @@ from tests.fleet.conftest import DUPLICATES, Fleet, tiny_repo, wait_for
 from tests.gitrepo import CASES, SLOW_CASES, bench_repo
 
 pytestmark = pytest.mark.slow
+
+
+def wait_for_text(
+    fleet: Fleet, proc: subprocess.Popen[str], text: str, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in fleet.log(proc):
+        assert time.monotonic() < deadline, f"no {text!r} in the worker's log"
+        time.sleep(0.02)
 
 
 def spec(repo: Path, **kw: object) -> JobSpec:
@@ -60,10 +70,11 @@ def test_a_killed_workers_job_is_reclaimed_without_duplicate_results(
     g, shas = bench_repo(tmp_path / "repo", commits=1, slow=True)
     queue.enqueue(engine, spec(g.path), shas)
     first = fleet.start("--lease", "2")
-    # bench_model's three cases are recorded, bench_slow's (a second each) are running.
+    # bench_model's three cases are recorded, bench_slow's wait at the gate.
     wait_for(engine, "SELECT count(*) FROM results", 3)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    fleet.open_gate()
     second = fleet.start("--drain", "--lease", "2")
     tally = fleet.wait(second)
     assert tally["done"] == 1
@@ -162,8 +173,10 @@ def test_sigterm_finishes_the_current_job_then_stops(
     g, shas = bench_repo(tmp_path / "repo", commits=2, slow=True)
     queue.enqueue(engine, spec(g.path), shas)
     proc = fleet.start()
-    wait_for(engine, "SELECT count(*) FROM results", 3)
+    wait_for(engine, "SELECT count(*) FROM results", 3)  # bench_slow waits at the gate
     proc.send_signal(signal.SIGTERM)
+    wait_for_text(fleet, proc, "stopping after the current job")
+    fleet.open_gate()
     tally = fleet.wait(proc)
     assert tally["done"] == 1
     assert "stopping after the current job" in fleet.log(proc)
@@ -182,9 +195,9 @@ def test_a_second_sigterm_gives_the_job_back_now(
     g, shas = bench_repo(tmp_path / "repo", commits=1, slow=True)
     queue.enqueue(engine, spec(g.path), shas)
     proc = fleet.start()
-    wait_for(engine, "SELECT count(*) FROM results", 3)
+    wait_for(engine, "SELECT count(*) FROM results", 3)  # bench_slow waits at the gate
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    wait_for_text(fleet, proc, "stopping after the current job")
     proc.send_signal(signal.SIGTERM)
     tally = fleet.wait(proc, timeout=30)
     assert (tally["given_back"], tally["done"]) == (1, 0)
