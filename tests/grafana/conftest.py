@@ -244,6 +244,11 @@ def seed(engine: Engine, now: datetime) -> tuple[uuid.UUID, ...]:
                 state="open",
             )
         )
+    # The fleet's queue (Overview's job panels): three commits queued, one claimed.
+    from commitbench.fleet import queue
+
+    queue.enqueue(engine, queue.JobSpec(repository=REPOSITORY, branch="main"), shas[-3:])
+    assert queue.claim(engine, "runner-a", gpu, lease_s=600) is not None
     return tuple(run_ids)
 
 

@@ -148,6 +148,42 @@ _STATUS_COLORS = {
 }
 
 
+# The fleet's job queue (commitbench.fleet): counts per state with the oldest pending
+# and longest running job, and each running job with its runner and heartbeat.
+JOB_QUEUE_SQL = """
+SELECT state,
+       count(*) AS jobs,
+       extract(epoch FROM max(now() - created_at) FILTER (WHERE state = 'pending'))
+           AS "oldest pending",
+       extract(epoch FROM max(now() - started_at) FILTER (WHERE state = 'running'))
+           AS "longest running",
+       count(*) FILTER (WHERE state = 'running' AND lease_expires_at < now())
+           AS "expired leases"
+FROM jobs
+GROUP BY state
+ORDER BY array_position(ARRAY['pending', 'running', 'done', 'failed', 'parked'], state)
+"""
+
+RUNNING_JOBS_SQL = """
+SELECT id AS job, lease_owner AS runner, left(sha, 12) AS commit, branch, attempts,
+       extract(epoch FROM now() - started_at) AS age,
+       extract(epoch FROM now() - heartbeat_at) AS "since heartbeat"
+FROM jobs
+WHERE state = 'running'
+ORDER BY started_at
+"""
+
+
+def _seconds(*fields: str) -> list[builder.Json]:
+    return [
+        {
+            "matcher": {"id": "byName", "options": f},
+            "properties": [{"id": "unit", "value": "s"}, {"id": "decimals", "value": 0}],
+        }
+        for f in fields
+    ]
+
+
 def _hidden(*fields: str) -> list[builder.Json]:
     return [
         {
@@ -325,6 +361,27 @@ def build() -> builder.Json:
                     ],
                 },
             ],
+        ),
+        builder.panel(
+            "table",
+            "Job queue",
+            "The fleet's jobs (commitbench enqueue / worker) by state: how many, the oldest "
+            "pending, the longest running, and running jobs whose lease has expired (their "
+            "runner died; another runner will reclaim them).",
+            [builder.target(JOB_QUEUE_SQL)],
+            grid=(0, 35, 10, 8),
+            unit="none",
+            overrides=_seconds("oldest pending", "longest running"),
+        ),
+        builder.panel(
+            "table",
+            "Running jobs",
+            "Each running job with its runner, commit, attempt, age and the time since its "
+            "last heartbeat.",
+            [builder.target(RUNNING_JOBS_SQL)],
+            grid=(10, 35, 14, 8),
+            unit="none",
+            overrides=_seconds("age", "since heartbeat"),
         ),
     ]
     return builder.dashboard(
