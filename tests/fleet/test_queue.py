@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from commitbench.errors import ConfigError
-from commitbench.fleet import queue
+from commitbench.fleet import queue, status
 from commitbench.fleet.enqueue import follow, open_source
 from commitbench.fleet.queue import JobSpec, LeaseLost, MachineKind
 from commitbench.fleet.store import JobStore
@@ -41,7 +41,7 @@ def test_enqueue_is_idempotent(engine: Engine) -> None:
     # Other work on the same commits is other jobs; NULLs compare equal in the key.
     other = queue.enqueue(engine, replace(SPEC, kind=MachineKind("H100", 1)), shas(1))
     assert other[0].new
-    assert queue.state_counts(engine)["pending"] == 5
+    assert status.state_counts(engine)["pending"] == 5
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_concurrent_claims_take_each_job_once(engine: Engine) -> None:
     for t in threads:
         t.join()
     assert sorted(taken) == sorted(set(taken)) and len(taken) == 40
-    assert queue.state_counts(engine)["done"] == 40
+    assert status.state_counts(engine)["done"] == 40
 
 
 def expire(engine: Engine, job_id: int) -> None:
@@ -115,7 +115,7 @@ def test_an_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(engine: 
     assert not queue.complete(engine, old, failed=None, run_id=None)
     with engine.begin() as conn, pytest.raises(LeaseLost):
         queue.check_lease(conn, old)
-    (row,) = queue.list_jobs(engine)
+    (row,) = status.list_jobs(engine)
     assert (row.state, row.runner, row.error) == ("running", "new", "lease of old expired")
     assert queue.complete(engine, new, failed=None, run_id=None)
 
@@ -131,7 +131,7 @@ def test_a_job_is_parked_after_its_attempts(engine: Engine) -> None:
     assert job is not None and job.attempt == 3
     expire(engine, job.id)
     assert queue.claim(engine, "r", CPU, 60) is None
-    (row,) = queue.list_jobs(engine, ["parked"])
+    (row,) = status.list_jobs(engine, ["parked"])
     assert row.error == "lease of dies expired on attempt 3 of 3"
     assert queue.left_for(engine, CPU) == 0
 
@@ -143,7 +143,7 @@ def test_a_failed_attempt_waits_before_the_retry_and_release_counts_none(engine:
     assert queue.fail_attempt(engine, job, "boom", retry_in_s=3600)
     assert queue.claim(engine, "r", CPU, 60) is None
     assert queue.left_for(engine, CPU) == 1  # still to do: --drain waits for it
-    (row,) = queue.list_jobs(engine, ["pending"])
+    (row,) = status.list_jobs(engine, ["pending"])
     assert row.error == "attempt 1 of 3: boom"
     with engine.begin() as conn:
         conn.execute(update(Job).values(not_before=Job.created_at))
@@ -167,7 +167,7 @@ def test_follow_enqueues_each_new_commit_once(engine: Engine, tmp_path: Path) ->
     # Another machine kind follows the same branch on its own.
     h100 = follow(engine, source, replace(spec, kind=MachineKind("H100", 1)))
     assert [j.sha for j in h100] == [new[-1]]
-    assert queue.state_counts(engine)["pending"] == 4
+    assert status.state_counts(engine)["pending"] == 4
 
 
 def test_job_store_keeps_one_result_per_case_and_refuses_a_lost_lease(engine: Engine) -> None:
@@ -205,7 +205,7 @@ def test_a_job_that_keeps_erroring_is_parked_with_its_error(engine: Engine, tmp_
     tally = FleetWorker(engine, options, fingerprint=lambda: CPU).run()
     assert time.monotonic() - started < 30
     assert (tally.errored, tally.done) == (2, 0)
-    (row,) = queue.list_jobs(engine)
+    (row,) = status.list_jobs(engine)
     assert (row.state, row.attempts) == ("parked", 2)
     assert row.error is not None and row.error.startswith("attempt 2 of 2: CommitbenchError: git")
     with engine.connect() as conn:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from commitbench.fleet import queue
+from commitbench.fleet import queue, status
 from commitbench.fleet.queue import JobSpec
 from commitbench.fleet.repos import RepoCache
 from commitbench.store.sql import SqlStore
@@ -48,7 +48,7 @@ def test_four_workers_drain_forty_jobs_once_each(
     elapsed = time.monotonic() - started
     assert sum(t["done"] for t in tallies) == 40
     assert [t["errored"] + t["lost"] + t["given_back"] for t in tallies] == [0] * 4
-    rows = queue.list_jobs(engine, limit=100)
+    rows = status.list_jobs(engine, limit=100)
     assert {(r.state, r.attempts) for r in rows} == {("done", 1)}
     with engine.connect() as conn:
         assert conn.execute(DUPLICATES).all() == []
@@ -78,7 +78,7 @@ def test_a_killed_workers_job_is_reclaimed_without_duplicate_results(
     second = fleet.start("--drain", "--lease", "2")
     tally = fleet.wait(second)
     assert tally["done"] == 1
-    (row,) = queue.list_jobs(engine)
+    (row,) = status.list_jobs(engine)
     assert (row.state, row.attempts, row.runner) == ("done", 2, "w1")
     with engine.connect() as conn:
         assert conn.execute(DUPLICATES).all() == []
@@ -106,7 +106,7 @@ def test_workers_reconnect_after_the_database_drops_them(
     assert sum(t["done"] for t in tallies) == 4
     logs = "".join(fleet.log(p) for p in procs)
     assert "database lost" in logs or "heartbeat failed" in logs
-    assert {r.state for r in queue.list_jobs(engine)} == {"done"}
+    assert {r.state for r in status.list_jobs(engine)} == {"done"}
     with engine.connect() as conn:
         assert conn.execute(DUPLICATES).all() == []
     assert SqlStore(engine).counts()["results"] == 4 * len(CASES)
@@ -150,16 +150,16 @@ def test_hanging_crashing_and_hoarding_benches_are_results_and_the_worker_goes_o
     queue.enqueue(engine, spec(tmp_path / "repo", filter="tiny"), shas[1:])
     tally = fleet.wait(fleet.start("--drain"), code=1)  # failures found
     assert (tally["failed"], tally["done"]) == (1, 1)
-    bad, good = sorted(queue.list_jobs(engine), key=lambda r: r.id)
+    bad, good = sorted(status.list_jobs(engine), key=lambda r: r.id)
     assert (bad.state, good.state) == ("failed", "done")
     assert bad.error is not None and bad.error.startswith("2 case(s) broke:")
     with engine.connect() as conn:
-        status = dict(
+        statuses = dict(
             conn.execute(
                 text("SELECT k.label, r.status FROM results r JOIN cases k ON k.id = r.case_id")
             ).all()
         )
-    assert status == {
+    assert statuses == {
         "bench_bad.hangs": "timeout",
         "bench_bad.segfaults": "crashed",
         "bench_bad.hoards": "oom",
@@ -180,7 +180,7 @@ def test_sigterm_finishes_the_current_job_then_stops(
     tally = fleet.wait(proc)
     assert tally["done"] == 1
     assert "stopping after the current job" in fleet.log(proc)
-    assert queue.state_counts(engine) == {
+    assert status.state_counts(engine) == {
         "pending": 1,
         "running": 0,
         "done": 1,
@@ -201,7 +201,7 @@ def test_a_second_sigterm_gives_the_job_back_now(
     proc.send_signal(signal.SIGTERM)
     tally = fleet.wait(proc, timeout=30)
     assert (tally["given_back"], tally["done"]) == (1, 0)
-    (row,) = queue.list_jobs(engine)
+    (row,) = status.list_jobs(engine)
     assert (row.state, row.attempts) == ("pending", 0)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM runs")).scalar_one() == "interrupted"

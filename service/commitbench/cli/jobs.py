@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from commitbench.cli.common import emit_json, global_options, globals_from, open_engine, require_db
-from commitbench.fleet import queue
+from commitbench.fleet import status
 from commitbench.store.tables import JOB_STATES
 
 
@@ -47,8 +47,8 @@ def jobs_command(
     g = globals_from(db, results, as_json)
     engine = open_engine(require_db(g))
     try:
-        rows = queue.list_jobs(engine, states, limit)
-        counts = queue.state_counts(engine)
+        rows = status.list_jobs(engine, states, limit)
+        counts = status.state_counts(engine)
     finally:
         engine.dispose()
     if g.json:
