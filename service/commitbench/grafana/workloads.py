@@ -12,7 +12,9 @@ from commitbench.grafana import builder, common, names
 # A metric per case over commits: long format, one series per case and metric name
 # (a bench may time several phases). The five differ only in the case prefix and the
 # metric filter: timings by unit, throughputs by name pattern.
-OPTIMIZERS_SQL = """
+# The arguments below are variable names of this module, never user input; their
+# values reach PostgreSQL only through ${...:sqlstring}.
+_SERIES_HEAD = """
 SELECT cm.committed_at AS "time",
        ca.label || ' ' || m.name AS "metric",
        avg(m.median) AS "value"
@@ -27,95 +29,26 @@ WHERE cm.repository = ${repository:sqlstring}
   AND r.profile = ${profile:sqlstring}
   AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
   AND rs.status = 'ok'
-  AND starts_with(ca.name, ${optimizer_cases:sqlstring})
-  AND m.unit = ${time_unit:sqlstring}
-GROUP BY 1, 2
+"""
+_SERIES_TAIL = """GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
-MATMUL_TFLOPS_SQL = """
-SELECT cm.committed_at AS "time",
-       ca.label || ' ' || m.name AS "metric",
-       avg(m.median) AS "value"
-FROM commits cm
-JOIN runs r ON r.commit_id = cm.id
-JOIN results rs ON rs.run_id = r.id
-JOIN cases ca ON ca.id = rs.case_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE cm.repository = ${repository:sqlstring}
-  AND $__timeFilter(cm.committed_at)
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND rs.status = 'ok'
-  AND starts_with(ca.name, ${matmul_cases:sqlstring})
-  AND m.name LIKE ${metric_tflops:sqlstring}
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
 
-TRANSFORMER_SQL = """
-SELECT cm.committed_at AS "time",
-       ca.label || ' ' || m.name AS "metric",
-       avg(m.median) AS "value"
-FROM commits cm
-JOIN runs r ON r.commit_id = cm.id
-JOIN results rs ON rs.run_id = r.id
-JOIN cases ca ON ca.id = rs.case_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE cm.repository = ${repository:sqlstring}
-  AND $__timeFilter(cm.committed_at)
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND rs.status = 'ok'
-  AND starts_with(ca.name, ${transformer_cases:sqlstring})
-  AND m.unit = ${time_unit:sqlstring}
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
+def _series_sql(cases_var: str, metric_filter: str) -> str:
+    cases = "  AND starts_with(ca.name, ${" + cases_var + ":sqlstring})\n"
+    return _SERIES_HEAD + cases + "  AND " + metric_filter + "\n" + _SERIES_TAIL
 
-GENERATION_SQL = """
-SELECT cm.committed_at AS "time",
-       ca.label || ' ' || m.name AS "metric",
-       avg(m.median) AS "value"
-FROM commits cm
-JOIN runs r ON r.commit_id = cm.id
-JOIN results rs ON rs.run_id = r.id
-JOIN cases ca ON ca.id = rs.case_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE cm.repository = ${repository:sqlstring}
-  AND $__timeFilter(cm.committed_at)
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND rs.status = 'ok'
-  AND starts_with(ca.name, ${generation_cases:sqlstring})
-  AND m.unit = ${time_unit:sqlstring}
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
 
-ALLREDUCE_SQL = """
-SELECT cm.committed_at AS "time",
-       ca.label || ' ' || m.name AS "metric",
-       avg(m.median) AS "value"
-FROM commits cm
-JOIN runs r ON r.commit_id = cm.id
-JOIN results rs ON rs.run_id = r.id
-JOIN cases ca ON ca.id = rs.case_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE cm.repository = ${repository:sqlstring}
-  AND $__timeFilter(cm.committed_at)
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND rs.status = 'ok'
-  AND starts_with(ca.name, ${allreduce_cases:sqlstring})
-  AND m.name LIKE ${metric_bandwidth:sqlstring}
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
+OPTIMIZERS_SQL = _series_sql("optimizer_cases", "m.unit = ${time_unit:sqlstring}")
+
+MATMUL_TFLOPS_SQL = _series_sql("matmul_cases", "m.name LIKE ${metric_tflops:sqlstring}")
+
+TRANSFORMER_SQL = _series_sql("transformer_cases", "m.unit = ${time_unit:sqlstring}")
+
+GENERATION_SQL = _series_sql("generation_cases", "m.unit = ${time_unit:sqlstring}")
+
+ALLREDUCE_SQL = _series_sql("allreduce_cases", "m.name LIKE ${metric_bandwidth:sqlstring}")
 
 MATMUL_PEAK_SQL = """
 SELECT ca.label || ' ' || m.name AS "case",
