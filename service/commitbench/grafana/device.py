@@ -37,11 +37,12 @@ ORDER BY 1
 # One query per measure; $__interval keeps a series at most about maxDataPoints long.
 # The samples are reached from the run's results through ix_device_samples_result_id_time
 # (one short index range per case), not by scanning the run's samples.
-GPU_UTIL_SQL = """
+# Per-GPU series of one quantity over a run: the panels differ only in the aggregate.
+_GPU_HEAD = """
 SELECT $__timeGroupAlias(s.time, $__interval),
        'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
-       avg(s.gpu_util_pct) AS "utilization"
-FROM results rs
+"""
+_GPU_TAIL = """FROM results rs
 JOIN cases ca ON ca.id = rs.case_id
 JOIN device_samples s ON s.result_id = rs.id
 WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
@@ -51,61 +52,21 @@ GROUP BY 1, 2
 ORDER BY 1, 2
 """
 
-GPU_MEM_SQL = """
-SELECT $__timeGroupAlias(s.time, $__interval),
-       'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
-       max(s.gpu_mem_mib) AS "memory"
-FROM results rs
-JOIN cases ca ON ca.id = rs.case_id
-JOIN device_samples s ON s.result_id = rs.id
-WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
-  AND ca.label IN (${case:sqlstring})
-  AND $__timeFilter(s.time)
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
 
-POWER_SQL = """
-SELECT $__timeGroupAlias(s.time, $__interval),
-       'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
-       avg(s.power_w) AS "power"
-FROM results rs
-JOIN cases ca ON ca.id = rs.case_id
-JOIN device_samples s ON s.result_id = rs.id
-WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
-  AND ca.label IN (${case:sqlstring})
-  AND $__timeFilter(s.time)
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
+def _per_gpu_sql(aggregate: str) -> str:
+    """`aggregate` is a constant of this module, e.g. avg(s.power_w) AS "power"."""
+    return _GPU_HEAD + "       " + aggregate + "\n" + _GPU_TAIL
 
-SM_CLOCK_SQL = """
-SELECT $__timeGroupAlias(s.time, $__interval),
-       'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
-       avg(s.sm_clock_mhz) AS "SM clock"
-FROM results rs
-JOIN cases ca ON ca.id = rs.case_id
-JOIN device_samples s ON s.result_id = rs.id
-WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
-  AND ca.label IN (${case:sqlstring})
-  AND $__timeFilter(s.time)
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
 
-TEMPERATURE_SQL = """
-SELECT $__timeGroupAlias(s.time, $__interval),
-       'GPU ' || coalesce(s.gpu_index::text, '-') AS "metric",
-       max(s.temperature_c) AS "temperature"
-FROM results rs
-JOIN cases ca ON ca.id = rs.case_id
-JOIN device_samples s ON s.result_id = rs.id
-WHERE rs.run_id = NULLIF(${run:sqlstring}, '')::uuid
-  AND ca.label IN (${case:sqlstring})
-  AND $__timeFilter(s.time)
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
+GPU_UTIL_SQL = _per_gpu_sql('avg(s.gpu_util_pct) AS "utilization"')
+
+GPU_MEM_SQL = _per_gpu_sql('max(s.gpu_mem_mib) AS "memory"')
+
+POWER_SQL = _per_gpu_sql('avg(s.power_w) AS "power"')
+
+SM_CLOCK_SQL = _per_gpu_sql('avg(s.sm_clock_mhz) AS "SM clock"')
+
+TEMPERATURE_SQL = _per_gpu_sql('max(s.temperature_c) AS "temperature"')
 
 # CPU and RSS are per sampler tick, repeated on each GPU's row: averaging over the
 # GPUs of a tick gives the tick's value.
