@@ -9,7 +9,7 @@ leaves the same rows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -17,23 +17,20 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
-from commitbench.errors import CommitbenchError
 from commitbench.records import (
     METRIC_FIELDS,
     CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     RecordedKey,
     ResultRecord,
     RunData,
     RunEnd,
     RunHeader,
-    RunInfo,
 )
+from commitbench.store import sqlread
 from commitbench.store.engine import describe
 from commitbench.store.tables import (
     DEVICE_SAMPLE_COLUMNS,
@@ -330,126 +327,5 @@ class SqlStore:
         return out
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
-        # A Session, because the reads select whole mapped rows (a Core connection
-        # would flatten them into columns).
-        with Session(self.engine) as conn:
-            row = conn.execute(
-                select(Run, Commit, Machine)
-                .join(Commit, Run.commit_id == Commit.id)
-                .join(Machine, Run.machine_id == Machine.id)
-                .where(Run.id == run_id)
-            ).one_or_none()
-            if row is None:
-                raise CommitbenchError(f"no run {run_id} in {self.location}")
-            run, commit, machine = row
-            header = RunHeader(
-                run=RunInfo(
-                    id=run.id,
-                    started_at=run.started_at,
-                    trigger=run.trigger,
-                    profile=run.profile,
-                    branch=run.branch,
-                    environment=run.environment,
-                ),
-                commit=CommitInfo(
-                    repository=commit.repository,
-                    sha=commit.sha,
-                    parents=tuple(commit.parents),
-                    author_name=commit.author_name,
-                    author_email=commit.author_email,
-                    authored_at=commit.authored_at,
-                    committed_at=commit.committed_at,
-                    subject=commit.subject,
-                ),
-                machine=MachineInfo(
-                    fingerprint=machine.fingerprint,
-                    gpu_name=machine.gpu_name,
-                    gpu_count=machine.gpu_count,
-                    gpu_memory_mib=machine.gpu_memory_mib,
-                    driver_version=machine.driver_version,
-                    cuda_version=machine.cuda_version,
-                    cpu_model=machine.cpu_model,
-                    cpu_count=machine.cpu_count,
-                    ram_mib=machine.ram_mib,
-                    info=machine.info,
-                ),
-            )
-            results = self._load_results(conn, run_id)
-            end = None
-            if run.finished_at is not None:
-                end = RunEnd(
-                    finished_at=run.finished_at,
-                    status=run.status,
-                    device_samples=tuple(self._run_samples(conn, run_id)),
-                )
-        return RunData(header=header, units=(tuple(results),) if results else (), end=end)
-
-    def _load_results(self, conn: Session, run_id: uuid.UUID) -> list[ResultRecord]:
-        rows = conn.execute(
-            select(Result, Case)
-            .join(Case, Result.case_id == Case.id)
-            .where(Result.run_id == run_id)
-            .order_by(Result.id)
-        ).all()
-        metrics: dict[int, list[MetricRecord]] = {}
-        for m in conn.execute(
-            select(Metric)
-            .join(Result, Metric.result_id == Result.id)
-            .where(Result.run_id == run_id)
-            .order_by(Metric.id)
-        ).scalars():
-            metrics.setdefault(m.result_id, []).append(
-                MetricRecord(
-                    name=m.name,
-                    unit=m.unit,
-                    direction=m.direction,
-                    n=m.n,
-                    mean=m.mean,
-                    median=m.median,
-                    stddev=m.stddev,
-                    min=m.min,
-                    max=m.max,
-                    ci_low=m.ci_low,
-                    ci_high=m.ci_high,
-                    samples=tuple(m.samples) if m.samples is not None else None,
-                    properties=m.properties,
-                )
-            )
-        samples: dict[int | None, list[DeviceSample]] = {}
-        for result_id, sample in self._iter_samples(conn, run_id):
-            samples.setdefault(result_id, []).append(sample)
-        return [
-            ResultRecord(
-                case=CaseKey.of(case.name, case.params),
-                status=result.status,
-                error=result.error,
-                duration_s=result.duration_s,
-                started_at=result.started_at,
-                metrics=tuple(metrics.get(result.id, ())),
-                device_samples=tuple(samples.get(result.id, ())),
-            )
-            for result, case in rows
-        ]
-
-    def _iter_samples(
-        self, conn: Session, run_id: uuid.UUID
-    ) -> Iterator[tuple[int | None, DeviceSample]]:
-        cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
-        query = (
-            select(device_samples.c.result_id, *cols)
-            .where(device_samples.c.run_id == run_id, device_samples.c.result_id.is_not(None))
-            .order_by(device_samples.c.time, device_samples.c.gpu_index)
-        )
-        for row in conn.execute(query):
-            yield row[0], DeviceSample(*row[1:])
-
-    def _run_samples(self, conn: Session, run_id: uuid.UUID) -> Iterator[DeviceSample]:
-        """Samples taken between cases (result_id NULL)."""
-        cols = [device_samples.c[name] for name in DEVICE_SAMPLE_COLUMNS[2:]]
-        query = (
-            select(*cols)
-            .where(device_samples.c.run_id == run_id, device_samples.c.result_id.is_(None))
-            .order_by(device_samples.c.time, device_samples.c.gpu_index)
-        )
-        for row in conn.execute(query):
-            yield DeviceSample(*row)
+        """The whole run as recorded (for export, the report and tests)."""
+        return sqlread.load_run(self.engine, run_id, self.location)
