@@ -152,8 +152,9 @@ def test_setup_runs_in_the_worktree_and_its_failure_is_recorded(  # type: ignore
     assert result["error"].startswith("setup command exited with 3:\ncompiling")
 
 
-def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[no-untyped-def]
-    db_env: str, engine: Engine, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[no-untyped-def]
+    db_env: str, engine: Engine, tmp_path: Path, signum: signal.Signals
 ) -> None:
     g, _ = bench_repo(tmp_path / "repo", commits=1, slow=True)
     command = [
@@ -169,7 +170,13 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
     gate = tmp_path / "gate"
     env = {**os.environ, "COMMITBENCH_TEST_GATE": str(gate)}
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # A child of a background job inherits SIGINT ignored; a user's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     with engine.connect() as conn:
@@ -177,7 +184,7 @@ def test_sigint_keeps_finished_results_and_leaves_no_worktree(  # type: ignore[n
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.01)
             conn.rollback()
-    proc.send_signal(signal.SIGINT)  # bench_slow waits at its gate, still closed
+    proc.send_signal(signum)  # bench_slow waits at its gate, still closed
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -47,6 +48,18 @@ cli.add_command(worker_command)
 cli.add_command(jobs_command)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (kill, a cancelled CI job, a stopping container) ends a command the way
+    Ctrl-C does: measured results are flushed, the run is closed as interrupted and its
+    worktrees are removed. `commitbench worker` installs its own handlers over this one."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
 def _error(message: str) -> int:
     text = _URL_PASSWORD.sub(r"\1***@", " ".join(message.split()))
     click.echo(f"commitbench: error: {text}", err=True)
@@ -56,6 +69,7 @@ def _error(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 success, 1 failures found, 2 bad usage or input (one line)."""
     logging.basicConfig(format="commitbench: %(levelname)s: %(message)s", level=logging.WARNING)
+    _stop_cleanly_on_sigterm()
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None,
