@@ -81,7 +81,10 @@ def test_readonly_role_can_only_select(  # type: ignore[no-untyped-def]
         eng.dispose()
     monkeypatch.setenv("COMMITBENCH_READONLY_PASSWORD", ROLE_PASSWORD)
     made = cli("db", "create-readonly-role", role, "--db", db)
-    assert (made.code, made.err) == (0, f"role {role} created: SELECT only, on all tables\n")
+    assert (made.code, made.err) == (
+        0,
+        f"role {role} created: read-only (SELECT), on every table now and later\n",
+    )
     assert ROLE_PASSWORD not in made.text
     again = cli("db", "create-readonly-role", role, "--db", db, "--json")
     assert json.loads(again.out) == {"role": role, "created": False}

@@ -91,5 +91,7 @@ def create_readonly_role(name: str, db: str | None, results: Path | None, as_jso
     if g.json:
         emit_json({"role": name, "created": created})
     else:
-        info(f"role {name} {'created' if created else 'updated'}: SELECT only, on all tables")
+        info(
+            f"role {name} {'created' if created else 'updated'}: read-only (SELECT), on every table now and later"
+        )
     return 0
