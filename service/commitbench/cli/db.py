@@ -92,6 +92,7 @@ def create_readonly_role(name: str, db: str | None, results: Path | None, as_jso
         emit_json({"role": name, "created": created})
     else:
         info(
-            f"role {name} {'created' if created else 'updated'}: read-only (SELECT), on every table now and later"
+            f"role {name} {'created' if created else 'updated'}: "
+            "read-only (SELECT), on every table now and later"
         )
     return 0
