@@ -36,6 +36,8 @@ def open_store(
     before anything is measured; an unreachable server only costs a warning, because
     the CSV results can be imported later.
     """
+    # Imported here: the store modules import this package (for Store), so importing them
+    # at the top would be circular.
     from commitbench.errors import DatabaseUnavailable
     from commitbench.store import engine as dbengine
     from commitbench.store import migrate
