@@ -8,10 +8,17 @@ import click
 
 from commitbench.analysis import bisect as search
 from commitbench.analysis.compare import compare
-from commitbench.cli.common import emit_json, global_options, globals_from, info, warn
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    info,
+    profile_option,
+    timeout_option,
+    warn,
+)
 from commitbench.cli.progress import Quiet, fmt_value
 from commitbench.errors import CommitbenchError
-from commitbench.records import PROFILES
 from commitbench.runner import Runner, RunOptions
 from commitbench.stats import Stats
 from commitbench.store import Store, history, open_store
@@ -70,12 +77,8 @@ class Measurer:
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 @click.option("--benches", metavar="PATH", help="As for `run`.")
-@click.option(
-    "--profile", type=click.Choice([*PROFILES, "auto"]), default="auto", show_default=True
-)
-@click.option(
-    "--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True
-)
+@profile_option
+@timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @global_options
 def bisect_command(

@@ -27,13 +27,15 @@ from commitbench.cli.common import (
     globals_from,
     info,
     policies_from,
+    profile_option,
+    timeout_option,
     warn,
 )
 from commitbench.cli.compare import load_rows, markdown_option, policy_options, show
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
-from commitbench.records import PROFILES, ResultRecord
+from commitbench.records import ResultRecord
 from commitbench.runner import Runner, RunOptions
 from commitbench.store import open_store
 from commitbench.store.csv import CsvStore
@@ -82,12 +84,8 @@ def fresh_samples(
 )
 @click.option("--benches", metavar="PATH", help="As for `run`.")
 @click.option("--filter", "pattern", metavar="PATTERN", help="As for `run`.")
-@click.option(
-    "--profile", type=click.Choice([*PROFILES, "auto"]), default="auto", show_default=True
-)
-@click.option(
-    "--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True
-)
+@profile_option
+@timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @click.option(
     "--rounds",

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from commitbench import config
 from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
+from commitbench.records import PROFILES
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.csv import CsvStore
@@ -48,6 +49,24 @@ def global_options(fn: F) -> F:
         "Put the password in the environment, not on the command line.",
     )(fn)
     return fn
+
+
+# The measuring options that run, check, bisect and enqueue share, defined once so their
+# meaning and defaults cannot drift apart.
+profile_option = click.option(
+    "--profile",
+    type=click.Choice([*PROFILES, "auto"]),
+    default="auto",
+    show_default=True,
+    help="auto: full on a machine with a GPU, smoke otherwise.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds a case may run before it is killed.",
+)
 
 
 def globals_from(db: str | None, results: Path | None, as_json: bool) -> Globals:

@@ -12,13 +12,15 @@ from commitbench.cli.common import (
     globals_from,
     info,
     open_engine,
+    profile_option,
     require_db,
+    timeout_option,
 )
 from commitbench.errors import ConfigError
 from commitbench.fleet.enqueue import enqueue_revs, follow, open_source
 from commitbench.fleet.queue import JobSpec, MachineKind
 from commitbench.fleet.repos import default_cache
-from commitbench.records import PROFILES, TRIGGERS
+from commitbench.records import TRIGGERS
 from commitbench.vcs import RevSpec
 
 
@@ -39,13 +41,7 @@ from commitbench.vcs import RevSpec
 )
 @click.option("--benches", metavar="PATH", help="Bench directory [default: the built-in suite].")
 @click.option("--filter", "pattern", metavar="PATTERN", help="Only cases matching PATTERN.")
-@click.option(
-    "--profile",
-    type=click.Choice([*PROFILES, "auto"]),
-    default="auto",
-    show_default=True,
-    help="auto: full on a GPU runner, smoke otherwise.",
-)
+@profile_option
 @click.option(
     "--machine-kind",
     "kind",
@@ -54,13 +50,7 @@ from commitbench.vcs import RevSpec
     help="Runners that may take the jobs: any, gpu, or a GPU model (H100), "
     "with xN for at least N GPUs (H100x8).",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=600.0,
-    show_default=True,
-    help="Seconds a case may run before it is killed.",
-)
+@timeout_option
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1),

@@ -8,9 +8,17 @@ from typing import Any
 
 import click
 
-from commitbench.cli.common import emit_json, global_options, globals_from, stderr, warn
+from commitbench.cli.common import (
+    emit_json,
+    global_options,
+    globals_from,
+    profile_option,
+    stderr,
+    timeout_option,
+    warn,
+)
 from commitbench.cli.progress import Lines, Live, Quiet, headline, summary
-from commitbench.records import PROFILES, TRIGGERS
+from commitbench.records import TRIGGERS
 from commitbench.runner import BROKEN, CommitOutcome, Runner, RunOptions
 from commitbench.store import open_store
 from commitbench.vcs import Repository, RevSpec
@@ -37,20 +45,8 @@ from commitbench.vcs import Repository, RevSpec
     metavar="PATTERN",
     help="Only cases whose id contains PATTERN (or matches it as a glob).",
 )
-@click.option(
-    "--profile",
-    type=click.Choice([*PROFILES, "auto"]),
-    default="auto",
-    show_default=True,
-    help="auto: full on a GPU machine, smoke otherwise.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=600.0,
-    show_default=True,
-    help="Seconds a case may run before it is killed.",
-)
+@profile_option
+@timeout_option
 @click.option(
     "--setup",
     metavar="CMD",
