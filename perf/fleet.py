@@ -42,7 +42,7 @@ from sqlalchemy.engine import URL, make_url
 from commitbench.fleet import queue
 from commitbench.fleet.queue import JobSpec
 from commitbench.fleet.worker import FleetOptions, FleetWorker, Tally
-from commitbench.records import MachineInfo
+from commitbench.model.records import MachineInfo
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 

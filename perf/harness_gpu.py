@@ -30,16 +30,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from commitbench.launcher import WorkerOptions, run_module, worker_environment
-from commitbench.records import ResultRecord
-from commitbench.sampler import DeviceSampler
+from commitbench.model.records import ResultRecord
+from commitbench.runner.launcher import WorkerOptions, run_module, worker_environment
+from commitbench.runner.sampling.sampler import DeviceSampler
 
 N = 8192
 BUDGET_S = 1.5
 MODULE = "harness_gpu_matmul"
 BENCH_SOURCE = """
 import commitbench as cb
-from commitbench.timing import TimingPolicy
+from commitbench.harness.timing import TimingPolicy
 
 # target_rel_ci=0: repeat for the whole budget, so every run takes the same time.
 POLICY = TimingPolicy(warmup=10, warmup_s=0.2, budget_s={budget}, target_rel_ci=0.0)
@@ -125,9 +125,9 @@ def worker_runs(options: WorkerOptions) -> None:
 def fidelity(cpu: bool) -> None:
     import torch
 
-    from commitbench.bench import Context
-    from commitbench.records import CaseKey
-    from commitbench.timing import CpuTimer, CudaTimer, TimingPolicy, measure
+    from commitbench.harness.bench import Context
+    from commitbench.harness.timing import CpuTimer, CudaTimer, TimingPolicy, measure
+    from commitbench.model.records import CaseKey
 
     print("== fidelity (in process)", flush=True)
     n = 256 if cpu else N

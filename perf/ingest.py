@@ -33,8 +33,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import (
+from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -45,6 +44,7 @@ from commitbench.records import (
     RunInfo,
     utcnow,
 )
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore

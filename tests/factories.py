@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from commitbench.records import (
+from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -124,7 +124,7 @@ def synthetic_history(store: object, levels: list[float], seed: int = 42) -> lis
     (20 samples, CV 1%), with 40 device samples per run. Returns the shas, oldest first."""
     import random
 
-    from commitbench.recorder import MetricsRecorder
+    from commitbench.runner.recorder import MetricsRecorder
 
     rng = random.Random(seed)
     shas = [f"{i:040x}" for i in range(1, len(levels) + 1)]

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import commitbench as cb
-from commitbench.bench import Probe, Skipped, Window, benches_of, parse_requirement
-from commitbench.records import CaseKey
-from commitbench.timing import CpuTimer, TimingPolicy
-from commitbench.worker import _select
+from commitbench.harness.bench import Probe, Skipped, Window, benches_of, parse_requirement
+from commitbench.harness.timing import CpuTimer, TimingPolicy
+from commitbench.harness.worker import _select
+from commitbench.model.records import CaseKey
 
 SOURCE = """
 import commitbench as cb
-from commitbench.bench import bench as imported_bench
+from commitbench.harness.bench import bench as imported_bench
 
 
 @cb.bench(params={"shape": ["4k", "12k"], "impl": ["fp16", "int8"]})

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commitbench.discovery import find_modules
+from commitbench.harness.discovery import find_modules
 
 
 def test_finds_bench_modules_by_dotted_name(tmp_path: Path) -> None:

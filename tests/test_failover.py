@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from commitbench.recorder import MetricsRecorder
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store.csv import read_run
 from commitbench.store.sql import SqlStore
-from commitbench.transfer import import_runs
+from commitbench.store.transfer import import_runs
 from tests import factories as f
 from tests.conftest import DatabaseOutage
 from tests.gitrepo import CASES, SLOW_CASES, bench_repo

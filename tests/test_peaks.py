@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from commitbench.peaks import dense_peak_tflops, normalize_dtype
+from commitbench.harness.peaks import dense_peak_tflops, normalize_dtype
 
 
 def test_known_devices_give_the_datasheet_dense_figure() -> None:

@@ -18,12 +18,12 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from commitbench.bench import Window
-from commitbench.energy import integrate, summarize
-from commitbench.launcher import CaseRun, WorkerOptions, run_module
-from commitbench.machine import fingerprint, gpu_facts
-from commitbench.records import CaseKey, ResultRecord
-from commitbench.sampler import (
+from commitbench.harness.bench import Window
+from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
+from commitbench.runner.machine import fingerprint, gpu_facts
+from commitbench.runner.sampling.energy import integrate, summarize
+from commitbench.runner.sampling.sampler import (
     DeviceSampler,
     GpuReading,
     NvmlBackend,

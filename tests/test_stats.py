@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from commitbench.stats import Stats, median_ci_ranks, percentile
+from commitbench.model.stats import Stats, median_ci_ranks, percentile
 
 
 def test_summary_of_the_classic_sample() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from commitbench.timing import CpuTimer, Timing, TimingPolicy, measure, throughput_metrics
+from commitbench.harness.timing import CpuTimer, Timing, TimingPolicy, measure, throughput_metrics
 
 
 class FakeClock:

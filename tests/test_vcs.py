@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from commitbench import vcs
 from commitbench.errors import CommitbenchError
-from commitbench.vcs import WORKTREE_PREFIX, Repository, RevSpec
+from commitbench.runner import vcs
+from commitbench.runner.vcs import WORKTREE_PREFIX, Repository, RevSpec
 from tests.gitrepo import EPOCH, GitBuilder
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from commitbench.launcher import (
+from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
+from commitbench.model.wire import result_from_json, result_to_json
+from commitbench.runner.launcher import (
     CaseRun,
     WorkerOptions,
     _oom_kills,
@@ -18,8 +20,6 @@ from commitbench.launcher import (
     run_module,
     worker_environment,
 )
-from commitbench.records import CaseKey, MetricRecord, ResultRecord
-from commitbench.wire import result_from_json, result_to_json
 
 FAILURES = """
 import os

@@ -2,9 +2,10 @@
 
 The public API is what this module exports; everything else is internal.
 
-`MetricsRecorder` loads on first use (PEP 562), so `import commitbench as cb` in a bench
-module, run by a worker, does not import the stores (SQLAlchemy, psycopg) that only the
-runner needs.
+A bench module does `import commitbench as cb` inside the bench process, so this module
+loads only the authoring API (harness/) and the plain values (model/). The orchestrator's
+pieces (`MetricsRecorder`, `DeviceSampler`, `run_module`, ...) load on first use
+(PEP 562): a worker never imports the launcher, the sampler, psutil or the stores.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from commitbench.bench import Bench, Context, Skipped, bench
 from commitbench.errors import CommitbenchError
-from commitbench.launcher import CaseRun, WorkerOptions, run_module
-from commitbench.records import (
+from commitbench.harness.bench import Bench, Context, Skipped, bench
+from commitbench.harness.timing import TimingPolicy
+from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -26,15 +27,21 @@ from commitbench.records import (
     RunHeader,
     RunInfo,
 )
-from commitbench.sampler import DeviceSampler
-from commitbench.stats import Stats
-from commitbench.timing import TimingPolicy
+from commitbench.model.stats import Stats
 
 if TYPE_CHECKING:
-    from commitbench.recorder import MetricsRecorder
+    from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
+    from commitbench.runner.recorder import MetricsRecorder
+    from commitbench.runner.sampling.sampler import DeviceSampler
 
-# Loaded on first use: the stores need SQLAlchemy and psycopg, which workers never do.
-_LAZY = {"MetricsRecorder": "commitbench.recorder"}
+# The orchestrator's side, loaded on first use (see the module docstring).
+_LAZY = {
+    "CaseRun": "commitbench.runner.launcher",
+    "DeviceSampler": "commitbench.runner.sampling.sampler",
+    "MetricsRecorder": "commitbench.runner.recorder",
+    "WorkerOptions": "commitbench.runner.launcher",
+    "run_module": "commitbench.runner.launcher",
+}
 
 __all__ = [
     "Bench",

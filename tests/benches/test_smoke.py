@@ -9,8 +9,8 @@ from functools import cache
 
 import pytest
 
-from commitbench.launcher import WorkerOptions, run_module
-from commitbench.records import ResultRecord
+from commitbench.model.records import ResultRecord
+from commitbench.runner.launcher import WorkerOptions, run_module
 
 from .conftest import BENCHES
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from commitbench.recorder import MetricsRecorder
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.csv import MANIFEST, CsvStore
 from commitbench.store.sql import SqlStore
 from tests import factories as f

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 from commitbench.fleet import queue, status
 from commitbench.fleet.queue import JobSpec
 from commitbench.fleet.repos import RepoCache
+from commitbench.runner.vcs import Repository
 from commitbench.store.sql import SqlStore
-from commitbench.vcs import Repository
 from tests.conftest import DatabaseOutage
 from tests.fleet.conftest import DUPLICATES, Fleet, tiny_repo, wait_for
 from tests.gitrepo import CASES, SLOW_CASES, bench_repo

@@ -22,8 +22,7 @@ from psycopg import sql
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import URL, make_url
 
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import (
+from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -33,6 +32,7 @@ from commitbench.records import (
     RunHeader,
     RunInfo,
 )
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore

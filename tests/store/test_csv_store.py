@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from commitbench.errors import CsvFormatError
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import RunHeader
+from commitbench.model.records import RunHeader
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.csv import MANIFEST, CsvStore, find_runs, read_run
 from tests import factories as f
 
@@ -168,7 +168,7 @@ def test_export_overwrites_an_earlier_copy(tmp_path: Path) -> None:
 
 
 def test_recorded_cases_by_commit_machine_and_profile(tmp_path: Path) -> None:
-    from commitbench.records import RecordedKey
+    from commitbench.model.records import RecordedKey
 
     header, _ = write(tmp_path)
     other_machine = f.header(gpu=None)

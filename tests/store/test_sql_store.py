@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import RunData
+from commitbench.model.records import RunData
+from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 
@@ -158,7 +158,7 @@ def test_deleting_runs_and_results_deletes_their_samples(engine: Engine) -> None
 
 
 def test_recorded_cases_by_commit_machine_and_profile(engine: Engine) -> None:
-    from commitbench.records import RecordedKey
+    from commitbench.model.records import RecordedKey
 
     header, _ = record(engine)
     other = f.header(gpu=None)

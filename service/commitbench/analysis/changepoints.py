@@ -58,7 +58,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from commitbench.stats import midranks
+from commitbench.model.stats import midranks
 
 # Otava's first pass accepts candidates at 10x the final threshold (otava.analysis).
 FIRST_PASS_FACTOR = 10.0

@@ -25,7 +25,8 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from commitbench.stats import Stats, midranks
+from commitbench.model.points import Point
+from commitbench.model.stats import Stats, midranks
 
 STATISTICS = ("median", "mean", "min")
 VERDICTS = ("regressed", "improved", "unchanged", "noisy")
@@ -162,6 +163,16 @@ class Sample:
     unit: str
     direction: str
     samples: tuple[float, ...]
+
+
+def samples_of(points: Sequence[Point]) -> list[Sample]:
+    """The raw samples of each point, keyed as compare_sets pairs them."""
+    return [
+        Sample(
+            p.machine, p.machine_label, p.profile, p.case, p.metric, p.unit, p.direction, p.samples
+        )
+        for p in points
+    ]
 
 
 @dataclass(frozen=True)

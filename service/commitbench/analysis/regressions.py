@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from commitbench.analysis.changepoints import detect
+from commitbench.model.points import Step
 
 METHOD = "rank binary segmentation + merge (commitbench.analysis.changepoints)"
 
@@ -59,3 +60,8 @@ def findings(
             )
         )
     return out
+
+
+def step_of(f: Finding) -> Step:
+    """The finding as the regressions table keeps it."""
+    return Step(f.index, f.before, f.after, f.change, f.p_value, METHOD, f.fixed_by is not None)

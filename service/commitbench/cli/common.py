@@ -16,9 +16,8 @@ from sqlalchemy import Engine
 from commitbench import config
 from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
-from commitbench.records import PROFILES
-from commitbench.store import engine as dbengine
-from commitbench.store import migrate
+from commitbench.model.records import PROFILES
+from commitbench.store import open as store_open
 from commitbench.store.csv import CsvStore
 from commitbench.store.sql import SqlStore
 
@@ -73,20 +72,6 @@ def globals_from(db: str | None, results: Path | None, as_json: bool) -> Globals
     return Globals(settings=config.resolve(db=db, results=results), json=as_json)
 
 
-def open_engine(raw_url: str, *, require_schema: bool = True, pre_ping: bool = True) -> Engine:
-    """A checked engine: reachable, credentials accepted, schema at head if required."""
-    url = dbengine.parse_url(raw_url)
-    engine = dbengine.make_engine(url, pre_ping=pre_ping)
-    try:
-        dbengine.check(engine)
-        if require_schema:
-            migrate.require_current(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
-
-
 def require_db(g: Globals) -> str:
     if not g.settings.db:
         raise ConfigError("no database: pass --db URL or set COMMITBENCH_DB")
@@ -107,12 +92,8 @@ def info(message: str) -> None:
 
 
 def open_reading_store(g: Globals) -> tuple[SqlStore | CsvStore, Engine | None]:
-    """Where analysis commands read: the database when configured (it must be reachable:
-    a comparison against partial CSV would mislead), else the CSV results."""
-    if g.settings.db:
-        engine = open_engine(g.settings.db)
-        return SqlStore(engine), engine
-    return CsvStore(g.settings.results), None
+    """Where analysis commands read (store.open.open_reading_store)."""
+    return store_open.open_reading_store(g.settings.db, g.settings.results)
 
 
 def policies_from(policy: str | None, thresholds: Sequence[str]) -> Policies:

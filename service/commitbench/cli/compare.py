@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets
+from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets, samples_of
 from commitbench.cli.common import (
     emit_json,
     global_options,
@@ -19,10 +19,9 @@ from commitbench.cli.common import (
 )
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
-from commitbench.store import history
-from commitbench.store.csv import CsvStore
-from commitbench.store.sql import SqlStore
-from commitbench.vcs import Repository
+from commitbench.model.points import PointFilter
+from commitbench.runner.vcs import Repository
+from commitbench.store import ReadStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,7 +59,7 @@ def markdown_option(fn: F) -> F:
 
 
 def load_rows(
-    store: SqlStore | CsvStore,
+    store: ReadStore,
     repo: Repository,
     base: str,
     head: str,
@@ -69,10 +68,10 @@ def load_rows(
     alpha: float,
     metrics: tuple[str, ...] = (),
 ) -> list[Row]:
-    points = history.load(store, history.Filter(repository=repo.id, shas=[base, head]))
+    points = store.points(PointFilter(repository=repo.id, shas=[base, head]))
     rows = compare_sets(
-        history.to_samples([p for p in points if p.sha == base]),
-        history.to_samples([p for p in points if p.sha == head]),
+        samples_of([p for p in points if p.sha == base]),
+        samples_of([p for p in points if p.sha == head]),
         policies_from(policy, thresholds),
         alpha=alpha,
     )

@@ -12,11 +12,10 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
-    open_engine,
     require_db,
 )
 from commitbench.errors import ConfigError
-from commitbench.store import migrate
+from commitbench.store import migrate, open_engine
 from commitbench.store.sql import SqlStore
 
 PASSWORD_ENV = "COMMITBENCH_READONLY_PASSWORD"  # noqa: S105 - a variable name, not a secret

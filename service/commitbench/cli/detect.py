@@ -9,23 +9,22 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from commitbench.analysis.regressions import findings
+from commitbench.analysis.regressions import findings, step_of
+from commitbench.analysis.series import build
 from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
-    open_engine,
     open_reading_store,
     policies_from,
     require_db,
     stderr,
 )
-from commitbench.report.series import build
-from commitbench.store import history
+from commitbench.model.points import PointFilter
+from commitbench.runner.vcs import Repository
+from commitbench.store import open_engine
 from commitbench.store import regressions as table
-from commitbench.store.sql import SqlStore
 from commitbench.store.tables import REGRESSION_STATES
-from commitbench.vcs import Repository
 
 
 @click.command("detect")
@@ -90,7 +89,7 @@ def detect_command(
     store, engine = open_reading_store(g)
     found: list[dict[str, Any]] = []
     try:
-        points = history.load(store, history.Filter(repository=repository))
+        points = store.points(PointFilter(repository=repository))
         for s in build(points, metrics=metrics, by_branch=True):
             for f in findings(
                 list(s.medians),
@@ -100,8 +99,8 @@ def detect_command(
                 min_effect=policies.for_case(s.case).threshold,
             ):
                 row_id = None
-                if isinstance(store, SqlStore) and f.kind == "regression":
-                    row_id = table.record(store.engine, s, f)
+                if f.kind == "regression":
+                    row_id = store.save_regression(s, step_of(f))
                 found.append(
                     {
                         "id": row_id,

@@ -11,7 +11,6 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
-    open_engine,
     profile_option,
     require_db,
     timeout_option,
@@ -20,8 +19,9 @@ from commitbench.errors import ConfigError
 from commitbench.fleet.enqueue import enqueue_revs, follow, open_source
 from commitbench.fleet.queue import JobSpec, MachineKind
 from commitbench.fleet.repos import default_cache
-from commitbench.records import TRIGGERS
-from commitbench.vcs import RevSpec
+from commitbench.model.records import TRIGGERS
+from commitbench.runner.vcs import RevSpec
+from commitbench.store import open_engine
 
 
 @click.command("enqueue")

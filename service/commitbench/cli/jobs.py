@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from commitbench.cli.common import emit_json, global_options, globals_from, open_engine, require_db
+from commitbench.cli.common import emit_json, global_options, globals_from, require_db
 from commitbench.fleet import status
+from commitbench.store import open_engine
 from commitbench.store.tables import JOB_STATES
 
 

@@ -20,8 +20,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from commitbench.records import CommitInfo, ResultRecord
-from commitbench.runner import CommitOutcome
+from commitbench.model.records import CommitInfo, ResultRecord
+from commitbench.runner.runner import CommitOutcome
 
 
 def headline(result: ResultRecord) -> float | None:

@@ -14,9 +14,9 @@ from commitbench.cli.common import (
     open_reading_store,
     policies_from,
 )
+from commitbench.model.points import Series
 from commitbench.report import page
-from commitbench.report.series import Series
-from commitbench.vcs import Repository
+from commitbench.runner.vcs import Repository
 
 
 def change_points(series: Series) -> list[tuple[int, float]]:

@@ -18,10 +18,10 @@ from commitbench.cli.common import (
     warn,
 )
 from commitbench.cli.progress import Lines, Live, Quiet, headline, summary
-from commitbench.records import TRIGGERS
-from commitbench.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.model.records import TRIGGERS
+from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import open_store
-from commitbench.vcs import Repository, RevSpec
 
 
 @click.command("run")

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import click
 
-from commitbench import transfer
 from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
     info,
-    open_engine,
     require_db,
 )
 from commitbench.errors import ConfigError
+from commitbench.store import open_engine, transfer
 from commitbench.store.sql import SqlStore
 
 

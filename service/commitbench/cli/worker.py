@@ -14,12 +14,12 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
-    open_engine,
     require_db,
 )
 from commitbench.fleet.repos import default_cache
 from commitbench.fleet.store import Backoff
 from commitbench.fleet.worker import FleetOptions, FleetWorker, Interrupted
+from commitbench.store import open_engine
 
 
 def install_signals(worker: FleetWorker) -> None:

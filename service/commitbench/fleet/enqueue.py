@@ -17,7 +17,7 @@ from commitbench.errors import CommitbenchError
 from commitbench.fleet import queue
 from commitbench.fleet.queue import Enqueued, JobSpec
 from commitbench.fleet.repos import RepoCache
-from commitbench.vcs import Repository, RevSpec
+from commitbench.runner.vcs import Repository, RevSpec
 
 log = logging.getLogger(__name__)
 

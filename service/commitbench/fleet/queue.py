@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from commitbench.errors import CommitbenchError, ConfigError
-from commitbench.records import MachineInfo
+from commitbench.model.records import MachineInfo
 from commitbench.store.tables import Job
 
 ERROR_CHARS = 4000

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from commitbench import vcs
+from commitbench.runner import vcs
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 

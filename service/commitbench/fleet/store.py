@@ -36,7 +36,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, func, select
 
 from commitbench.fleet.queue import ClaimedJob, check_lease
-from commitbench.records import RecordedKey, ResultRecord, RunEnd, RunHeader
+from commitbench.model.records import RecordedKey, ResultRecord, RunEnd, RunHeader
 from commitbench.store.engine import DB_LOST
 from commitbench.store.sql import SqlStore, recorded_query
 from commitbench.store.tables import Case, Commit, Machine, Run

@@ -28,15 +28,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from commitbench import machine
 from commitbench.fleet import queue
 from commitbench.fleet.queue import ClaimedJob, LeaseLost
 from commitbench.fleet.repos import RepoCache
 from commitbench.fleet.store import Backoff, JobStore, patiently
-from commitbench.records import CommitInfo, MachineInfo, ResultRecord
-from commitbench.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.model.records import CommitInfo, MachineInfo, ResultRecord
+from commitbench.runner import machine
+from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.runner.vcs import RevSpec
 from commitbench.store.engine import DB_LOST
-from commitbench.vcs import RevSpec
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ TRENDS_UID = "commitbench-trends"
 DEVICE_UID = "commitbench-device"
 WORKLOADS_UID = "commitbench-workloads"
 
-# Metrics as the harness records them (commitbench.bench.Context.time / .record):
+# Metrics as the harness records them (commitbench.harness.bench.Context.time / .record):
 # ctx.time(NAME, fn, flops=, bytes=) writes NAME in seconds, NAME.tflops (TFLOP/s),
 # NAME.peak_pct (% of the GPU's dense peak) and NAME.gbps (GB/s); the worker adds
 # peak_rss and peak_cuda_mem (MiB). NAME is the bench's choice, so the Workloads

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from commitbench.analysis.compare import Policies, Row, compare_sets
-from commitbench.records import DeviceSample, RunData
+from commitbench.analysis.compare import Policies, Row, compare_sets, samples_of
+from commitbench.analysis.series import build
+from commitbench.model.points import Point, PointFilter, Series
+from commitbench.model.records import DeviceSample, RunData
 from commitbench.report import plots
-from commitbench.report.series import Series, build
-from commitbench.store import history
-from commitbench.store.csv import CsvStore, read_run
-from commitbench.store.sql import SqlStore
+from commitbench.store.base import ReadStore
 
 ChangePoints = Callable[[Series], Sequence[tuple[int, float]]]
 
@@ -42,7 +41,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120]
 
 
-def latest_comparison(points: Sequence[history.Point], policies: Policies) -> tuple[str, list[Row]]:
+def latest_comparison(points: Sequence[Point], policies: Policies) -> tuple[str, list[Row]]:
     """The newest commit against the one before it, on the machine and profile that
     measured the newest commit."""
     if not points:
@@ -57,24 +56,24 @@ def latest_comparison(points: Sequence[history.Point], policies: Policies) -> tu
         return "", []
     base, head = order[-2], order[-1]
     rows = compare_sets(
-        history.to_samples([p for p in mine if p.sha == base]),
-        history.to_samples([p for p in mine if p.sha == head]),
+        samples_of([p for p in mine if p.sha == base]),
+        samples_of([p for p in mine if p.sha == head]),
         policies,
     )
     return f"{base[:12]} → {head[:12]} on {newest.machine_label} ({newest.profile})", rows
 
 
-def latest_run(store: SqlStore | CsvStore, points: Sequence[history.Point]) -> RunData | None:
-    if not points:
+def latest_run(store: ReadStore, points: Sequence[Point]) -> RunData | None:
+    recorded = [p for p in points if p.run_id is not None]
+    if not recorded:
         return None
-    run_id = max(points, key=lambda p: p.run_started_at).run_id
-    if isinstance(store, SqlStore):
-        return store.load_run(run_id)
-    return read_run(store.root / str(run_id))
+    run_id = max(recorded, key=lambda p: p.run_started_at).run_id
+    assert run_id is not None  # noqa: S101 - filtered above
+    return store.load_run(run_id)
 
 
 def write(
-    store: SqlStore | CsvStore,
+    store: ReadStore,
     out: Path,
     *,
     repository: str | None,
@@ -85,7 +84,7 @@ def write(
     max_plots: int = 60,
 ) -> Path:
     """Write out/index.html and out/*.png; returns the HTML file's path."""
-    points = history.load(store, history.Filter(repository=repository))
+    points = store.points(PointFilter(repository=repository))
     series = build(points, case=case, metrics=metrics)[:max_plots]
     figures = [
         Figure(
@@ -150,7 +149,7 @@ def _rows(rows: Sequence[Row]) -> str:
 
 def render(
     repository: str | None,
-    points: Sequence[history.Point],
+    points: Sequence[Point],
     figures: Sequence[Figure],
     compare_title: str,
     rows: Sequence[Row],

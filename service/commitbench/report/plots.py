@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from matplotlib.figure import Figure
 
-from commitbench.records import DeviceSample
-from commitbench.report.series import Series
+from commitbench.model.points import Series
+from commitbench.model.records import DeviceSample
 
 # Scale a series to a readable unit for its axis.
 _TIME_SCALES = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))

@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.errors import CsvFormatError
-from commitbench.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
+from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
+from commitbench.store import history
 from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -224,6 +226,17 @@ class CsvStore:
             if RecordedKey.of(header) == key:
                 labels.update(found)
         return labels
+
+    # -- reading -------------------------------------------------------------------------
+
+    def points(self, where: PointFilter = ANY) -> list[Point]:
+        return history.csv_points(self.root, where)
+
+    def load_run(self, run_id: uuid.UUID) -> RunData:
+        return read_run(self.run_dir(run_id))
+
+    def save_regression(self, series: Series, step: Step) -> int | None:
+        return None  # CSV results keep no regressions table: detect only reports
 
     def write_run(self, data: RunData) -> Path:
         """Write a whole run (export); replaces an earlier copy of the same run."""

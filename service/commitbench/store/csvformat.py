@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from commitbench.records import (
+from commitbench.model.records import (
     METRIC_FIELDS,
     CommitInfo,
     DeviceSample,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.errors import CsvFormatError
-from commitbench.records import (
+from commitbench.model.records import (
     CaseKey,
     DeviceSample,
     MetricRecord,

@@ -1,70 +1,19 @@
-"""Measurements read back as flat points, from PostgreSQL or from CSV results.
-
-A Point is one metric of one ok result: the commit, the machine, branch and profile of
-its run, and the raw samples. compare, check, detect, bisect and report all work on
-lists of points, so the analysis stays pure and both stores serve it.
-"""
+"""Reading measurements back as points (model.points.Point), from PostgreSQL or from a
+CSV results directory: the queries behind ReadStore.points of both stores."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from commitbench.analysis.compare import Sample
-from commitbench.records import MachineInfo
-from commitbench.store.csv import CsvStore, find_runs, read_run
-from commitbench.store.sql import SqlStore
+from commitbench.model.points import Point, PointFilter, machine_label
+from commitbench.model.records import MachineInfo
+from commitbench.store.csvread import find_runs, read_run
 from commitbench.store.tables import Case, Commit, Machine, Metric, Result, Run
 
 
-@dataclass(frozen=True)
-class Point:
-    repository: str
-    sha: str
-    committed_at: datetime | None
-    subject: str | None
-    machine: str  # fingerprint
-    machine_label: str
-    branch: str | None
-    profile: str
-    run_id: uuid.UUID
-    run_started_at: datetime
-    case: str
-    metric: str
-    unit: str
-    direction: str
-    median: float | None
-    ci_low: float | None
-    ci_high: float | None
-    samples: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class Filter:
-    repository: str | None = None
-    shas: Sequence[str] | None = None
-    case: str | None = None
-    metric: str | None = None
-    machine: str | None = None  # fingerprint
-
-
-def machine_label(gpu_name: str | None, gpu_count: int, cpu_model: str | None) -> str:
-    if gpu_name:
-        return f"{gpu_count}x {gpu_name}" if gpu_count > 1 else gpu_name
-    return cpu_model or "unknown machine"
-
-
-def load(store: SqlStore | CsvStore, where: Filter = Filter()) -> list[Point]:
-    if isinstance(store, SqlStore):
-        return _from_sql(store.engine, where)
-    return _from_csv(store, where)
-
-
-def _from_sql(engine: Engine, where: Filter) -> list[Point]:
+def sql_points(engine: Engine, where: PointFilter) -> list[Point]:
     query = (
         select(
             Commit.repository,
@@ -137,12 +86,12 @@ def _label(m: MachineInfo) -> str:
     return machine_label(m.gpu_name, m.gpu_count, m.cpu_model)
 
 
-def _from_csv(store: CsvStore, where: Filter) -> list[Point]:
-    if not store.root.is_dir():
+def csv_points(root: Path, where: PointFilter) -> list[Point]:
+    if not root.is_dir():
         return []
     shas = set(where.shas) if where.shas is not None else None
     points = []
-    for folder in find_runs(store.root):
+    for folder in find_runs(root):
         data = read_run(folder)
         h = data.header
         if where.repository is not None and h.commit.repository != where.repository:
@@ -183,12 +132,3 @@ def _from_csv(store: CsvStore, where: Filter) -> list[Point]:
         key=lambda p: (p.committed_at or p.run_started_at, p.run_started_at, p.case, p.metric)
     )
     return points
-
-
-def to_samples(points: Sequence[Point]) -> list[Sample]:
-    return [
-        Sample(
-            p.machine, p.machine_label, p.profile, p.case, p.metric, p.unit, p.direction, p.samples
-        )
-        for p in points
-    ]

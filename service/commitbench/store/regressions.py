@@ -9,10 +9,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from commitbench.analysis.regressions import METHOD, Finding
 from commitbench.errors import CommitbenchError
-from commitbench.report.series import Series
-from commitbench.store.history import machine_label
+from commitbench.model.points import Series, Step, machine_label
 from commitbench.store.tables import REGRESSION_STATES, Case, Commit, Machine, Regression
 
 
@@ -34,7 +32,7 @@ class Listed:
     detected_at: datetime
 
 
-def record(engine: Engine, series: Series, finding: Finding) -> int:
+def record(engine: Engine, series: Series, finding: Step) -> int:
     """Insert or refresh the regression of `series` at `finding.index`; returns its id.
 
     Idempotent: the row is keyed by (case, metric, machine, branch, profile, commit). A
@@ -67,15 +65,15 @@ def record(engine: Engine, series: Series, finding: Finding) -> int:
             "value": finding.after,
             "change_pct": finding.change * 100,
             "p_value": min(1.0, finding.p_value),
-            "method": METHOD,
-            "state": "fixed" if finding.fixed_by is not None else "open",
+            "method": finding.method,
+            "state": "fixed" if finding.fixed else "open",
         }
         stmt = insert(Regression).values(values)
         refreshed = {
             k: stmt.excluded[k]
             for k in ("baseline_commit_id", "baseline", "value", "change_pct", "p_value", "method")
         }
-        if finding.fixed_by is not None:
+        if finding.fixed:
             refreshed["state"] = stmt.excluded.state
         return int(
             conn.execute(

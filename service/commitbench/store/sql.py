@@ -18,7 +18,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from commitbench.records import (
+from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.records import (
     METRIC_FIELDS,
     CaseKey,
     CommitInfo,
@@ -30,7 +31,7 @@ from commitbench.records import (
     RunEnd,
     RunHeader,
 )
-from commitbench.store import sqlread
+from commitbench.store import history, regressions, sqlread
 from commitbench.store.engine import describe
 from commitbench.store.tables import (
     DEVICE_SAMPLE_COLUMNS,
@@ -325,6 +326,12 @@ class SqlStore:
                 select(func.count()).select_from(device_samples)
             ).scalar_one()
         return out
+
+    def points(self, where: PointFilter = ANY) -> list[Point]:
+        return history.sql_points(self.engine, where)
+
+    def save_regression(self, series: Series, step: Step) -> int | None:
+        return regressions.record(self.engine, series, step)
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
         """The whole run as recorded (for export, the report and tests)."""

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from commitbench.errors import CommitbenchError
-from commitbench.records import (
+from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     DeviceSample,

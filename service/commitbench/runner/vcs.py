@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.errors import CommitbenchError
-from commitbench.records import CommitInfo
+from commitbench.model.records import CommitInfo
 
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 WORKTREE_PREFIX = "commitbench-wt-"
@@ -188,6 +188,20 @@ class Repository:
             return self._git("merge-base", self._verify(a), self._verify(b))
         except CommitbenchError:
             raise CommitbenchError(f"{a} and {b} have no common ancestor") from None
+
+    def pr_base(self, head: str, target: str | None = None) -> str:
+        """The merge base of `head` with the branch a pull request merges into: `target`,
+        else $GITHUB_BASE_REF, else main (origin/<target> when it exists)."""
+        target = target or os.environ.get("GITHUB_BASE_REF") or "main"
+        for candidate in (f"origin/{target}", target):
+            try:
+                return self.merge_base(candidate, head)
+            except CommitbenchError:
+                continue
+        raise CommitbenchError(
+            f"no target branch {target!r} (nor origin/{target}) to take the "
+            "merge base with; pass BASE or --target"
+        )
 
     def commit_info(self, sha: str) -> CommitInfo:
         commit = self.repo.commit(self._verify(sha))

@@ -16,15 +16,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from commitbench import discovery, machine
 from commitbench.errors import CommitbenchError
-from commitbench.launcher import CaseRun, WorkerOptions, list_cases, run_module, worker_environment
-from commitbench.recorder import MetricsRecorder
-from commitbench.records import (
+from commitbench.harness import discovery
+from commitbench.model.records import (
     FAILED_STATUSES,
     CaseKey,
     CommitInfo,
@@ -35,9 +34,18 @@ from commitbench.records import (
     RunInfo,
     utcnow,
 )
-from commitbench.sampler import DeviceSampler
+from commitbench.runner import machine
+from commitbench.runner.launcher import (
+    CaseRun,
+    WorkerOptions,
+    list_cases,
+    run_module,
+    worker_environment,
+)
+from commitbench.runner.recorder import MetricsRecorder
+from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
-from commitbench.vcs import Repository, RevSpec
 
 # Statuses that make `run` exit 1 (records.FAILED_STATUSES: out of memory is not one).
 BROKEN = FAILED_STATUSES
@@ -68,6 +76,7 @@ class RunOptions:
 class CommitOutcome:
     commit: CommitInfo
     run_id: uuid.UUID | None = None  # None: nothing was left to measure
+    started_at: datetime = field(default_factory=utcnow)
     results: list[ResultRecord] = field(default_factory=list)
     already_recorded: int = 0
     spooled_to: Path | None = None
@@ -143,6 +152,12 @@ class Runner:
             raise CommitbenchError(f"bench directory {self.options.benches} does not exist")
         return shas
 
+    def machine(self) -> MachineInfo:
+        """This machine, fingerprinted once."""
+        if self.host is None:
+            self.host = self._fingerprint()
+        return self.host
+
     def profile_for(self, m: MachineInfo) -> str:
         if self.options.profile != "auto":
             return self.options.profile
@@ -152,7 +167,7 @@ class Runner:
 
     def run(self, shas: Sequence[str]) -> list[CommitOutcome]:
         self.repo.prune_worktrees()
-        host = self.host = self.host or self._fingerprint()
+        host = self.machine()
         profile = self.profile = self.profile_for(host)
         self.events.plan(shas)
         outcomes = []

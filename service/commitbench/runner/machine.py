@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from commitbench.records import MachineInfo
+from commitbench.model.records import MachineInfo
 
 _PACKAGES = ("torch", "bitsandbytes", "triton", "transformers", "numpy", "commitbench")
 

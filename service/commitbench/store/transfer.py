@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from commitbench.records import RunData
+from commitbench.model.records import RunData
 from commitbench.store.csv import CsvStore, find_runs, read_run
 from commitbench.store.sql import SqlStore
 

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from commitbench.records import MetricRecord
-from commitbench.stats import Stats
+from commitbench.model.records import MetricRecord
+from commitbench.model.stats import Stats
 
 Clock = Callable[[], float]
 

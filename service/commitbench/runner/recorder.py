@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from commitbench.records import (
+from commitbench.model.records import (
     FAILED_STATUSES,
     DeviceSample,
     RecordError,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from commitbench.stats import Stats
+from commitbench.model.stats import Stats
 
 RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
 # A run with one of these is "failed". Out of memory is a finding (a size that does not
@@ -169,6 +169,15 @@ class MetricRecord:
 
 # Column order of a metric in the stores (after the result reference).
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
+
+
+class Window(NamedTuple):
+    """Wall-clock span (epoch seconds) of one `ctx.time`, and the calls made in it: the
+    worker reports them so the sampler can integrate power over exactly the timed loops."""
+
+    start: float
+    end: float
+    calls: int
 
 
 class DeviceSample(NamedTuple):

@@ -1,37 +1,12 @@
-"""Per-commit series from points: the data behind a trend plot (pure functions)."""
+"""Per-commit series from points: what a trend plot, `detect` and `report` draw (pure)."""
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
-from commitbench.stats import Stats
-from commitbench.store.history import Point
-
-
-@dataclass(frozen=True)
-class Series:
-    repository: str
-    case: str
-    metric: str
-    machine_label: str
-    machine: str  # fingerprint
-    branch: str | None
-    profile: str
-    unit: str
-    direction: str
-    shas: tuple[str, ...]
-    subjects: tuple[str, ...]
-    times: tuple[datetime | None, ...]
-    medians: tuple[float, ...]
-    ci_low: tuple[float | None, ...]
-    ci_high: tuple[float | None, ...]
-
-    @property
-    def title(self) -> str:
-        return f"{self.case} · {self.metric}"
+from commitbench.model.points import Point, Series
+from commitbench.model.stats import Stats
 
 
 def build(

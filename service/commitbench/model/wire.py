@@ -17,8 +17,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from commitbench.bench import Window
-from commitbench.records import CaseKey, MetricRecord, RecordError, ResultRecord
+from commitbench.model.records import CaseKey, MetricRecord, RecordError, ResultRecord, Window
 
 WIRE_VERSION = 1
 

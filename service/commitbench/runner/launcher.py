@@ -42,10 +42,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-import commitbench
-from commitbench import wire
-from commitbench.bench import Window
-from commitbench.records import PROFILES, CaseKey, RecordError, ResultRecord
+from commitbench.model import wire
+from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
 
 OUTPUT_TAIL_CHARS = 4000
 
@@ -138,7 +136,8 @@ def classify(s: _Session, timeout_s: float, oom_before: int | None) -> tuple[str
 def _environ(options: WorkerOptions) -> dict[str, str]:
     env = dict(os.environ if options.env is None else options.env)
     # The worktree first, then wherever this commitbench lives, then what was there.
-    package_root = str(Path(commitbench.__file__).resolve().parents[1])
+    # The folder holding the commitbench package (service/, or site-packages).
+    package_root = str(Path(__file__).resolve().parents[2])
     paths = [str(p) for p in options.pythonpath] + [package_root]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])

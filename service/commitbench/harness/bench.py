@@ -27,12 +27,27 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, NoReturn, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
-from commitbench import peaks
-from commitbench.records import DIRECTIONS, PROFILES, CaseKey, MetricRecord, ParamValue
-from commitbench.timing import Clock, CpuTimer, CudaTimer, Timer, Timing, TimingPolicy, measure
-from commitbench.timing import throughput_metrics as _throughput
+from commitbench.harness import peaks
+from commitbench.harness.timing import (
+    Clock,
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    Timing,
+    TimingPolicy,
+    measure,
+)
+from commitbench.harness.timing import throughput_metrics as _throughput
+from commitbench.model.records import (
+    DIRECTIONS,
+    PROFILES,
+    CaseKey,
+    MetricRecord,
+    ParamValue,
+    Window,
+)
 
 T = TypeVar("T")
 BenchFn = Callable[..., object]
@@ -43,14 +58,6 @@ _MIN_RULE = re.compile(r"^(gpus|gpu_mem_gib)\s*>=\s*(\d+(?:\.\d+)?)$")
 
 class Skipped(Exception):
     """Raised by `ctx.skip(reason)`; the case is recorded as `skipped` with the reason."""
-
-
-class Window(NamedTuple):
-    """Wall-clock span (epoch seconds) of one `ctx.time`, and the calls made in it."""
-
-    start: float
-    end: float
-    calls: int
 
 
 def parse_requirement(text: str) -> tuple[str, float | None]:

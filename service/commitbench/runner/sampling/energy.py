@@ -18,14 +18,11 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from commitbench.bench import Window
-from commitbench.records import MetricRecord
-from commitbench.stats import Stats
-
-if TYPE_CHECKING:
-    from commitbench.sampler import Tick
+from commitbench.model.records import MetricRecord, Window
+from commitbench.model.stats import Stats
+from commitbench.runner.sampling.readings import Tick
 
 
 def _at(times: Sequence[float], values: Sequence[float], t: float) -> float:

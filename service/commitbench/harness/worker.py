@@ -1,0 +1,234 @@
+"""The worker: `python -m commitbench.worker MODULE`, run in a child process per module.
+
+It imports one bench module (the worktree is on PYTHONPATH), expands its cases for the
+profile, and runs them one after the other, writing wire.py events to `--result-fd`
+(stdout is left to the benches). Failures inside a case are caught here: an exception
+is `failed` with its traceback, `MemoryError` and torch's CUDA out-of-memory error are
+`oom`, `ctx.skip()` and unmet requirements are `skipped`, and the next case runs.
+Deaths it cannot report (a signal, `os._exit`, a hang) are classified by launcher.py.
+
+This is the only module under service/ that lets torch in, and only inside functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import Any, BinaryIO
+
+from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
+from commitbench.model import wire
+from commitbench.model.records import PROFILES, CaseKey, MetricRecord, ResultRecord, Window, utcnow
+
+MAX_ERROR_CHARS = 8000
+
+
+def _tail(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    return text if len(text) <= limit else "...\n" + text[-limit:]
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mib(since_reset: bool) -> tuple[float, str]:
+    """Peak RSS in MiB and where it came from."""
+    if since_reset:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024, "VmHWM since case start"
+    # ru_maxrss is KiB on Linux and the whole process's lifetime peak.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "ru_maxrss (process)"
+
+
+def _is_cuda_oom(exc: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _memory_metrics(ctx: Context, rss_reset: bool) -> list[MetricRecord]:
+    taken = {m.name for m in ctx.metrics}
+    out = []
+    if "peak_rss" not in taken:
+        value, source = peak_rss_mib(rss_reset)
+        out.append(
+            MetricRecord.from_samples(
+                "peak_rss", [value], unit="MiB", direction="lower", properties={"source": source}
+            )
+        )
+    if "peak_cuda_mem" not in taken and cuda_initialized():
+        import torch
+
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        out.append(
+            MetricRecord.from_samples(
+                "peak_cuda_mem",
+                [peak],
+                unit="MiB",
+                direction="lower",
+                properties={"source": "torch.cuda.max_memory_allocated"},
+            )
+        )
+    return out
+
+
+def run_case(
+    spec: Bench,
+    case: CaseKey,
+    profile: str,
+    probe: Probe,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    quick: bool = False,
+) -> tuple[ResultRecord, tuple[Window, ...]]:
+    """Run one case in this process and return its result; never raises for the bench."""
+    started = utcnow()
+    t0 = clock()
+    reason = probe.missing(spec.requires)
+    if reason is not None:
+        return ResultRecord(case, "skipped", reason, clock() - t0, started), ()
+    ctx = Context(case, profile, probe=probe, policy=spec.policy, clock=clock, quick=quick)
+    if cuda_initialized():
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+    rss_reset = reset_peak_rss()
+    status, error = "ok", None
+    try:
+        spec.fn(ctx, **case.params_dict)
+    except Skipped as skip:
+        status, error = "skipped", str(skip) or "skipped by the bench"
+    except MemoryError:
+        status, error = "oom", _tail(traceback.format_exc())
+    except (Exception, SystemExit) as exc:
+        status = "oom" if _is_cuda_oom(exc) else "failed"
+        error = _tail(traceback.format_exc())
+    if status == "oom" and cuda_initialized():
+        import torch
+
+        torch.cuda.empty_cache()
+    metrics = (*ctx.metrics, *_memory_metrics(ctx, rss_reset)) if status == "ok" else ()
+    result = ResultRecord(case, status, error, clock() - t0, started, metrics)
+    return result, ctx.windows
+
+
+def probe_environment() -> dict[str, Any]:
+    """Versions and devices as the worker's interpreter sees them (imports torch)."""
+    env: dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable}
+    for name in ("torch", "triton", "bitsandbytes", "transformers", "numpy"):
+        try:
+            env[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            env[name] = None
+    try:
+        import torch
+    except ImportError:
+        return env
+    env["torch_cuda"] = torch.version.cuda
+    cudnn: Any = torch.backends.cudnn  # untyped module
+    env["cudnn"] = cudnn.version() if cudnn.is_available() else None
+    gpus = []
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            gpus.append(
+                {
+                    "name": p.name,
+                    "sm_count": p.multi_processor_count,
+                    "capability": f"{p.major}.{p.minor}",
+                    "memory_mib": p.total_memory // 2**20,
+                }
+            )
+    env["gpus"] = gpus
+    return env
+
+
+def _select(
+    benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
+) -> list[tuple[Bench, CaseKey]]:
+    chosen = []
+    for spec in benches:
+        if profile not in spec.profiles:
+            continue
+        for case in spec.cases():
+            if only and case.label not in only:
+                continue
+            if case.label not in skip:
+                chosen.append((spec, case))
+    return chosen
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m commitbench.worker", description=__doc__)
+    p.add_argument("module", nargs="?", help="dotted name of the bench module")
+    p.add_argument("--profile", choices=PROFILES, default="smoke")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--case", action="append", default=[], help="run only this case label")
+    p.add_argument("--skip", action="append", default=[], help="do not run this case label")
+    p.add_argument("--list", action="store_true", help="send the plan and stop")
+    p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
+    p.add_argument("--environment", action="store_true", help="send versions and devices")
+    p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    out: BinaryIO = (
+        os.fdopen(args.result_fd, "wb", buffering=0)
+        if args.result_fd is not None
+        else sys.stdout.buffer
+    )
+
+    def emit(event: str, **fields: Any) -> None:
+        out.write(wire.encode(event, **fields))
+        out.flush()
+
+    if args.environment:
+        emit("environment", environment=probe_environment())
+        return 0
+    if not args.module:
+        emit("error", error="no bench module given")
+        return 2
+    try:
+        module = importlib.import_module(args.module)
+        plan = _select(benches_of(module), args.profile, args.case, args.skip)
+    except Exception:
+        emit("error", error=_tail(traceback.format_exc()))
+        return 1
+    emit("plan", cases=[wire.case_to_json(case) for _, case in plan])
+    if args.list:
+        return 0
+    probe = Probe(args.device)
+    for spec, case in plan:
+        emit("start", case=wire.case_to_json(case), time=time.time())
+        result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
+        try:
+            line = wire.encode(
+                "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]
+            )
+        except ValueError as err:  # a value JSON cannot carry (inf)
+            bad = ResultRecord(case, "failed", f"result not serialisable: {err}")
+            line = wire.encode("result", result=wire.result_to_json(bad), windows=[])
+        out.write(line)
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""What one sampler tick reads: per-GPU NVML values and the watched process tree's CPU and
+memory, and how ticks become DeviceSample rows. Plain values, shared by the sampler and
+the per-case summaries (energy.py) without either importing the other."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from commitbench.model.records import DeviceSample
+
+
+class GpuReading(NamedTuple):
+    gpu: int
+    util_pct: float | None = None
+    mem_mib: float | None = None
+    power_w: float | None = None
+    sm_clock_mhz: float | None = None
+    temperature_c: float | None = None
+    throttle_reasons: int | None = None
+
+
+class ProcessReading(NamedTuple):
+    cpu_util_pct: float | None = None  # the watched process tree; 100 = one core
+    rss_mib: float | None = None
+    host_cpu_util_pct: float | None = None  # the whole host, 100 = all cores
+
+
+class Reading(NamedTuple):
+    gpus: tuple[GpuReading, ...] = ()
+    process: ProcessReading | None = None
+
+
+class Tick(NamedTuple):
+    time: float
+    case: str | None
+    reading: Reading
+
+
+def merge(readings: Sequence[Reading]) -> Reading:
+    gpus = tuple(g for r in readings for g in r.gpus)
+    process = next((r.process for r in readings if r.process is not None), None)
+    return Reading(gpus, process)
+
+
+def to_device_samples(ticks: Sequence[Tick]) -> tuple[DeviceSample, ...]:
+    """One row per GPU per tick; the process figures repeat on each row of a tick, so any
+    row is complete on its own. Without GPUs, one row per tick with gpu_index None."""
+    rows = []
+    for tick in ticks:
+        when = datetime.fromtimestamp(tick.time, timezone.utc)
+        proc = tick.reading.process or ProcessReading()
+        cpu, rss = proc.cpu_util_pct, proc.rss_mib
+        if not tick.reading.gpus:
+            if cpu is not None or rss is not None:
+                rows.append(DeviceSample(when, None, cpu_util_pct=cpu, rss_mib=rss))
+            continue
+        for g in tick.reading.gpus:
+            rows.append(
+                DeviceSample(
+                    time=when,
+                    gpu_index=g.gpu,
+                    gpu_util_pct=g.util_pct,
+                    gpu_mem_mib=g.mem_mib,
+                    power_w=g.power_w,
+                    sm_clock_mhz=g.sm_clock_mhz,
+                    temperature_c=g.temperature_c,
+                    throttle_reasons=g.throttle_reasons,
+                    cpu_util_pct=cpu,
+                    rss_mib=rss,
+                )
+            )
+    return tuple(rows)
