@@ -1,7 +1,7 @@
 # commitbench: the public targets. Each one sets up what it needs on a fresh clone.
 #   make run     record a run of this checkout into CSV (.commitbench/results), no services
 #   make test    run the test suite (needs PostgreSQL at 127.0.0.1:5432, user postgres)
-#   make lint    ruff, formatting and mypy --strict
+#   make lint    ruff, formatting, mypy --strict and the import-linter layering contracts
 #   make perf    the ingest benchmark (perf/ingest.py) against the local PostgreSQL
 #   make grafana regenerate grafana/dashboards/*.json from service/commitbench/grafana
 
@@ -39,6 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m commitbench.grafana --check
 
 grafana: $(STAMP)
