@@ -27,7 +27,9 @@ class Store(Protocol):
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
 
-    def recorded(self, key: RecordedKey) -> set[str]: ...
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
+        """The cases recorded for the key: label -> status of the latest result."""
+        ...
 
 
 class ReadStore(Protocol):

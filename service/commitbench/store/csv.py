@@ -208,15 +208,16 @@ class CsvStore:
         self._save_manifest(run_id)
         return True
 
-    def recorded(self, key: RecordedKey) -> set[str]:
-        """Labels of the cases with a result for the key in any run under the root.
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
+        """The cases with a result for the key in any run under the root: label -> the
+        status of the latest (by the run's start) result.
 
         A damaged run directory is passed over with a warning: it must not stop new
         measurements, and `commitbench import` reports it in full.
         """
-        labels: set[str] = set()
+        runs = []
         if not self.root.is_dir():
-            return labels
+            return {}
         for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
             try:
                 header, found = read_labels(folder)
@@ -224,7 +225,10 @@ class CsvStore:
                 log.warning("ignoring damaged results: %s", err)
                 continue
             if RecordedKey.of(header) == key:
-                labels.update(found)
+                runs.append((header.run.started_at, found))
+        labels: dict[str, str] = {}
+        for _, found in sorted(runs, key=lambda run: run[0]):
+            labels.update(found)
         return labels
 
     # -- reading -------------------------------------------------------------------------

@@ -252,18 +252,19 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
-def read_labels(folder: Path) -> tuple[RunHeader, set[str]]:
-    """The run header and the labels of its recorded cases, reading only the manifest
-    and the results files (checksums verified), not metrics or samples."""
+def read_labels(folder: Path) -> tuple[RunHeader, dict[str, str]]:
+    """The run header and the label and status of each recorded case, reading only the
+    manifest and the results files (checksums verified), not metrics or samples."""
     r = _Reader(Path(folder))
     manifest = r.manifest()
     try:
         header = header_from_json(manifest)
     except (KeyError, TypeError, ValueError) as exc:
         raise r.fail(f"bad run header ({exc})") from None
-    labels: set[str] = set()
+    labels: dict[str, str] = {}
     for part in manifest["parts"]:
         if not isinstance(part, dict):
             raise r.fail("a part entry is not an object")
-        labels.update(row["case_label"] for _, row in r.rows(part.get("results"), RESULT_HEADER))
+        for _, row in r.rows(part.get("results"), RESULT_HEADER):
+            labels[row["case_label"]] = row["status"]
     return header, labels
