@@ -15,7 +15,7 @@ from commitbench.cli.common import (
     globals_from,
     open_reading_store,
     policies_from,
-    stderr,
+    stdout,
 )
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
@@ -128,4 +128,4 @@ def show(rows: list[Row], title: str, *, as_markdown: bool, as_json: bool) -> No
     elif as_markdown:
         click.echo(markdown(rows, title), nl=False)
     else:
-        stderr.print(rich_table(rows, title))
+        stdout.print(rich_table(rows, title))
