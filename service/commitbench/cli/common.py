@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -132,6 +133,20 @@ def say(message: str) -> None:
 def open_reading_store(g: Globals) -> tuple[SqlStore | CsvStore, Engine | None]:
     """Where analysis commands read (store.open.open_reading_store)."""
     return store_open.open_reading_store(g.settings.db, g.settings.results)
+
+
+def check_metrics(requested: Sequence[str], measured: Iterable[str], where: str) -> None:
+    """A --metric that names nothing measured is a typo until shown otherwise: say so, with
+    the closest name and every name there is, rather than report that nothing changed."""
+    names = sorted(set(measured))
+    for name in requested:
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"no metric {name!r} {where}; {hint}measured: {', '.join(names) or 'none'}"
+        )
 
 
 def policies_from(policy: str | None, thresholds: Sequence[str]) -> Policies:

@@ -10,6 +10,7 @@ import click
 
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets, samples_of
 from commitbench.cli.common import (
+    check_metrics,
     emit_json,
     global_options,
     globals_from,
@@ -75,6 +76,8 @@ def load_rows(
         policies_from(policy, thresholds),
         alpha=alpha,
     )
+    if rows:
+        check_metrics(metrics, (r.metric for r in rows), f"at both {base[:12]} and {head[:12]}")
     return [r for r in rows if not metrics or r.metric in metrics]
 
 

@@ -12,6 +12,7 @@ from rich.text import Text
 from commitbench.analysis.regressions import findings, step_of
 from commitbench.analysis.series import build
 from commitbench.cli.common import (
+    check_metrics,
     emit_json,
     global_options,
     globals_from,
@@ -92,6 +93,8 @@ def detect_command(
     found: list[dict[str, Any]] = []
     try:
         points = store.points(PointFilter(repository=repository))
+        if points:
+            check_metrics(metrics, (p.metric for p in points), f"in {store.location}")
         for s in build(points, metrics=metrics, by_branch=True):
             for f in findings(
                 list(s.medians),
