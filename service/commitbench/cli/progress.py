@@ -142,7 +142,12 @@ class Lines(Quiet):
         if result.status in BROKEN:
             click.echo(f"  {failure_line(result)}", err=True)
         else:
-            click.echo(f"  {result.status:8} {result.case.label}  {fmt_headline(result)}", err=True)
+            used = fmt_used(used_of(result))
+            click.echo(
+                f"  {result.status:8} {result.case.label}  {fmt_headline(result)}"
+                + (f"  (used {used})" if used else ""),
+                err=True,
+            )
 
     def commit_finished(self, outcome: CommitOutcome) -> None:
         if not outcome.results:
