@@ -21,6 +21,7 @@ from commitbench.cli.enqueue import enqueue_command
 from commitbench.cli.jobs import jobs_command
 from commitbench.cli.report import report_command
 from commitbench.cli.run import run_command
+from commitbench.cli.show import show_command
 from commitbench.cli.transfer import export_command, import_command
 from commitbench.cli.worker import worker_command
 from commitbench.errors import CommitbenchError
@@ -44,6 +45,7 @@ cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(check_command)
 cli.add_command(bisect_command)
+cli.add_command(show_command)
 cli.add_command(report_command)
 cli.add_command(detect_command)
 cli.add_command(regressions_group)

@@ -46,6 +46,11 @@ class ReadStore(Protocol):
         """One whole run: header, results with metrics and device samples, end."""
         ...
 
+    def runs_of(self, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+        """The runs of one commit, oldest first, each with the case labels it has a
+        result for (what `show` picks a run by, before it loads that one)."""
+        ...
+
     def save_regression(self, series: Series, step: Step) -> int | None:
         """Keep a regression `detect` found; its id, or None where the store keeps none."""
         ...

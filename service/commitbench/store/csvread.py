@@ -252,6 +252,15 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
+def read_header(folder: Path) -> RunHeader:
+    """The run header, from the manifest alone."""
+    r = _Reader(Path(folder))
+    try:
+        return header_from_json(r.manifest())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise r.fail(f"bad run header ({exc})") from None
+
+
 def read_labels(folder: Path) -> tuple[RunHeader, dict[str, str]]:
     """The run header and the label and status of each recorded case, reading only the
     manifest and the results files (checksums verified), not metrics or samples."""

@@ -343,3 +343,6 @@ class SqlStore:
     def load_run(self, run_id: uuid.UUID) -> RunData:
         """The whole run as recorded (for export, the report and tests)."""
         return sqlread.load_run(self.engine, run_id, self.location)
+
+    def runs_of(self, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+        return sqlread.runs_of(self.engine, repository, sha)
