@@ -21,6 +21,7 @@ from commitbench.model.records import (
     RunEnd,
     RunHeader,
 )
+from commitbench.model.words import plural
 from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -107,13 +108,15 @@ class _Reader:
             count = 0
             for line, row in enumerate(reader, start=2):
                 if len(row) != len(header):
-                    raise self.fail(f"line {line}: {len(row)} cells, expected {len(header)}")
+                    raise self.fail(
+                        f"line {line}: {plural(len(row), 'cell')}, expected {len(header)}"
+                    )
                 count += 1
                 yield line, dict(zip(header, row, strict=True))
         except (UnicodeDecodeError, csv.Error) as exc:
             raise self.fail(f"unreadable CSV ({exc})") from None
         if count != entry["rows"]:
-            raise self.fail(f"{count} rows, the manifest says {entry['rows']}")
+            raise self.fail(f"{plural(count, 'row')}, the manifest says {entry['rows']}")
 
     def value(self, line: int, column: str, text: str, parse: Callable[[str], Any]) -> Any:
         if text == "":
