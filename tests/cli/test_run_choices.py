@@ -122,6 +122,7 @@ def test_failed_cases_are_named_and_retried_on_request(  # type: ignore[no-untyp
     (commit,) = retried["commits"]
     assert (commit["already_recorded"], commit["recorded_failed"]) == (2, 0)
     assert [(r["case"], r["status"]) for r in commit["results"]] == [(FLAKY_CASES[1], "ok")]
+    assert commit["results"][0]["failure_site"] is None
     code, settled = run_json(cli, *base, "--retry-failed")
     (commit,) = settled["commits"]
     assert (code, commit["already_recorded"], commit["recorded_failed"], commit["results"]) == (
@@ -148,6 +149,7 @@ def test_the_headline_is_the_first_timing_and_a_skip_has_no_metrics(  # type: ig
     ok = results[FLAKY_CASES[0]]
     assert (ok["metric"], ok["unit"]) == ("time", "s")  # not `count`, recorded first
     assert 0 < ok["median"] < 0.01
+    assert results[FLAKY_CASES[1]]["failure_site"] == "benches/bench_flaky.py:9"
     skipped = results[FLAKY_CASES[2]]
     assert (skipped["status"], skipped["metric"], skipped["median"]) == ("skipped", None, None)
     (folder,) = find_runs(out)
