@@ -333,6 +333,13 @@ def test_rates_skip_the_first_tick_of_a_case() -> None:
     assert (metrics["rss"].n, metrics["rss"].max) == (3, 3.0)
 
 
+def test_gpu_power_is_a_rate_and_memory_a_level() -> None:
+    # NVML's power on Ampere and newer is the mean of the last second: a rate.
+    metrics = {m.name: m for m in summarize(_ticks([0.0, 1.0, 2.0], [500.0, 100.0, 300.0]))}
+    assert (metrics["gpu_power"].n, metrics["gpu_power"].mean) == (4, 200.0)
+    assert (metrics["gpu_util"].n, metrics["gpu_mem"].n) == (4, 6)
+
+
 def test_a_sub_tick_case_gets_levels_and_no_rates() -> None:
     names = [m.name for m in summarize(_process_ticks([170.6], [900.0]))]
     assert names == ["rss"]

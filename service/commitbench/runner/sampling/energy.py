@@ -8,14 +8,15 @@ calls made in them, so set-up outside the timed loops is not charged to an itera
 With ticks every 100 ms, windows much shorter than that are estimates: the metric's
 `ticks_in_windows` property says how many ticks fell inside.
 
-Levels and rates. A tick reads levels at its instant (memory, RSS, power) and rates over
-the time since the tick before it (the CPU % of psutil, since its previous call; NVML's
-GPU utilization, over its own sample period of 1/6 s to 1 s). A case's first tick comes
-after a tick taken before the case started (in the previous case, or between cases), so
-its rates describe mostly what ran before: rate summaries (gpu_util, cpu_util,
-host_cpu_util) use the case's ticks after its first, level summaries all of them. A case
-with one tick gets no rate summary; one with none gets no summary at all (the sampler
-adds none to a case that was not ok either).
+Levels and rates. A tick reads levels at its instant (GPU memory, RSS) and rates over a
+span before it (the CPU % of psutil, since its previous call; NVML's GPU utilization,
+over its own sample period of 1/6 s to 1 s; NVML's power, averaged over the last second
+on Ampere and newer GPUs). A case's first tick comes after a tick taken before the case
+started (in the previous case, or between cases), so its rates describe mostly what ran
+before: rate summaries (gpu_util, gpu_power, cpu_util, host_cpu_util) use the case's
+ticks after its first, level summaries all of them. So a "sub-tick" case, one with fewer
+than two ticks, gets no rate summary; one with none gets no summary at all (and the
+sampler adds none to a case that was not ok).
 
 Across GPUs, utilization and memory are taken over every GPU's rows (a case that uses one
 of eight GPUs shows an eighth of its utilization: restrict NvmlBackend(indices=...) to the
@@ -110,7 +111,7 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
 
     add("gpu_util", [g.util_pct for g in rate_gpus], "%", "higher")
     add("gpu_mem", [g.mem_mib for g in gpus], "MiB", "lower")
-    add("gpu_power", [g.power_w for g in gpus], "W", "lower")
+    add("gpu_power", [g.power_w for g in rate_gpus], "W", "lower")
     add("cpu_util", [p.cpu_util_pct for p in rate_procs], "%", "lower")
     add("rss", [p.rss_mib for p in procs], "MiB", "lower")
     add("host_cpu_util", [p.host_cpu_util_pct for p in rate_procs], "%", "lower")
