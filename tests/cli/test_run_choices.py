@@ -36,6 +36,10 @@ def test_benches_may_name_one_module(cli, tmp_path: Path) -> None:  # type: igno
         "bench module 'benches/nope.py' is not in the commit",
     )
     one_error_line(
+        cli("run", *base, "--benches", "notes.txt"),
+        "--benches notes.txt is a file: give a bench directory or a .py bench module",
+    )
+    one_error_line(
         cli("run", *base, "--benches", str(g.path / "notes.txt")),
         f"--benches {g.path / 'notes.txt'} is a file: give a bench directory or a .py bench module",
     )

@@ -153,6 +153,10 @@ class Runner:
                     f"{what} {benches!r} is not in "
                     f"{'the commit' if len(shas) == 1 else f'any of the {len(shas)} commits'}"
                 )
+            if what == "bench directory" and not self.repo.is_dir(present[0], benches):
+                raise CommitbenchError(
+                    f"--benches {benches} is a file: give a bench directory or a .py bench module"
+                )
         elif benches is not None and not Path(benches).exists():
             raise CommitbenchError(f"{what} {benches} does not exist")
         elif benches is not None and Path(benches).is_file() and what != "bench module":
