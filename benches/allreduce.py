@@ -44,6 +44,7 @@ def all_reduce(ctx: cb.Context, size: str) -> None:
         backend, ranks, nbytes, inner, samples = "nccl", gpus, SIZES[size], 20, 20
     else:
         backend, ranks, nbytes, inner, samples = "gloo", 2, SIZES[size] // 1024, 5, 5
+    ctx.note(bytes=nbytes, ranks=ranks)
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"

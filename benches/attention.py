@@ -85,6 +85,7 @@ def single_head(ctx: cb.Context, impl: str, d: int, seq: int) -> None:
     batch = ctx.pick(smoke=2, full=BATCH)
     d = ctx.pick(smoke=16, full=d)
     seq = ctx.pick(smoke=32, full=seq)
+    ctx.note(batch=batch, d=d, seq=seq)
     _suite.seed(ctx)
     # (batch, 1 head, seq, d): SDPA's fused kernels take 4-D inputs only; 3-D would
     # silently fall back to the math path, which is the naive one again.

@@ -43,6 +43,7 @@ def _build(ctx: cb.Context, prompt: int, new: int) -> Any:
 
     base = ctx.pick(smoke=_model.Config(64, 256, 2, 4), full=_model.SIZES["small"])
     cfg = _model.Config(base.d_model, base.d_ff, base.n_layers, base.n_heads, max_len=prompt + new)
+    ctx.note(d_model=cfg.d_model, layers=cfg.n_layers, prompt=prompt, new=new)
     dtype = torch.bfloat16 if ctx.device == "cuda" else torch.float32
     with torch.device(ctx.device):
         model = _model.TransformerLM(cfg).to(dtype).eval()

@@ -34,11 +34,13 @@ def _dims(ctx: cb.Context, shape: str) -> tuple[int, int, int]:
     model, hidden = (int(v) for v in shape.split("x"))
     # Smoke widths stay multiples of 64, NF4's block size: bitsandbytes 0.50.2 on a CPU
     # quantizes rows of another length with a relative error of 0.25 instead of 0.09.
-    return (
+    dims = (
         BATCH * ctx.pick(smoke=8, full=SEQ),
         ctx.pick(smoke=-(-model // 4096) * 64, full=model),
         ctx.pick(smoke=-(-hidden // 4096) * 64, full=hidden),
     )
+    ctx.note(shape=f"{dims[1]}x{dims[2]}", tokens=dims[0])
+    return dims
 
 
 def _inputs(ctx: cb.Context, shape: str, dtype: Any) -> tuple[Any, Any, int]:

@@ -61,6 +61,7 @@ def _setup(ctx: cb.Context, name: str) -> tuple[Any, Any, Any, Any]:
     _suite.seed(ctx)
     dim = ctx.pick(smoke=64, full=DIM)
     batch = ctx.pick(smoke=8, full=BATCH)
+    ctx.note(dim=dim, batch=batch)
     with torch.device(ctx.device):
         model = torch.nn.Sequential(*(torch.nn.Linear(dim, dim) for _ in range(LAYERS)))
         model = model.half()

@@ -47,6 +47,7 @@ def lm(ctx: cb.Context, size: str, dtype: str, context: int) -> None:
     context = ctx.pick(smoke=32, full=context)
     base = ctx.pick(smoke=SMOKE, full=_model.SIZES[size])
     cfg = _model.Config(base.d_model, base.d_ff, base.n_layers, base.n_heads, max_len=context)
+    ctx.note(d_model=cfg.d_model, layers=cfg.n_layers, context=context)
     _suite.seed(ctx)
     with torch.device(ctx.device):
         model = _model.TransformerLM(cfg)

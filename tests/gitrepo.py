@@ -142,3 +142,50 @@ def delay_repo(path: Path, delays: list[float]) -> tuple[GitBuilder, list[str]]:
         for d in delays
     ]
     return g, shas
+
+
+FLAKY_MODULE = """\
+import os
+import time
+
+import commitbench as cb
+
+
+def helper(n):
+    if n == 2 and not os.environ.get("COMMITBENCH_TEST_FIXED"):
+        raise ValueError(f"boom {n}")
+    return n
+
+
+@cb.bench(params={"n": [1, 2]})
+def work(ctx: cb.Context, n: int) -> None:
+    ctx.record("count", n, unit="count")  # not a timing: the headline is `time`
+    ctx.time("time", lambda: helper(n), warmup=0, repeat=3)
+
+
+@cb.bench
+def later(ctx: cb.Context) -> None:
+    time.sleep(0.5)  # long enough for sampler ticks to land on a case that then skips
+    ctx.skip("not on this machine")
+"""
+
+
+def flaky_repo(path: Path) -> tuple[GitBuilder, str]:
+    """One commit with benches/bench_flaky.py, whose case n=2 fails at line 9 of that
+    file unless $COMMITBENCH_TEST_FIXED is set, and whose `later` skips after 0.5 s; and
+    benches/bench_model.py, so the directory has two modules."""
+    g = GitBuilder(path)
+    sha = g.commit(
+        "flaky",
+        {
+            "model.py": model_source(0),
+            "benches/bench_flaky.py": FLAKY_MODULE,
+            "benches/bench_model.py": BENCH_MODULE,
+            "other/bench_other.py": BENCH_MODULE,
+            "notes.txt": "not a bench\n",
+        },
+    )
+    return g, sha
+
+
+FLAKY_CASES = ["bench_flaky.work[n=1]", "bench_flaky.work[n=2]", "bench_flaky.later"]

@@ -172,3 +172,32 @@ def test_context_timer_choice() -> None:
     with pytest.raises(ValueError):
         ctx._timer("tpu")
     assert ctx.pick(smoke=1, full=2) == 2
+
+
+@cb.bench(name="tests.noted", params={"shape": ["4096x4096"]})
+def noted_bench(ctx: cb.Context, shape: str) -> None:
+    n = ctx.pick(smoke=64, full=int(shape.split("x")[0]))
+    ctx.note(shape=f"{n}x{n}")
+    ctx.time("time", lambda: sum(range(n)), warmup=0, repeat=3)
+    ctx.record("weights", float(n), "MiB", source="count")
+    ctx.note(dtype="fp32")  # later notes add to earlier ones
+
+
+def test_notes_travel_with_every_metric_of_the_case() -> None:
+    from commitbench.harness.worker import run_case
+
+    spec = benches_of(types.SimpleNamespace(noted_bench=noted_bench, __name__=__name__))[0]
+    (case,) = spec.cases()
+    result, _ = run_case(spec, case, "smoke", Probe("cpu"))
+    assert result.status == "ok"
+    used = {"shape": "64x64", "dtype": "fp32"}
+    assert [(m.name, m.properties["used"]) for m in result.metrics] == [
+        ("time", used),
+        ("weights", used),
+        ("peak_rss", used),
+    ]
+    assert result.metrics[1].properties["source"] == "count"  # the bench's own kept
+    ctx = cb.Context(case, "smoke", probe=Probe("cpu"))
+    with pytest.raises(ValueError, match=r"note shape=\(64, 64\) is not a scalar"):
+        ctx.note(shape=(64, 64))  # type: ignore[arg-type]
+    assert ctx.used == {}

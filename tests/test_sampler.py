@@ -311,3 +311,53 @@ def test_sampling_a_real_worker(tmp_path: Path) -> None:
     assert metrics["cpu_util"].max is not None and metrics["cpu_util"].max > 50.0
     assert metrics["rss"].max is not None and metrics["rss"].max > 5.0
     assert "energy" not in metrics  # no GPU, no power
+
+
+def _process_ticks(cpu: list[float], rss: list[float]) -> list[Tick]:
+    return [
+        Tick(float(i), "m.f", Reading(process=ProcessReading(c, r, 2 * c)))
+        for i, (c, r) in enumerate(zip(cpu, rss, strict=True))
+    ]
+
+
+def test_rates_skip_the_first_tick_of_a_case() -> None:
+    # The first tick's CPU % covers the time since the tick before the case: the case
+    # before it ran then (170.6%). Levels (RSS) are read at the tick's instant.
+    metrics = {m.name: m for m in summarize(_process_ticks([170.6, 10.0, 20.0], [1.0, 2.0, 3.0]))}
+    assert (metrics["cpu_util"].n, metrics["cpu_util"].mean, metrics["cpu_util"].max) == (
+        2,
+        15.0,
+        20.0,
+    )
+    assert (metrics["host_cpu_util"].n, metrics["host_cpu_util"].max) == (2, 40.0)
+    assert (metrics["rss"].n, metrics["rss"].max) == (3, 3.0)
+
+
+def test_gpu_power_is_a_rate_and_memory_a_level() -> None:
+    # NVML's power on Ampere and newer is the mean of the last second: a rate.
+    metrics = {m.name: m for m in summarize(_ticks([0.0, 1.0, 2.0], [500.0, 100.0, 300.0]))}
+    assert (metrics["gpu_power"].n, metrics["gpu_power"].mean) == (4, 200.0)
+    assert (metrics["gpu_util"].n, metrics["gpu_mem"].n) == (4, 6)
+
+
+def test_a_sub_tick_case_gets_levels_and_no_rates() -> None:
+    names = [m.name for m in summarize(_process_ticks([170.6], [900.0]))]
+    assert names == ["rss"]
+
+
+def test_a_skipped_case_keeps_its_samples_but_gets_no_metrics() -> None:
+    clock, nvml = Clock(), FakeNvml(gpus=1)
+    sampler = DeviceSampler([NvmlBackend(nvml)], clock=clock)
+    for status in ("skipped", "ok"):
+        case = CaseKey.of("m.f", {"status": status})
+        sampler.case_started(case)
+        for _ in range(2):
+            sampler.sample_once()
+            clock.now += 0.1
+        sampler.case_finished(case)
+        result = sampler.annotate(CaseRun(ResultRecord(case, status), ()))
+        assert len(result.device_samples) == 2
+        names = [m.name for m in result.metrics]
+        assert names == (
+            [] if status == "skipped" else ["gpu_util", "gpu_mem", "gpu_power", "energy"]
+        )

@@ -108,3 +108,29 @@ def test_transformer_smoke_counts_its_own_parameters() -> None:
     for r in smoke("transformer"):
         assert metric(r, "params") == cfg.params()
         assert metric(r, "forward_backward.tflops") > 0
+
+
+# What each module's smoke cases note they used (ctx.note), whatever size their name says.
+SMOKE_USED = {
+    "matmul.dense[dtype=fp16,shape=12288x49152]": {"shape": "192x768", "tokens": 16},
+    "matmul.nf4[shape=4096x12288]": {"shape": "64x192", "tokens": 16},
+    "attention.single_head[d=128,impl=sdpa,seq=16384]": {"batch": 2, "d": 16, "seq": 32},
+    "generation.decode[mode=eager]": {"d_model": 64, "layers": 2, "prompt": 8, "new": 8},
+    "optimizers.step[optimizer=adamw]": {"dim": 64, "batch": 8},
+    "transformer.lm[context=512,dtype=fp32,size=2.7B]": {
+        "d_model": 64,
+        "layers": 2,
+        "context": 32,
+    },
+    "allreduce.all_reduce[size=1GB]": {"bytes": 976562, "ranks": 2},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", SMOKE_USED)
+def test_smoke_cases_note_the_sizes_they_use(label: str) -> None:
+    (result,) = [r for r in smoke(label.split(".")[0]) if r.case.label == label]
+    assert result.status == "ok", result.error
+    assert {m.name: m.properties["used"] for m in result.metrics} == {
+        m.name: SMOKE_USED[label] for m in result.metrics
+    }

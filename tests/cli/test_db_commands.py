@@ -26,7 +26,7 @@ ROLE_PASSWORD = "Grafana-Reads-Only-7"
 def test_upgrade_then_current(cli, fresh_url: URL) -> None:  # type: ignore[no-untyped-def]
     db = url_text(fresh_url)
     first = cli("db", "upgrade", "--db", db)
-    assert (first.code, first.err) == (0, "schema upgraded from empty to 0002\n")
+    assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0002\n", "")
     second = cli("db", "upgrade", "--db", db, "--json")
     assert second.code == 0
     assert json.loads(second.out) == {"before": "0002", "after": "0002", "changed": False}
@@ -81,9 +81,10 @@ def test_readonly_role_can_only_select(  # type: ignore[no-untyped-def]
         eng.dispose()
     monkeypatch.setenv("COMMITBENCH_READONLY_PASSWORD", ROLE_PASSWORD)
     made = cli("db", "create-readonly-role", role, "--db", db)
-    assert (made.code, made.err) == (
+    assert (made.code, made.out, made.err) == (
         0,
         f"role {role} created: read-only (SELECT), on every table now and later\n",
+        "",
     )
     assert ROLE_PASSWORD not in made.text
     again = cli("db", "create-readonly-role", role, "--db", db, "--json")
@@ -168,11 +169,15 @@ def test_csv_run_import_export_round_trip(  # type: ignore[no-untyped-def]
     counts = SqlStore(engine).counts()
     second = cli("import", str(tmp_path / "csv"), "--json")
     assert json.loads(second.out) == {"runs": 1, "results_seen": 3, "results_added": 0}
+    third = cli("import", str(tmp_path / "csv"))  # one run: "1 run", not "1 runs"
+    assert third.out == "imported 1 run: 0 new results (3 already present)\n"
     assert SqlStore(engine).counts() == counts
     assert (counts["runs"], counts["cases"], counts["results"]) == (1, 3, 3)
 
     exported = cli("export", "--out", str(tmp_path / "out"), "--json")
     assert json.loads(exported.out) == {"out": str(tmp_path / "out"), "runs": [commit["run_id"]]}
+    said = cli("export", "--out", str(tmp_path / "out2"))
+    assert said.out == f"exported 1 run to {tmp_path / 'out2'}\n"
     (original,) = find_runs(tmp_path / "csv")
     (copy,) = find_runs(tmp_path / "out")
     assert read_run(copy).results == read_run(original).results

@@ -21,9 +21,8 @@ def test_enqueue_twice_then_list(cli, db_env: str, engine: Engine, tmp_path: Pat
     assert [j["sha"] for j in report["jobs"]] == shas[1:]  # oldest first
     again = cli(*args, "main~2..main", "main~2")
     assert again.code == 0
-    assert again.err.endswith(
-        "1 job(s) enqueued, 2 already queued: " + str(g.path.resolve()) + "\n"
-    )
+    assert again.err == ""
+    assert again.out.endswith("1 job enqueued, 2 already queued: " + str(g.path.resolve()) + "\n")
 
     listed = cli("jobs", "--json", "--state", "pending")
     assert listed.code == 0

@@ -152,7 +152,7 @@ def test_hanging_crashing_and_hoarding_benches_are_results_and_the_worker_goes_o
     assert (tally["failed"], tally["done"]) == (1, 1)
     bad, good = sorted(status.list_jobs(engine), key=lambda r: r.id)
     assert (bad.state, good.state) == ("failed", "done")
-    assert bad.error is not None and bad.error.startswith("2 case(s) broke:")
+    assert bad.error is not None and bad.error.startswith("2 cases broke:")
     with engine.connect() as conn:
         statuses = dict(
             conn.execute(

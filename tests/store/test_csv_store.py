@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -176,16 +178,27 @@ def test_recorded_cases_by_commit_machine_and_profile(tmp_path: Path) -> None:
         rec.add(f.result(i=7))
     store = CsvStore(tmp_path)
     assert store.recorded(RecordedKey.of(header)) == {
-        "matmul.matmul[i=0,impl=fp16,shape=4k]",
-        "matmul.matmul[i=1,impl=fp16,shape=4k]",
-        "matmul.matmul[i=2,impl=fp16,shape=4k]",
+        "matmul.matmul[i=0,impl=fp16,shape=4k]": "ok",
+        "matmul.matmul[i=1,impl=fp16,shape=4k]": "ok",
+        "matmul.matmul[i=2,impl=fp16,shape=4k]": "oom",
     }
     assert store.recorded(RecordedKey.of(other_machine)) == {
-        "matmul.matmul[i=7,impl=fp16,shape=4k]"
+        "matmul.matmul[i=7,impl=fp16,shape=4k]": "ok"
     }
     other_sha = f.header(sha=f.SHA_B)
-    assert store.recorded(RecordedKey.of(other_sha)) == set()
+    assert store.recorded(RecordedKey.of(other_sha)) == {}
+    # The latest run's status wins, whatever the order of the run directories' names.
+    for minutes, status in ((2, "crashed"), (1, "ok")):
+        later = f.header()
+        later = dataclasses.replace(
+            later, run=dataclasses.replace(later.run, started_at=f.T0 + timedelta(minutes=minutes))
+        )
+        with MetricsRecorder(CsvStore(tmp_path), later) as rec:
+            rec.add(f.result(i=1, status=status))
+    assert store.recorded(RecordedKey.of(header))["matmul.matmul[i=1,impl=fp16,shape=4k]"] == (
+        "crashed"
+    )
     # A damaged run elsewhere does not hide the others.
     (tmp_path / str(other_machine.run.id) / "results-0001.csv").write_text("x\n")
     assert len(store.recorded(RecordedKey.of(header))) == 3
-    assert store.recorded(RecordedKey.of(other_machine)) == set()
+    assert store.recorded(RecordedKey.of(other_machine)) == {}

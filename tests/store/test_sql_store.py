@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -165,9 +166,19 @@ def test_recorded_cases_by_commit_machine_and_profile(engine: Engine) -> None:
     record(engine, header=other, results=[f.result(i=5)])
     store = SqlStore(engine)
     assert store.recorded(RecordedKey.of(header)) == {
-        "matmul.matmul[i=0,impl=fp16,shape=4k]",
-        "matmul.matmul[i=1,impl=fp16,shape=4k]",
-        "matmul.matmul[i=2,impl=fp16,shape=4k]",
+        "matmul.matmul[i=0,impl=fp16,shape=4k]": "ok",
+        "matmul.matmul[i=1,impl=fp16,shape=4k]": "ok",
+        "matmul.matmul[i=2,impl=fp16,shape=4k]": "oom",
     }
-    assert store.recorded(RecordedKey.of(other)) == {"matmul.matmul[i=5,impl=fp16,shape=4k]"}
-    assert store.recorded(RecordedKey.of(f.header(sha=f.SHA_B))) == set()
+    assert store.recorded(RecordedKey.of(other)) == {"matmul.matmul[i=5,impl=fp16,shape=4k]": "ok"}
+    assert store.recorded(RecordedKey.of(f.header(sha=f.SHA_B))) == {}
+    # The latest run's status wins, whatever order the runs were written in.
+    for minutes, status in ((2, "crashed"), (1, "ok")):
+        later = f.header()
+        later = dataclasses.replace(
+            later, run=dataclasses.replace(later.run, started_at=f.T0 + timedelta(minutes=minutes))
+        )
+        record(engine, header=later, results=[f.result(i=1, status=status)])
+    assert store.recorded(RecordedKey.of(header))["matmul.matmul[i=1,impl=fp16,shape=4k]"] == (
+        "crashed"
+    )

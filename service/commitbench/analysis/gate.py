@@ -35,6 +35,7 @@ from commitbench.analysis.compare import (
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import Point
 from commitbench.model.stats import Stats
+from commitbench.model.words import plural
 
 Progress = Callable[[str], None]
 
@@ -82,7 +83,7 @@ class GateResult:
     @property
     def summary(self) -> str:
         if self.confirmed:
-            return f"{len(self.confirmed)} regression(s) confirmed"
+            return f"{plural(len(self.confirmed), 'regression')} confirmed"
         if self.suspects:
             return f"no confirmed regression ({len(self.suspects)} not confirmed)"
         return "no regression"
@@ -213,8 +214,9 @@ def bisect(
         )
     progress(
         f"{case} {name}: {describe(step.base, series.unit)} at {good[:12]} → "
-        f"{describe(step.head, series.unit)} at {bad[:12]}; {len(candidates)} first-parent "
-        f"commits, about {search.steps_needed(len(candidates))} to measure"
+        f"{describe(step.head, series.unit)} at {bad[:12]}; "
+        f"{plural(len(candidates), 'first-parent commit')}, "
+        f"about {search.steps_needed(len(candidates))} to measure"
     )
 
     def measure(i: int) -> float:

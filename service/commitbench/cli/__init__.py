@@ -7,11 +7,13 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from commitbench.cli.bisect import bisect_command
 from commitbench.cli.check import check_command
+from commitbench.cli.common import global_options
 from commitbench.cli.compare import compare_command
 from commitbench.cli.db import db_group
 from commitbench.cli.detect import detect_command, regressions_group
@@ -19,6 +21,7 @@ from commitbench.cli.enqueue import enqueue_command
 from commitbench.cli.jobs import jobs_command
 from commitbench.cli.report import report_command
 from commitbench.cli.run import run_command
+from commitbench.cli.show import show_command
 from commitbench.cli.transfer import export_command, import_command
 from commitbench.cli.worker import worker_command
 from commitbench.errors import CommitbenchError
@@ -29,14 +32,20 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="commitbench")
-def cli() -> None:
-    """Continuous benchmarking of PyTorch code, per commit."""
+@global_options
+def cli(db: str | None, results: Path | None, as_json: bool) -> None:
+    """Continuous benchmarking of PyTorch code, per commit.
+
+    --db, --results and --json may come before the subcommand or after it; given in
+    both places, the subcommand's own value wins.
+    """
 
 
 cli.add_command(run_command)
 cli.add_command(compare_command)
 cli.add_command(check_command)
 cli.add_command(bisect_command)
+cli.add_command(show_command)
 cli.add_command(report_command)
 cli.add_command(detect_command)
 cli.add_command(regressions_group)

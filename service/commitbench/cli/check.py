@@ -18,6 +18,7 @@ from commitbench.cli.common import (
     info,
     policies_from,
     profile_option,
+    say,
     timeout_option,
     warn,
 )
@@ -25,6 +26,7 @@ from commitbench.cli.compare import markdown_option, policy_options, show
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
+from commitbench.model.words import plural
 from commitbench.runner.lab import RunnerLab
 from commitbench.runner.runner import Runner, RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
@@ -129,9 +131,9 @@ def check_command(
         if result.suspects:
             show(
                 result.confirmation,
-                f"confirmation, {rounds} interleaved round(s)",
+                f"confirmation, {plural(rounds, 'interleaved round')}",
                 as_markdown=as_markdown,
                 as_json=False,
             )
-        info(f"check {title}: {result.summary}")
+        say(f"check {title}: {result.summary}")
     return result.exit_code

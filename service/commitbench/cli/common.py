@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,13 +18,17 @@ from commitbench import config
 from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
 from commitbench.model.records import PROFILES
+from commitbench.runner.vcs import RevSpec
 from commitbench.store import open as store_open
 from commitbench.store.csv import CsvStore
 from commitbench.store.sql import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Not a terminal (CI logs, cron mail): no width limit to crop case ids at.
+# Tables and data go to stdout (`commitbench compare A B > out.txt` keeps them); progress,
+# warnings and errors to stderr. Not a terminal (a file, a pipe, CI logs, cron mail): a
+# wide fixed width, so case ids are not cropped at 80 columns.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
@@ -34,7 +39,8 @@ class Globals:
 
 
 def global_options(fn: F) -> F:
-    """--db, --results and --json on every subcommand."""
+    """--db, --results and --json on every command, and on `commitbench` itself before
+    the subcommand (`globals_from` takes the innermost value given)."""
     fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
     fn = click.option(
         "--results",
@@ -68,7 +74,34 @@ timeout_option = click.option(
 )
 
 
+def rev_spec(
+    revs: Sequence[str], since: str | None, max_count: int | None, first_parent: bool
+) -> RevSpec:
+    """REVS and the history options of run and enqueue. --first-parent only shapes a walk
+    of history: on named commits alone it would change nothing, silently."""
+    spec = RevSpec(tuple(revs), since=since, max_count=max_count, first_parent=first_parent)
+    if first_parent and not spec.walks:
+        named = " ".join(revs) or "HEAD"
+        what = "names one commit" if len(revs) <= 1 else "name commits"
+        raise ConfigError(
+            f"--first-parent walks history, but {named} {what}: give a range "
+            f"(A..{revs[-1] if revs else 'HEAD'}), --max-count N or --since DATE"
+        )
+    return spec
+
+
 def globals_from(db: str | None, results: Path | None, as_json: bool) -> Globals:
+    """The settings a command runs with: its own --db/--results/--json, else those given
+    before it (`commitbench --db URL run`, `commitbench regressions --json ack 3`), else
+    the environment and [tool.commitbench]."""
+    ctx = click.get_current_context(silent=True)
+    parent = ctx.parent if ctx is not None else None
+    while parent is not None:
+        given = parent.params
+        db = db if db is not None else given.get("db")
+        results = results if results is not None else given.get("results")
+        as_json = as_json or bool(given.get("as_json"))
+        parent = parent.parent
     return Globals(settings=config.resolve(db=db, results=results), json=as_json)
 
 
@@ -88,12 +121,32 @@ def warn(message: str) -> None:
 
 
 def info(message: str) -> None:
+    """Progress: to stderr."""
     click.echo(message, err=True)
+
+
+def say(message: str) -> None:
+    """What the command found or did (its result): to stdout."""
+    click.echo(message)
 
 
 def open_reading_store(g: Globals) -> tuple[SqlStore | CsvStore, Engine | None]:
     """Where analysis commands read (store.open.open_reading_store)."""
     return store_open.open_reading_store(g.settings.db, g.settings.results)
+
+
+def check_metrics(requested: Sequence[str], measured: Iterable[str], where: str) -> None:
+    """A --metric that names nothing measured is a typo until shown otherwise: say so, with
+    the closest name and every name there is, rather than report that nothing changed."""
+    names = sorted(set(measured))
+    for name in requested:
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(
+            f"no metric {name!r} {where}; {hint}measured: {', '.join(names) or 'none'}"
+        )
 
 
 def policies_from(policy: str | None, thresholds: Sequence[str]) -> Policies:

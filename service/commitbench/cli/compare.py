@@ -10,12 +10,13 @@ import click
 
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets, samples_of
 from commitbench.cli.common import (
+    check_metrics,
     emit_json,
     global_options,
     globals_from,
     open_reading_store,
     policies_from,
-    stderr,
+    stdout,
 )
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
@@ -75,6 +76,8 @@ def load_rows(
         policies_from(policy, thresholds),
         alpha=alpha,
     )
+    if rows:
+        check_metrics(metrics, (r.metric for r in rows), f"at both {base[:12]} and {head[:12]}")
     return [r for r in rows if not metrics or r.metric in metrics]
 
 
@@ -128,4 +131,4 @@ def show(rows: list[Row], title: str, *, as_markdown: bool, as_json: bool) -> No
     elif as_markdown:
         click.echo(markdown(rows, title), nl=False)
     else:
-        stderr.print(rich_table(rows, title))
+        stdout.print(rich_table(rows, title))

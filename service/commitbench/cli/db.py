@@ -11,8 +11,8 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
-    info,
     require_db,
+    say,
 )
 from commitbench.errors import ConfigError
 from commitbench.store import migrate, open_engine
@@ -39,9 +39,9 @@ def upgrade(db: str | None, results: Path | None, as_json: bool) -> int:
     if g.json:
         emit_json({"before": before, "after": after, "changed": before != after})
     elif before == after:
-        info(f"schema already at {after}")
+        say(f"schema already at {after}")
     else:
-        info(f"schema upgraded from {before or 'empty'} to {after}")
+        say(f"schema upgraded from {before or 'empty'} to {after}")
     return 0
 
 
@@ -90,7 +90,7 @@ def create_readonly_role(name: str, db: str | None, results: Path | None, as_jso
     if g.json:
         emit_json({"role": name, "created": created})
     else:
-        info(
+        say(
             f"role {name} {'created' if created else 'updated'}: "
             "read-only (SELECT), on every table now and later"
         )

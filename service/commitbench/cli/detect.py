@@ -12,15 +12,18 @@ from rich.text import Text
 from commitbench.analysis.regressions import findings, step_of
 from commitbench.analysis.series import build
 from commitbench.cli.common import (
+    check_metrics,
     emit_json,
     global_options,
     globals_from,
     open_reading_store,
     policies_from,
     require_db,
-    stderr,
+    say,
+    stdout,
 )
 from commitbench.model.points import PointFilter
+from commitbench.model.words import plural
 from commitbench.runner.vcs import Repository
 from commitbench.store import open_engine
 from commitbench.store import regressions as table
@@ -90,6 +93,8 @@ def detect_command(
     found: list[dict[str, Any]] = []
     try:
         points = store.points(PointFilter(repository=repository))
+        if points:
+            check_metrics(metrics, (p.metric for p in points), f"in {store.location}")
         for s in build(points, metrics=metrics, by_branch=True):
             for f in findings(
                 list(s.medians),
@@ -135,7 +140,7 @@ def detect_command(
             "change",
             "p",
             "state",
-            title=f"{len(found)} change point(s)",
+            title=plural(len(found), "change point"),
         )
         for r in found:
             state = (
@@ -154,7 +159,7 @@ def detect_command(
                 f"{r['p_value']:.1e}",
                 state,
             )
-        stderr.print(out)
+        stdout.print(out)
     open_found = any(r["kind"] == "regression" and not r["fixed_by"] for r in found)
     return 1 if open_found else 0
 
@@ -190,7 +195,7 @@ def regressions_group(
         "change",
         "state",
         "detected",
-        title=f"{len(rows)} {state} regression(s)",
+        title=plural(len(rows), f"{state} regression"),
     )
     for r in rows:
         out.add_row(
@@ -204,7 +209,7 @@ def regressions_group(
             r.state,
             r.detected_at.strftime("%Y-%m-%d %H:%M"),
         )
-    stderr.print(out)
+    stdout.print(out)
     return 0
 
 
@@ -222,5 +227,5 @@ def ack_command(regression_id: int, db: str | None, results: Path | None, as_jso
     if g.json:
         emit_json({"id": regression_id, "state": "acknowledged"})
     else:
-        click.echo(f"regression {regression_id} acknowledged", err=True)
+        say(f"regression {regression_id} acknowledged")
     return 0

@@ -10,9 +10,10 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
-    info,
     profile_option,
     require_db,
+    rev_spec,
+    say,
     timeout_option,
 )
 from commitbench.errors import ConfigError
@@ -20,7 +21,7 @@ from commitbench.fleet.enqueue import enqueue_revs, follow, open_source
 from commitbench.fleet.queue import JobSpec, MachineKind
 from commitbench.fleet.repos import default_cache
 from commitbench.model.records import TRIGGERS
-from commitbench.runner.vcs import RevSpec
+from commitbench.model.words import plural
 from commitbench.store import open_engine
 
 
@@ -104,6 +105,8 @@ def enqueue_command(
         raise ConfigError("give REVS or --follow BRANCH, not both")
     if follow_branch is None and not revs:
         raise ConfigError("nothing to enqueue: give REVS or --follow BRANCH")
+    # --follow always walks the branch first-parent; REVS walk only with a range or filter.
+    spec_revs = rev_spec(revs, since, max_count, first_parent and follow_branch is None)
     spec = JobSpec(
         repository=repo,
         benches=benches,
@@ -121,7 +124,6 @@ def enqueue_command(
         if follow_branch is not None:
             jobs = follow(engine, source, spec, max_count=max_count)
         else:
-            spec_revs = RevSpec(revs, since=since, max_count=max_count, first_parent=first_parent)
             jobs = enqueue_revs(engine, source, spec_revs, spec)
     finally:
         engine.dispose()
@@ -136,6 +138,6 @@ def enqueue_command(
         )
     else:
         for j in jobs:
-            info(f"  job {j.id}: {j.sha[:12]}{'' if j.new else ' (already queued)'}")
-        info(f"{new} job(s) enqueued, {len(jobs) - new} already queued: {source.name}")
+            say(f"  job {j.id}: {j.sha[:12]}{'' if j.new else ' (already queued)'}")
+        say(f"{plural(new, 'job')} enqueued, {len(jobs) - new} already queued: {source.name}")
     return 0

@@ -6,11 +6,10 @@ import dataclasses
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from commitbench.cli.common import emit_json, global_options, globals_from, require_db
+from commitbench.cli.common import emit_json, global_options, globals_from, require_db, stdout
 from commitbench.fleet import status
 from commitbench.store import open_engine
 from commitbench.store.tables import JOB_STATES
@@ -82,6 +81,6 @@ def jobs_command(
             first[0][:80],
         )
         table.add_row(*(Text(c) for c in cells))  # Text: no markup in errors or names
-    Console(highlight=False, width=200).print(table)
+    stdout.print(table)
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()))
     return 0

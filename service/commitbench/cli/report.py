@@ -10,11 +10,12 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
-    info,
     open_reading_store,
     policies_from,
+    say,
 )
 from commitbench.model.points import Series
+from commitbench.model.words import plural
 from commitbench.report import page
 from commitbench.runner.vcs import Repository
 
@@ -83,5 +84,5 @@ def report_command(
     if g.json:
         emit_json({"html": str(index), "png": pngs})
     else:
-        info(f"report: {index} ({len(pngs)} PNG files beside it)")
+        say(f"report: {index} ({plural(len(pngs), 'PNG file')} beside it)")
     return 0

@@ -13,14 +13,28 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     profile_option,
+    rev_spec,
+    say,
     stderr,
+    stdout,
     timeout_option,
     warn,
 )
-from commitbench.cli.progress import Lines, Live, Quiet, headline, summary
-from commitbench.model.records import TRIGGERS
+from commitbench.cli.progress import (
+    Lines,
+    Live,
+    Quiet,
+    failure_line,
+    failure_site,
+    headline_metric,
+    summary,
+    used_of,
+)
+from commitbench.errors import ConfigError
+from commitbench.model.records import TRIGGERS, ResultRecord
+from commitbench.model.words import plural
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
-from commitbench.runner.vcs import Repository, RevSpec
+from commitbench.runner.vcs import Repository
 from commitbench.store import open_store
 
 
@@ -36,8 +50,8 @@ from commitbench.store import open_store
 @click.option(
     "--benches",
     metavar="PATH",
-    help="Bench directory: relative to each checked-out commit, or absolute "
-    "[default: the built-in suite].",
+    help="Bench directory, or one bench module (a .py file, run as the module named after "
+    "it): relative to each checked-out commit, or absolute [default: the built-in suite].",
 )
 @click.option(
     "--filter",
@@ -59,7 +73,18 @@ from commitbench.store import open_store
     help="Put DIR (relative to the worktree) on the workers' path [default: the "
     "worktree root and its src/].",
 )
-@click.option("--force", is_flag=True, help="Measure again what is already recorded.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Measure every selected case again, recorded or not, as a new run (earlier "
+    "results are kept).",
+)
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Measure again only the cases whose latest recorded result failed, timed out or "
+    "crashed (the others recorded stay skipped).",
+)
 @click.option("--branch", help="Branch to record [default: the checked-out one, with no REVS].")
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
 @click.option("--since", metavar="DATE", help="Only commits after DATE (walks history).")
@@ -94,6 +119,7 @@ def run_command(
     setup: str | None,
     pythonpath: tuple[str, ...],
     force: bool,
+    retry_failed: bool,
     branch: str | None,
     trigger: str,
     since: str | None,
@@ -109,15 +135,19 @@ def run_command(
 
     Each commit is checked out in its own temporary worktree; your working tree, index and
     HEAD are never touched. Cases already recorded for the commit, machine and profile are
-    skipped unless --force. Exit 0 when every case is ok or skipped, 1 when one failed,
-    crashed or timed out (or results had to be spooled to CSV), 2 on bad input.
+    skipped unless --force (or --retry-failed, for those that failed). Exit 0 when every
+    case is ok or skipped, 1 when one failed, crashed or timed out (or results had to be
+    spooled to CSV), 2 on bad input.
     """
     g = globals_from(db, results, as_json)
+    if force and retry_failed:
+        raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
+    spec = rev_spec(revs, since, max_count, first_parent)
     if branch is None and not revs:
         branch = Repository(repo).current_branch()
     options = RunOptions(
         repo=repo,
-        revs=RevSpec(revs, since=since, max_count=max_count, first_parent=first_parent),
+        revs=spec,
         benches=benches,
         filter=pattern,
         profile=profile,
@@ -125,6 +155,7 @@ def run_command(
         setup=setup,
         pythonpath=pythonpath or None,
         force=force,
+        retry_failed=retry_failed,
         branch=branch,
         trigger=trigger,
         isolate=isolate,
@@ -144,6 +175,9 @@ def run_command(
     finally:
         if engine is not None:
             engine.dispose()
+    if pattern is not None and not any(o.matched or o.results for o in outcomes):
+        where = benches or "the built-in suite"
+        raise ConfigError(f"no case matches --filter {pattern!r} in {where}")
     return report(
         outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json
     )
@@ -160,17 +194,22 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
     else:
         table = summary(outcomes)
         if table is not None:
-            stderr.print(table)
+            stdout.print(table)
         measured = sum(len(o.results) for o in outcomes)
-        kept = sum(o.already_recorded for o in outcomes)
-        click.echo(
-            f"{measured} result(s) for {len(outcomes)} commit(s): {location}"
-            f"; {kept} already recorded, {len(broken)} failed",
-            err=True,
+        say(
+            f"{plural(measured, 'result')} for {plural(len(outcomes), 'commit')}: {location}"
+            f"; {_recorded_before(outcomes)}, {len(broken)} failed now"
         )
         for r in broken:
-            first = (r.error or "").strip().splitlines()[-1:] or [""]
-            click.echo(f"  {r.status}: {r.case.label}: {first[0]}", err=True)
+            say(f"  {failure_line(r)}")
+        failed_before = sum(o.recorded_failed for o in outcomes)
+        if failed_before:
+            say(
+                f"  {plural(failed_before, 'recorded case')} failed before and "
+                f"{'was' if failed_before == 1 else 'were'} not measured again: "
+                f"--retry-failed measures {'it' if failed_before == 1 else 'them'} again, "
+                "--force every case"
+            )
     for folder in spooled:
         warn(
             f"the database was lost mid-run; the rest of the run is in {folder}. When the "
@@ -179,21 +218,33 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
     return code
 
 
+def _recorded_before(outcomes: list[CommitOutcome]) -> str:
+    kept = sum(o.already_recorded for o in outcomes)
+    failed = sum(o.recorded_failed for o in outcomes)
+    return f"{kept} already recorded" + (f" ({failed} of them failed)" if failed else "")
+
+
 def _outcome_json(o: CommitOutcome) -> dict[str, Any]:
     return {
         "sha": o.commit.sha,
         "subject": o.commit.subject,
         "run_id": str(o.run_id) if o.run_id else None,
         "already_recorded": o.already_recorded,
+        "recorded_failed": o.recorded_failed,
         "spooled_to": str(o.spooled_to) if o.spooled_to else None,
-        "results": [
-            {
-                "case": r.case.label,
-                "status": r.status,
-                "error": r.error,
-                "median": headline(r),
-                "unit": r.metrics[0].unit if r.metrics else None,
-            }
-            for r in o.results
-        ],
+        "results": [_result_json(r) for r in o.results],
+    }
+
+
+def _result_json(r: ResultRecord) -> dict[str, Any]:
+    metric = headline_metric(r)
+    return {
+        "case": r.case.label,
+        "status": r.status,
+        "error": r.error,
+        "failure_site": failure_site(r.error),
+        "metric": metric.name if metric is not None else None,
+        "median": metric.median if metric is not None else None,
+        "unit": metric.unit if metric is not None else None,
+        "used": dict(used_of(r)),
     }

@@ -13,8 +13,10 @@ from commitbench.cli.common import (
     globals_from,
     info,
     require_db,
+    say,
 )
 from commitbench.errors import ConfigError
+from commitbench.model.words import plural
 from commitbench.store import open_engine, transfer
 from commitbench.store.sql import SqlStore
 
@@ -52,7 +54,7 @@ def export_command(
     if g.json:
         emit_json({"out": str(target), "runs": [p.name for p in written]})
     else:
-        info(f"exported {len(written)} runs to {target}")
+        say(f"exported {plural(len(written), 'run')} to {target}")
     return 0
 
 
@@ -83,8 +85,9 @@ def import_command(path: Path, db: str | None, results: Path | None, as_json: bo
             }
         )
     else:
-        info(
-            f"imported {summary.runs} runs: {summary.results_added} new results "
+        say(
+            f"imported {plural(summary.runs, 'run')}: "
+            f"{plural(summary.results_added, 'new result')} "
             f"({summary.results_seen - summary.results_added} already present)"
         )
     return 0

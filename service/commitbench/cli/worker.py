@@ -13,8 +13,8 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
-    info,
     require_db,
+    say,
 )
 from commitbench.fleet.repos import default_cache
 from commitbench.fleet.store import Backoff
@@ -141,7 +141,7 @@ def worker_command(
     if g.json:
         emit_json({"runner": worker.name, **tally.summary()})
     else:
-        info(
+        say(
             f"runner {worker.name}: {tally.done} done, {tally.failed} failed, "
             f"{tally.errored} errored, {tally.given_back} given back, {tally.lost} lost"
         )

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from commitbench.fleet.queue import ClaimedJob, check_lease
 from commitbench.model.records import RecordedKey, ResultRecord, RunEnd, RunHeader
+from commitbench.model.words import plural
 from commitbench.store.engine import DB_LOST
 from commitbench.store.sql import SqlStore, recorded_query
 from commitbench.store.tables import Case, Commit, Machine, Run
@@ -139,7 +140,9 @@ class JobStore:
         )
         if taken:
             log.info(
-                "job %d: %d case(s) recorded meanwhile by another run", self.job.id, len(taken)
+                "job %d: %s recorded meanwhile by another run",
+                self.job.id,
+                plural(len(taken), "case"),
             )
             self.dropped.extend(sorted(taken))
         return [r for r in results if r.case.label not in taken]
@@ -156,5 +159,5 @@ class JobStore:
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
         return self._patient(lambda: self._sql.finish_run(run_id, end), "finish run")
 
-    def recorded(self, key: RecordedKey) -> set[str]:
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
         return self._patient(lambda: self._sql.recorded(key), "read recorded work")

@@ -33,6 +33,7 @@ from commitbench.fleet.queue import ClaimedJob, LeaseLost
 from commitbench.fleet.repos import RepoCache
 from commitbench.fleet.store import Backoff, JobStore, patiently
 from commitbench.model.records import CommitInfo, MachineInfo, ResultRecord
+from commitbench.model.words import plural
 from commitbench.runner import machine
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
 from commitbench.runner.vcs import RevSpec
@@ -154,7 +155,7 @@ def broken_summary(outcomes: Sequence[CommitOutcome]) -> str | None:
     broken = [r for o in outcomes for r in o.results if r.status in BROKEN]
     if not broken:
         return None
-    lines = [f"{len(broken)} case(s) broke:"]
+    lines = [f"{plural(len(broken), 'case')} broke:"]
     for r in broken:
         last = (r.error or "").strip().splitlines()[-1:] or [""]
         lines.append(f"{r.status}: {r.case.label}: {last[0]}")

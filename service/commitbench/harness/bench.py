@@ -15,7 +15,8 @@ A case is `module.function[k=v,...]` (records.CaseKey): the grid is the cartesia
 product of `params` in the order written, and the label sorts the keys, so reordering a
 dict does not rename a series. A bench runs in the profiles it lists (`smoke`: tiny
 sizes on CPU in CI; `full`: real sizes on a GPU); `ctx.pick(smoke=..., full=...)`
-chooses sizes. Requirements that the machine lacks mark the case `skipped` with the
+chooses sizes, and `ctx.note(n=n)` records the ones actually used (a smoke case keeps its
+full-size name). Requirements that the machine lacks mark the case `skipped` with the
 reason. Nothing here imports torch until a bench asks for the device or a CUDA timer.
 """
 
@@ -256,6 +257,7 @@ class Context:
         self._quick = quick
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
+        self._used: dict[str, ParamValue] = {}
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -274,9 +276,24 @@ class Context:
     def windows(self) -> tuple[Window, ...]:
         return tuple(self._windows)
 
+    @property
+    def used(self) -> dict[str, ParamValue]:
+        return dict(self._used)
+
     def pick(self, *, smoke: T, full: T) -> T:
         """The value for the current profile: `n = ctx.pick(smoke=64, full=8192)`."""
         return smoke if self.profile == "smoke" else full
+
+    def note(self, **used: ParamValue) -> None:
+        """Record what the case actually used, where its name says otherwise: a smoke
+        case named `shape=12288x49152` that times 192x768 says `ctx.note(shape="192x768")`.
+        Stored with each of the case's metrics as the property `used` (no schema change),
+        and shown by `commitbench run` and `commitbench show`. Later notes add to earlier
+        ones; values are scalars, like parameters."""
+        for key, value in used.items():
+            if not isinstance(value, str | int | float | bool | type(None)):
+                raise ValueError(f"{self.case.label}: note {key}={value!r} is not a scalar")
+        self._used.update(used)
 
     def skip(self, reason: str) -> NoReturn:
         raise Skipped(reason)

@@ -13,6 +13,7 @@ This is the only module under service/ that lets torch in, and only inside funct
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import os
 import platform
@@ -123,6 +124,10 @@ def run_case(
 
         torch.cuda.empty_cache()
     metrics = (*ctx.metrics, *_memory_metrics(ctx, rss_reset)) if status == "ok" else ()
+    if ctx.used:  # what the case actually used (ctx.note) travels with each metric
+        metrics = tuple(
+            dataclasses.replace(m, properties={**m.properties, "used": ctx.used}) for m in metrics
+        )
     result = ResultRecord(case, status, error, clock() - t0, started, metrics)
     return result, ctx.windows
 

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from commitbench.model.stats import Stats
+from commitbench.model.words import plural
 
 RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
 # A run with one of these is "failed". Out of memory is a finding (a size that does not
@@ -128,7 +129,9 @@ class MetricRecord:
         if self.n < 0:
             raise RecordError(f"metric {self.name}: n is negative")
         if self.samples is not None and len(self.samples) != self.n:
-            raise RecordError(f"metric {self.name}: n={self.n} but {len(self.samples)} samples")
+            raise RecordError(
+                f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
+            )
         if self.stddev is not None and self.stddev < 0:
             raise RecordError(f"metric {self.name}: negative stddev")
         if self.min is not None and self.max is not None and self.min > self.max:

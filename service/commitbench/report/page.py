@@ -15,6 +15,7 @@ from commitbench.analysis.compare import Policies, Row, compare_sets, samples_of
 from commitbench.analysis.series import build
 from commitbench.model.points import Point, PointFilter, Series
 from commitbench.model.records import DeviceSample, RunData
+from commitbench.model.words import plural
 from commitbench.report import plots
 from commitbench.store.base import ReadStore
 
@@ -90,7 +91,7 @@ def write(
         Figure(
             f"trend-{slug(s.case)}-{slug(s.metric)}-{slug(s.machine_label)}-{s.profile}.png",
             plots.trend(s, change_points(s)),
-            f"{s.title} on {s.machine_label} ({s.profile}), {len(s.shas)} commits",
+            f"{s.title} on {s.machine_label} ({s.profile}), {plural(len(s.shas), 'commit')}",
         )
         for s in series
     ]
@@ -163,7 +164,7 @@ def render(
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>commitbench report</title><style>{_CSS}</style></head><body>",
         "<h1>commitbench report</h1>",
-        f"<p>{html.escape(', '.join(repositories))} · {commits} commits · "
+        f"<p>{html.escape(', '.join(repositories))} · {plural(commits, 'commit')} · "
         f"{html.escape(', '.join(machines) or 'no machine')} · generated {now}</p>",
         f"<h2>Latest comparison {html.escape(compare_title)}</h2>",
         _rows(rows) if rows else "<p>Fewer than two measured commits.</p>",

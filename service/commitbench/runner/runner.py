@@ -64,6 +64,7 @@ class RunOptions:
     setup: str | None = None
     pythonpath: tuple[str, ...] | None = None
     force: bool = False
+    retry_failed: bool = False  # measure again the cases whose latest result failed
     branch: str | None = None
     trigger: str = "manual"
     isolate: str = "module"
@@ -78,7 +79,9 @@ class CommitOutcome:
     run_id: uuid.UUID | None = None  # None: nothing was left to measure
     started_at: datetime = field(default_factory=utcnow)
     results: list[ResultRecord] = field(default_factory=list)
-    already_recorded: int = 0
+    already_recorded: int = 0  # selected cases recorded before, so not measured again
+    recorded_failed: int = 0  # of those, how many failed, timed out or crashed
+    matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
 
 
@@ -141,15 +144,25 @@ class Runner:
 
     def plan(self) -> list[str]:
         shas = self.repo.resolve(self.options.revs)
-        if self.options.benches is not None and not Path(self.options.benches).is_absolute():
-            present = [s for s in shas if self.repo.has_path(s, self.options.benches)]
+        benches = self.options.benches
+        what = "bench module" if _is_module_file(benches) else "bench directory"
+        if benches is not None and not Path(benches).is_absolute():
+            present = [s for s in shas if self.repo.has_path(s, benches)]
             if not present:
                 raise CommitbenchError(
-                    f"bench directory {self.options.benches!r} is not in "
+                    f"{what} {benches!r} is not in "
                     f"{'the commit' if len(shas) == 1 else f'any of the {len(shas)} commits'}"
                 )
-        elif self.options.benches is not None and not Path(self.options.benches).is_dir():
-            raise CommitbenchError(f"bench directory {self.options.benches} does not exist")
+            if what == "bench directory" and not self.repo.is_dir(present[0], benches):
+                raise CommitbenchError(
+                    f"--benches {benches} is a file: give a bench directory or a .py bench module"
+                )
+        elif benches is not None and not Path(benches).exists():
+            raise CommitbenchError(f"{what} {benches} does not exist")
+        elif benches is not None and Path(benches).is_file() and what != "bench module":
+            raise CommitbenchError(
+                f"--benches {benches} is a file: give a bench directory or a .py bench module"
+            )
         return shas
 
     def machine(self) -> MachineInfo:
@@ -181,12 +194,19 @@ class Runner:
             self.events.commit_finished(outcome)
         return outcomes
 
-    def _bench_dir(self, tree: Path) -> Path | None:
+    def _bench_dir(self, tree: Path) -> tuple[Path, list[str]] | None:
+        """The folder that goes on the workers' path and the bench modules in it: every
+        module below a directory, or the one module a `.py` file is (named after it)."""
         if self.options.benches is None:
-            return builtin_benches()
-        folder = Path(self.options.benches)
-        folder = folder if folder.is_absolute() else tree / folder
-        return folder if folder.is_dir() else None
+            folder = builtin_benches()
+        else:
+            folder = Path(self.options.benches)
+            folder = folder if folder.is_absolute() else tree / folder
+        if _is_module_file(str(folder)) and folder.is_file():
+            return folder.parent, [folder.stem]
+        if not folder.is_dir():
+            return None  # not there yet at this commit
+        return folder, discovery.find_modules(folder, under=(".",))
 
     def _pythonpath(self, tree: Path, benches: Path) -> tuple[Path, ...]:
         if self.options.pythonpath is not None:
@@ -200,9 +220,10 @@ class Runner:
     def _commit(
         self, tree: Path, commit: CommitInfo, host: MachineInfo, profile: str, out: CommitOutcome
     ) -> None:
-        benches = self._bench_dir(tree)
-        if benches is None:
+        found = self._bench_dir(tree)
+        if found is None:
             return  # the bench directory does not exist yet at this commit
+        benches, modules = found
         options = WorkerOptions(
             profile=profile,
             timeout_s=self.options.timeout_s,
@@ -225,8 +246,15 @@ class Runner:
             machine=host,
         )
         fresh = self.options.force or self.options.quick
-        done = set() if fresh else self.store.recorded(RecordedKey.of(header))
-        out.already_recorded = len(done)
+        recorded = {} if fresh else self.store.recorded(RecordedKey.of(header))
+        mine = [s for label, s in recorded.items() if self._selected(label, modules)]
+        out.already_recorded = len(mine)
+        out.recorded_failed = sum(s in FAILED_STATUSES for s in mine)
+        if self.options.retry_failed:  # measured again, so no longer "recorded before"
+            out.already_recorded -= out.recorded_failed
+            out.recorded_failed = 0
+            recorded = {k: s for k, s in recorded.items() if s not in FAILED_STATUSES}
+        done = set(recorded)
         recorder = MetricsRecorder(self.store, header, spool=self.spool)
         interrupted = True
         try:
@@ -234,7 +262,7 @@ class Runner:
                 if setup_failure is not None:
                     self._record(recorder, out, setup_failure)
                 else:
-                    for module in discovery.find_modules(benches, under=(".",)):
+                    for module in modules:
                         self._module(module, options, sampler, recorder, done, out)
                 if out.run_id is not None:
                     recorder.add_run_samples(sampler.take_untagged())
@@ -270,6 +298,7 @@ class Runner:
                 if matches(c.label, self.options.filter)
                 and (self.options.cases is None or c.label in self.options.cases)
             ]
+            out.matched += len(only)
             if not only:
                 return
         skip = sorted(done)
@@ -282,6 +311,17 @@ class Runner:
             self._record(recorder, out, sampler.annotate(run))
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
+
+    def _selected(self, label: str, modules: Sequence[str]) -> bool:
+        """Whether a recorded case is one this run selects: of one of `modules` (its
+        function's dotted name starts with the module's, or it is the module's own import
+        failure), and matching --filter and `cases`."""
+        name = label.split("[", 1)[0]
+        if not any(name == m or name.startswith(f"{m}.") for m in modules):
+            return False
+        if self.options.cases is not None and label not in self.options.cases:
+            return False
+        return matches(label, self.options.filter)
 
     def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
         out.results.append(result)
@@ -329,6 +369,10 @@ class Runner:
             duration_s=time.perf_counter() - t0,
             started_at=started,
         )
+
+
+def _is_module_file(path: str | None) -> bool:
+    return path is not None and path.endswith(".py")
 
 
 class _Tell:

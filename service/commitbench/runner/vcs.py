@@ -153,6 +153,16 @@ class Repository:
             return False
         return True
 
+    def is_dir(self, sha: str, path: str) -> bool:
+        """Whether `path` is a directory (a tree) in commit `sha`."""
+        clean = path.strip("/") or "."
+        if clean == ".":
+            return True
+        try:
+            return self._git("cat-file", "-t", f"{sha}:{clean}") == "tree"
+        except CommitbenchError:
+            return False
+
     def has_commit(self, sha: str) -> bool:
         """Whether the commit `sha` is in this repository (no fetching)."""
         try:

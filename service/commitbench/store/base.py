@@ -27,7 +27,9 @@ class Store(Protocol):
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
 
-    def recorded(self, key: RecordedKey) -> set[str]: ...
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
+        """The cases recorded for the key: label -> status of the latest result."""
+        ...
 
 
 class ReadStore(Protocol):
@@ -42,6 +44,11 @@ class ReadStore(Protocol):
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
         """One whole run: header, results with metrics and device samples, end."""
+        ...
+
+    def runs_of(self, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+        """The runs of one commit, oldest first, each with the case labels it has a
+        result for (what `show` picks a run by, before it loads that one)."""
         ...
 
     def save_regression(self, series: Series, step: Step) -> int | None:

@@ -49,7 +49,7 @@ from commitbench.store.csvformat import (
     machine_to_json,
     run_to_json,
 )
-from commitbench.store.csvread import find_runs, read_labels, read_run
+from commitbench.store.csvread import find_runs, read_header, read_labels, read_run
 
 __all__ = ["MANIFEST", "CsvStore", "find_runs", "read_run"]
 
@@ -208,15 +208,16 @@ class CsvStore:
         self._save_manifest(run_id)
         return True
 
-    def recorded(self, key: RecordedKey) -> set[str]:
-        """Labels of the cases with a result for the key in any run under the root.
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
+        """The cases with a result for the key in any run under the root: label -> the
+        status of the latest (by the run's start) result.
 
         A damaged run directory is passed over with a warning: it must not stop new
         measurements, and `commitbench import` reports it in full.
         """
-        labels: set[str] = set()
+        runs = []
         if not self.root.is_dir():
-            return labels
+            return {}
         for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
             try:
                 header, found = read_labels(folder)
@@ -224,7 +225,10 @@ class CsvStore:
                 log.warning("ignoring damaged results: %s", err)
                 continue
             if RecordedKey.of(header) == key:
-                labels.update(found)
+                runs.append((header.run.started_at, found))
+        labels: dict[str, str] = {}
+        for _, found in sorted(runs, key=lambda run: run[0]):
+            labels.update(found)
         return labels
 
     # -- reading -------------------------------------------------------------------------
@@ -233,7 +237,28 @@ class CsvStore:
         return history.csv_points(self.root, where)
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
+        if not (self.run_dir(run_id) / MANIFEST).is_file():
+            raise CsvFormatError(f"no run {run_id} in {self.root}")
         return read_run(self.run_dir(run_id))
+
+    def runs_of(self, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+        """The runs of one commit, oldest first; the results files are read only for the
+        runs whose manifest names the commit. A damaged run is passed over with a
+        warning, as in `recorded`."""
+        found = []
+        if not self.root.is_dir():
+            return []
+        for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            try:
+                commit = read_header(folder).commit
+                if (commit.repository, commit.sha) != (repository, sha):
+                    continue
+                header, labels = read_labels(folder)
+            except CsvFormatError as err:
+                log.warning("ignoring damaged results: %s", err)
+                continue
+            found.append((header, set(labels)))
+        return sorted(found, key=lambda run: (run[0].run.started_at, str(run[0].run.id)))
 
     def save_regression(self, series: Series, step: Step) -> int | None:
         return None  # CSV results keep no regressions table: detect only reports

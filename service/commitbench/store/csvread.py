@@ -21,6 +21,7 @@ from commitbench.model.records import (
     RunEnd,
     RunHeader,
 )
+from commitbench.model.words import plural
 from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -107,13 +108,15 @@ class _Reader:
             count = 0
             for line, row in enumerate(reader, start=2):
                 if len(row) != len(header):
-                    raise self.fail(f"line {line}: {len(row)} cells, expected {len(header)}")
+                    raise self.fail(
+                        f"line {line}: {plural(len(row), 'cell')}, expected {len(header)}"
+                    )
                 count += 1
                 yield line, dict(zip(header, row, strict=True))
         except (UnicodeDecodeError, csv.Error) as exc:
             raise self.fail(f"unreadable CSV ({exc})") from None
         if count != entry["rows"]:
-            raise self.fail(f"{count} rows, the manifest says {entry['rows']}")
+            raise self.fail(f"{plural(count, 'row')}, the manifest says {entry['rows']}")
 
     def value(self, line: int, column: str, text: str, parse: Callable[[str], Any]) -> Any:
         if text == "":
@@ -252,18 +255,28 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
-def read_labels(folder: Path) -> tuple[RunHeader, set[str]]:
-    """The run header and the labels of its recorded cases, reading only the manifest
-    and the results files (checksums verified), not metrics or samples."""
+def read_header(folder: Path) -> RunHeader:
+    """The run header, from the manifest alone."""
+    r = _Reader(Path(folder))
+    try:
+        return header_from_json(r.manifest())
+    except (KeyError, TypeError, ValueError) as exc:
+        raise r.fail(f"bad run header ({exc})") from None
+
+
+def read_labels(folder: Path) -> tuple[RunHeader, dict[str, str]]:
+    """The run header and the label and status of each recorded case, reading only the
+    manifest and the results files (checksums verified), not metrics or samples."""
     r = _Reader(Path(folder))
     manifest = r.manifest()
     try:
         header = header_from_json(manifest)
     except (KeyError, TypeError, ValueError) as exc:
         raise r.fail(f"bad run header ({exc})") from None
-    labels: set[str] = set()
+    labels: dict[str, str] = {}
     for part in manifest["parts"]:
         if not isinstance(part, dict):
             raise r.fail("a part entry is not an object")
-        labels.update(row["case_label"] for _, row in r.rows(part.get("results"), RESULT_HEADER))
+        for _, row in r.rows(part.get("results"), RESULT_HEADER):
+            labels[row["case_label"]] = row["status"]
     return header, labels

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
 from commitbench.model.records import (
@@ -305,10 +305,17 @@ class SqlStore:
 
     # -- reading ---------------------------------------------------------------------
 
-    def recorded(self, key: RecordedKey) -> set[str]:
-        """Labels of the cases with a result for (repository, sha, machine, profile)."""
+    def recorded(self, key: RecordedKey) -> dict[str, str]:
+        """The cases with a result for (repository, sha, machine, profile): label -> the
+        status of the latest (by the run's start) result."""
+        latest = (
+            recorded_query(key)
+            .add_columns(Result.status)
+            .ext(distinct_on(Case.label))
+            .order_by(Case.label, Run.started_at.desc(), Result.id.desc())
+        )
         with self.engine.connect() as conn:
-            return set(conn.execute(recorded_query(key)).scalars())
+            return {label: status for label, status in conn.execute(latest)}
 
     def run_ids(self) -> list[uuid.UUID]:
         with self.engine.connect() as conn:
@@ -336,3 +343,6 @@ class SqlStore:
     def load_run(self, run_id: uuid.UUID) -> RunData:
         """The whole run as recorded (for export, the report and tests)."""
         return sqlread.load_run(self.engine, run_id, self.location)
+
+    def runs_of(self, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+        return sqlread.runs_of(self.engine, repository, sha)

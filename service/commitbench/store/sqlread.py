@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
 from commitbench.errors import CommitbenchError
@@ -33,51 +33,41 @@ from commitbench.store.tables import (
 )
 
 
+def _runs() -> Select[Run, Commit, Machine]:
+    return (
+        select(Run, Commit, Machine)
+        .join(Commit, Run.commit_id == Commit.id)
+        .join(Machine, Run.machine_id == Machine.id)
+    )
+
+
+def runs_of(engine: Engine, repository: str, sha: str) -> list[tuple[RunHeader, set[str]]]:
+    """The runs of one commit, oldest first, with the labels of their results."""
+    with Session(engine) as conn:
+        rows = conn.execute(
+            _runs()
+            .where(Commit.repository == repository, Commit.sha == sha)
+            .order_by(Run.started_at, Run.id)
+        ).all()
+        labels: dict[uuid.UUID, set[str]] = {run.id: set() for run, _, _ in rows}
+        for run_id, label in conn.execute(
+            select(Result.run_id, Case.label)
+            .join(Case, Result.case_id == Case.id)
+            .where(Result.run_id.in_(list(labels)))
+        ):
+            labels[run_id].add(label)
+    return [(_header(run, commit, machine), labels[run.id]) for run, commit, machine in rows]
+
+
 def load_run(engine: Engine, run_id: uuid.UUID, location: str) -> RunData:
     # A Session, because the reads select whole mapped rows (a Core connection
     # would flatten them into columns).
     with Session(engine) as conn:
-        row = conn.execute(
-            select(Run, Commit, Machine)
-            .join(Commit, Run.commit_id == Commit.id)
-            .join(Machine, Run.machine_id == Machine.id)
-            .where(Run.id == run_id)
-        ).one_or_none()
+        row = conn.execute(_runs().where(Run.id == run_id)).one_or_none()
         if row is None:
             raise CommitbenchError(f"no run {run_id} in {location}")
         run, commit, machine = row
-        header = RunHeader(
-            run=RunInfo(
-                id=run.id,
-                started_at=run.started_at,
-                trigger=run.trigger,
-                profile=run.profile,
-                branch=run.branch,
-                environment=run.environment,
-            ),
-            commit=CommitInfo(
-                repository=commit.repository,
-                sha=commit.sha,
-                parents=tuple(commit.parents),
-                author_name=commit.author_name,
-                author_email=commit.author_email,
-                authored_at=commit.authored_at,
-                committed_at=commit.committed_at,
-                subject=commit.subject,
-            ),
-            machine=MachineInfo(
-                fingerprint=machine.fingerprint,
-                gpu_name=machine.gpu_name,
-                gpu_count=machine.gpu_count,
-                gpu_memory_mib=machine.gpu_memory_mib,
-                driver_version=machine.driver_version,
-                cuda_version=machine.cuda_version,
-                cpu_model=machine.cpu_model,
-                cpu_count=machine.cpu_count,
-                ram_mib=machine.ram_mib,
-                info=machine.info,
-            ),
-        )
+        header = _header(run, commit, machine)
         results = _load_results(conn, run_id)
         end = None
         if run.finished_at is not None:
@@ -87,6 +77,41 @@ def load_run(engine: Engine, run_id: uuid.UUID, location: str) -> RunData:
                 device_samples=tuple(_run_samples(conn, run_id)),
             )
     return RunData(header=header, units=(tuple(results),) if results else (), end=end)
+
+
+def _header(run: Run, commit: Commit, machine: Machine) -> RunHeader:
+    return RunHeader(
+        run=RunInfo(
+            id=run.id,
+            started_at=run.started_at,
+            trigger=run.trigger,
+            profile=run.profile,
+            branch=run.branch,
+            environment=run.environment,
+        ),
+        commit=CommitInfo(
+            repository=commit.repository,
+            sha=commit.sha,
+            parents=tuple(commit.parents),
+            author_name=commit.author_name,
+            author_email=commit.author_email,
+            authored_at=commit.authored_at,
+            committed_at=commit.committed_at,
+            subject=commit.subject,
+        ),
+        machine=MachineInfo(
+            fingerprint=machine.fingerprint,
+            gpu_name=machine.gpu_name,
+            gpu_count=machine.gpu_count,
+            gpu_memory_mib=machine.gpu_memory_mib,
+            driver_version=machine.driver_version,
+            cuda_version=machine.cuda_version,
+            cpu_model=machine.cpu_model,
+            cpu_count=machine.cpu_count,
+            ram_mib=machine.ram_mib,
+            info=machine.info,
+        ),
+    )
 
 
 def _load_results(conn: Session, run_id: uuid.UUID) -> list[ResultRecord]:

@@ -8,6 +8,16 @@ calls made in them, so set-up outside the timed loops is not charged to an itera
 With ticks every 100 ms, windows much shorter than that are estimates: the metric's
 `ticks_in_windows` property says how many ticks fell inside.
 
+Levels and rates. A tick reads levels at its instant (GPU memory, RSS) and rates over a
+span before it (the CPU % of psutil, since its previous call; NVML's GPU utilization,
+over its own sample period of 1/6 s to 1 s; NVML's power, averaged over the last second
+on Ampere and newer GPUs). A case's first tick comes after a tick taken before the case
+started (in the previous case, or between cases), so its rates describe mostly what ran
+before: rate summaries (gpu_util, gpu_power, cpu_util, host_cpu_util) use the case's
+ticks after its first, level summaries all of them. So a "sub-tick" case, one with fewer
+than two ticks, gets no rate summary; one with none gets no summary at all (and the
+sampler adds none to a case that was not ok).
+
 Across GPUs, utilization and memory are taken over every GPU's rows (a case that uses one
 of eight GPUs shows an eighth of its utilization: restrict NvmlBackend(indices=...) to the
 GPUs the worker may use), and energy is the sum over GPUs.
@@ -85,9 +95,13 @@ def _power_series(ticks: Sequence[Tick]) -> dict[int, tuple[list[float], list[fl
 
 
 def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[MetricRecord, ...]:
-    """The case's sampler metrics; none for a quantity that was never read."""
+    """The case's sampler metrics (`ticks` in time order, all taken while the case ran);
+    none for a quantity that was never read, rates only from the ticks after the first."""
     gpus = [g for t in ticks for g in t.reading.gpus]
     procs = [t.reading.process for t in ticks if t.reading.process is not None]
+    # Rates: only ticks whose whole interval since the previous tick lies inside the case.
+    rate_gpus = [g for t in ticks[1:] for g in t.reading.gpus]
+    rate_procs = [t.reading.process for t in ticks[1:] if t.reading.process is not None]
     out = []
 
     def add(name: str, values: list[float | None], unit: str, direction: str) -> None:
@@ -95,12 +109,12 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
         if present:
             out.append(_summary(name, present, unit, direction))
 
-    add("gpu_util", [g.util_pct for g in gpus], "%", "higher")
+    add("gpu_util", [g.util_pct for g in rate_gpus], "%", "higher")
     add("gpu_mem", [g.mem_mib for g in gpus], "MiB", "lower")
-    add("gpu_power", [g.power_w for g in gpus], "W", "lower")
-    add("cpu_util", [p.cpu_util_pct for p in procs], "%", "lower")
+    add("gpu_power", [g.power_w for g in rate_gpus], "W", "lower")
+    add("cpu_util", [p.cpu_util_pct for p in rate_procs], "%", "lower")
     add("rss", [p.rss_mib for p in procs], "MiB", "lower")
-    add("host_cpu_util", [p.host_cpu_util_pct for p in procs], "%", "lower")
+    add("host_cpu_util", [p.host_cpu_util_pct for p in rate_procs], "%", "lower")
 
     series = _power_series(ticks)
     if series and all(len(times) >= 2 for times, _ in series.values()):

@@ -295,10 +295,14 @@ class DeviceSampler:
         return to_device_samples(self.take(None))
 
     def annotate(self, run: CaseRun) -> ResultRecord:
-        """The case's result with its device samples and summary metrics attached."""
+        """The case's result with its device samples attached and, when it is ok, the
+        summary metrics of its ticks (energy.summarize says which ticks each uses). A
+        skipped or failed case keeps its samples but gets no metrics: a 4 ms skip that a
+        tick lands on would otherwise report the CPU use of the case before it."""
         ticks = self.take(run.result.case.label)
         taken = {m.name for m in run.result.metrics}
-        extra = tuple(m for m in summarize(ticks, run.windows) if m.name not in taken)
+        summaries = summarize(ticks, run.windows) if run.result.status == "ok" else ()
+        extra = tuple(m for m in summaries if m.name not in taken)
         return replace(
             run.result,
             metrics=(*run.result.metrics, *extra),
