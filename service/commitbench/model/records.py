@@ -25,6 +25,8 @@ RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
 # fit), not a malfunction.
 FAILED_STATUSES = frozenset({"failed", "timeout", "crashed"})
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
+# Runs that went through their whole selection (a later run of it has nothing to do).
+COMPLETE_RUN_STATUSES = ("ok", "failed")
 TRIGGERS = ("cron", "ci", "manual")
 PROFILES = ("smoke", "full")
 DIRECTIONS = ("lower", "higher")

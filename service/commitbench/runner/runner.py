@@ -11,6 +11,7 @@ records no run at all.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import subprocess
 import time
 import uuid
@@ -37,9 +38,11 @@ from commitbench.model.records import (
 from commitbench.runner import machine
 from commitbench.runner.launcher import (
     CaseRun,
+    WorkerError,
     WorkerOptions,
     list_cases,
     run_module,
+    survey,
     worker_environment,
 )
 from commitbench.runner.recorder import MetricsRecorder
@@ -50,6 +53,7 @@ from commitbench.store import Store
 # Statuses that make `run` exit 1 (records.FAILED_STATUSES: out of memory is not one).
 BROKEN = FAILED_STATUSES
 SETUP_CASE = "commitbench.setup"
+WORKER_CASE = "commitbench.worker"  # the failure of a commit where no worker can start
 SETUP_TAIL_CHARS = 4000
 
 
@@ -100,6 +104,18 @@ def builtin_benches() -> Path:
     return Path(str(resources.files("commitbench.benches")))
 
 
+def folder_digest(folder: Path) -> str:
+    """sha256 over the bench sources under `folder` (every `.py` file, by relative path
+    and content): what identifies a bench directory that the commit does not contain."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def matches(label: str, pattern: str | None) -> bool:
     """A glob when the pattern has wildcards, else a substring of the case id."""
     if pattern is None:
@@ -134,6 +150,7 @@ class Runner:
         self._environment: dict[str, Any] | None = (
             dict(environment) if environment is not None else None
         )
+        self._digests: dict[Path, str] = {}  # bench directories outside the repository
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
 
@@ -176,10 +193,117 @@ class Runner:
             self.events.commit_started(index, commit)
             outcome = CommitOutcome(commit)
             outcomes.append(outcome)
-            with self.repo.worktree(sha) as tree:
-                self._commit(tree, commit, host, profile, outcome)
+            self._commit(commit, host, profile, outcome)
             self.events.commit_finished(outcome)
         return outcomes
+
+    def _commit(
+        self, commit: CommitInfo, host: MachineInfo, profile: str, out: CommitOutcome
+    ) -> None:
+        """Measure one commit, after asking the store what is left: a commit whose wanted
+        cases are all recorded, or whose last complete run measured this same selection,
+        costs no worktree, no setup and no worker."""
+        selection = self._selection(commit.sha)
+        if selection is None:
+            return  # the bench directory does not exist yet at this commit
+        key = RecordedKey(commit.repository, commit.sha, host.fingerprint, profile)
+        fresh = self.options.force or self.options.quick
+        done = set() if fresh else self.store.recorded(key)
+        out.already_recorded = len(done)
+        if not fresh and self._measured_before(key, done, selection):
+            return
+        with self.repo.worktree(commit.sha) as tree:
+            self._measure(tree, commit, host, profile, selection, done, out)
+
+    def _selection(self, sha: str) -> dict[str, Any] | None:
+        """What this invocation measures at `sha`, recorded with the run (in its
+        environment, under "selection") so that a later run of the same selection knows
+        it was done: the bench directory as given and the identity of its content (the
+        git tree at `sha`, or a digest of the files outside the repository), the filter
+        and the wanted cases. None when the bench directory is not in the commit."""
+        benches = self.options.benches
+        if benches is not None and not Path(benches).is_absolute():
+            content = self.repo.tree_id(sha, benches)
+            if content is None:
+                return None
+        else:
+            folder = builtin_benches() if benches is None else Path(benches)
+            if not folder.is_dir():
+                return None
+            content = self._digests.get(folder) or self._digests.setdefault(
+                folder, folder_digest(folder)
+            )
+        cases = sorted(self.options.cases) if self.options.cases is not None else None
+        return {
+            "benches": benches,
+            "content": content,
+            "filter": self.options.filter,
+            "cases": cases,
+        }
+
+    def _measured_before(self, key: RecordedKey, done: set[str], selection: dict[str, Any]) -> bool:
+        if self.options.cases is not None and self.options.cases <= done:
+            return True
+        return selection in self.store.selections(key)
+
+    def _measure(
+        self,
+        tree: Path,
+        commit: CommitInfo,
+        host: MachineInfo,
+        profile: str,
+        selection: dict[str, Any],
+        done: set[str],
+        out: CommitOutcome,
+    ) -> None:
+        benches = self._bench_dir(tree)
+        if benches is None:
+            return
+        options = WorkerOptions(
+            profile=profile,
+            timeout_s=self.options.timeout_s,
+            isolate=self.options.isolate,
+            pythonpath=self._pythonpath(tree, benches),
+            cwd=tree,
+            quick=self.options.quick,
+        )
+        todo = self._left(discovery.find_modules(benches, under=(".",)), options, done)
+        if not todo:
+            return  # everything wanted is recorded: no setup, no probe, no run
+        failure = self._setup(tree)
+        environment: dict[str, Any] = {}
+        if failure is None and not self.options.quick:
+            environment, failure = self._env(options)
+        header = RunHeader(
+            run=RunInfo(
+                id=uuid.uuid4(),
+                started_at=utcnow(),
+                trigger=self.options.trigger,
+                profile=profile,
+                branch=self.options.branch,
+                environment={**environment, "selection": selection},
+            ),
+            commit=commit,
+            machine=host,
+        )
+        recorder = MetricsRecorder(self.store, header, spool=self.spool)
+        interrupted = True
+        try:
+            with self._sampler_factory(self.options.sample_interval_s) as sampler:
+                if failure is not None:
+                    self._record(recorder, out, failure)
+                else:
+                    for module, wanted in todo:
+                        self._module(module, wanted, options, sampler, recorder, done, out)
+                if out.run_id is not None:
+                    recorder.add_run_samples(sampler.take_untagged())
+            interrupted = False
+        finally:
+            # Also on Ctrl-C or an error: what was measured is flushed, and the run is
+            # closed as interrupted so a later run resumes with the missing cases.
+            if out.run_id is not None:
+                recorder.close(interrupted=interrupted)
+                out.spooled_to = recorder.spooled_to
 
     def _bench_dir(self, tree: Path) -> Path | None:
         if self.options.benches is None:
@@ -197,84 +321,62 @@ class Runner:
             extra = [tree] + ([tree / "src"] if (tree / "src").is_dir() else [])
         return (benches, *extra)
 
-    def _commit(
-        self, tree: Path, commit: CommitInfo, host: MachineInfo, profile: str, out: CommitOutcome
-    ) -> None:
-        benches = self._bench_dir(tree)
-        if benches is None:
-            return  # the bench directory does not exist yet at this commit
-        options = WorkerOptions(
-            profile=profile,
-            timeout_s=self.options.timeout_s,
-            isolate=self.options.isolate,
-            pythonpath=self._pythonpath(tree, benches),
-            cwd=tree,
-            quick=self.options.quick,
-        )
-        setup_failure = self._setup(tree)
-        header = RunHeader(
-            run=RunInfo(
-                id=uuid.uuid4(),
-                started_at=utcnow(),
-                trigger=self.options.trigger,
-                profile=profile,
-                branch=self.options.branch,
-                environment={} if self.options.quick else self._env(options),
-            ),
-            commit=commit,
-            machine=host,
-        )
-        fresh = self.options.force or self.options.quick
-        done = set() if fresh else self.store.recorded(RecordedKey.of(header))
-        out.already_recorded = len(done)
-        recorder = MetricsRecorder(self.store, header, spool=self.spool)
-        interrupted = True
-        try:
-            with self._sampler_factory(self.options.sample_interval_s) as sampler:
-                if setup_failure is not None:
-                    self._record(recorder, out, setup_failure)
-                else:
-                    for module in discovery.find_modules(benches, under=(".",)):
-                        self._module(module, options, sampler, recorder, done, out)
-                if out.run_id is not None:
-                    recorder.add_run_samples(sampler.take_untagged())
-            interrupted = False
-        finally:
-            # Also on Ctrl-C or an error: what was measured is flushed, and the run is
-            # closed as interrupted so a later run resumes with the missing cases.
-            if out.run_id is not None:
-                recorder.close(interrupted=interrupted)
-                out.spooled_to = recorder.spooled_to
+    def _wanted(self, label: str) -> bool:
+        cases = self.options.cases
+        return matches(label, self.options.filter) and (cases is None or label in cases)
+
+    def _left(
+        self, modules: Sequence[str], options: WorkerOptions, done: set[str]
+    ) -> list[tuple[str, list[str] | None]]:
+        """The modules with something left to measure, and their wanted cases (None: not
+        known yet). With nothing to subtract or select, every module is left unlisted;
+        else one worker lists them all, before any --setup (a module that does not import
+        without it is left, to be tried after the setup)."""
+        if not done and self.options.filter is None and self.options.cases is None:
+            return [(module, None) for module in modules]
+        listed = survey(modules, options)
+        todo: list[tuple[str, list[str] | None]] = []
+        for module in modules:
+            plan = listed.plans.get(module)
+            if plan is None or isinstance(plan, CaseRun):
+                if module not in done:  # a module's import failure is recorded once
+                    todo.append((module, None))
+                continue
+            wanted = [c.label for c in plan if self._wanted(c.label)]
+            if any(label not in done for label in wanted):
+                todo.append((module, wanted))
+        return todo
 
     def _module(
         self,
         module: str,
+        wanted: list[str] | None,
         options: WorkerOptions,
         sampler: DeviceSampler,
         recorder: MetricsRecorder,
         done: set[str],
         out: CommitOutcome,
     ) -> None:
-        only: list[str] = sorted(self.options.cases or ())
-        if self.options.filter is not None:
-            plan = list_cases(module, options)
+        selecting = self.options.filter is not None or self.options.cases is not None
+        if wanted is None and self.options.filter is not None:
+            plan = list_cases(module, options)  # not listed before the setup: now
             if isinstance(plan, CaseRun):
                 if module not in done:
                     self._record(recorder, out, plan.result)
                     if out.run_id is not None:
                         recorder.flush()
                 return
-            only = [
-                c.label
-                for c in plan
-                if matches(c.label, self.options.filter)
-                and (self.options.cases is None or c.label in self.options.cases)
-            ]
-            if not only:
+            wanted = [c.label for c in plan if self._wanted(c.label)]
+            if not wanted:
                 return
-        skip = sorted(done)
+        if wanted is None:
+            wanted = sorted(self.options.cases or ())
         runs = run_module(
-            module, options, observer=_Tell(sampler, self.events), only=only, skip=skip
+            module,
+            options,
+            observer=_Tell(sampler, self.events),
+            only=wanted if selecting else [],
+            skip=sorted(done),
         )
         for run in runs:
             if run.result.case.label in done:
@@ -298,12 +400,20 @@ class Runner:
         """The workers' environment once probed (None before the first commit)."""
         return self._environment
 
-    def _env(self, options: WorkerOptions) -> dict[str, Any]:
-        # The worker's view (the worktree's interpreter and packages); once per
-        # invocation, or per commit when a setup command may change what is installed.
+    def _env(self, options: WorkerOptions) -> tuple[dict[str, Any], ResultRecord | None]:
+        """The workers' environment (their interpreter and packages, probed by a worker);
+        once per invocation, or per commit when a setup command may change what is
+        installed. A worker that cannot run there fails the commit with the reason."""
         if self._environment is None or self.options.setup is not None:
-            self._environment = {**machine.environment(), **worker_environment(options)}
-        return self._environment
+            try:
+                self._environment = worker_environment(options)
+            except WorkerError as err:
+                return {}, ResultRecord(
+                    CaseKey.of(WORKER_CASE),
+                    "failed",
+                    f"no bench worker can run in this commit's worktree: {err}",
+                )
+        return self._environment, None
 
     def _setup(self, tree: Path) -> ResultRecord | None:
         """Run --setup in the worktree; a failure becomes a failed result of the commit."""

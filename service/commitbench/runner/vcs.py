@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -152,6 +153,16 @@ class Repository:
         except CommitbenchError:
             return False
         return True
+
+    def tree_id(self, sha: str, path: str) -> str | None:
+        """The git object id of `path` in commit `sha` (it changes with any file under
+        it), or None when the commit has no such path."""
+        clean = posixpath.normpath(path.strip("/") or ".")
+        if clean == ".":
+            return self._git("rev-parse", f"{sha}^{{tree}}")
+        # One line, "<mode> <type> <id>\t<path>", for a path without a trailing slash.
+        listed = self._git("ls-tree", "--full-tree", sha, "--", clean).splitlines()
+        return listed[0].split()[2] if listed else None
 
     def has_commit(self, sha: str) -> bool:
         """Whether the commit `sha` is in this repository (no fetching)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
 from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
@@ -28,6 +28,11 @@ class Store(Protocol):
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
 
     def recorded(self, key: RecordedKey) -> set[str]: ...
+
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        """The `selection` entries of the environments of the complete (ok or failed, not
+        interrupted) runs for the key: what a later run need not measure again."""
+        ...
 
 
 class ReadStore(Protocol):

@@ -36,7 +36,14 @@ from typing import Any
 
 from commitbench.errors import CsvFormatError
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
-from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
+from commitbench.model.records import (
+    COMPLETE_RUN_STATUSES,
+    RecordedKey,
+    ResultRecord,
+    RunData,
+    RunEnd,
+    RunHeader,
+)
 from commitbench.store import history
 from commitbench.store.csvformat import (
     FORMAT_NAME,
@@ -49,7 +56,7 @@ from commitbench.store.csvformat import (
     machine_to_json,
     run_to_json,
 )
-from commitbench.store.csvread import find_runs, read_labels, read_run
+from commitbench.store.csvread import find_runs, read_header, read_labels, read_run
 
 __all__ = ["MANIFEST", "CsvStore", "find_runs", "read_run"]
 
@@ -226,6 +233,21 @@ class CsvStore:
             if RecordedKey.of(header) == key:
                 labels.update(found)
         return labels
+
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        """The selections of the complete runs for the key (base.Store.selections)."""
+        found: list[dict[str, Any]] = []
+        if not self.root.is_dir():
+            return found
+        for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            try:
+                header, status = read_header(folder)
+            except CsvFormatError:
+                continue  # recorded() warned about it
+            selection = header.run.environment.get("selection")
+            if status in COMPLETE_RUN_STATUSES and selection and RecordedKey.of(header) == key:
+                found.append(dict(selection))
+        return found
 
     # -- reading -------------------------------------------------------------------------
 

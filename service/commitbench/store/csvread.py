@@ -252,6 +252,19 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
+def read_header(folder: Path) -> tuple[RunHeader, str | None]:
+    """The run header and its end status (None: not closed), from the manifest alone."""
+    r = _Reader(Path(folder))
+    manifest = r.manifest()
+    try:
+        header = header_from_json(manifest)
+        end = manifest.get("end")
+        status = str(end["status"]) if isinstance(end, dict) else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise r.fail(f"bad run header ({exc})") from None
+    return header, status
+
+
 def read_labels(folder: Path) -> tuple[RunHeader, set[str]]:
     """The run header and the labels of its recorded cases, reading only the manifest
     and the results files (checksums verified), not metrics or samples."""
