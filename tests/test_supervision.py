@@ -14,6 +14,7 @@ from commitbench.runner.supervision import (
     Failure,
     WorkerEnd,
     decide,
+    no_answer,
 )
 
 A, B, C = CaseKey.of("m.a"), CaseKey.of("m.b", {"n": 2}), CaseKey.of("m.c")
@@ -187,4 +188,22 @@ def test_an_error_event_fails_the_rest_even_after_progress() -> None:
     assert decide("m", end, 30).failed == (
         Failure(B, "failed", "boom"),
         Failure(C, "failed", "boom"),
+    )
+
+
+def test_why_a_listing_or_probing_worker_did_not_answer() -> None:
+    assert no_answer(WorkerEnd(start_error="python: Permission denied"), 30) == (
+        "the worker could not start: python: Permission denied"
+    )
+    assert no_answer(WorkerEnd(returncode=KILL, timed_out=True), 30) == (
+        "the worker sent nothing for 30 s; worker killed"
+    )
+    assert no_answer(WorkerEnd(returncode=KILL, protocol_error="not JSON"), 30) == (
+        "worker broke the result protocol: not JSON"
+    )
+    assert no_answer(WorkerEnd(returncode=-signal.SIGBUS), 30) == (
+        "worker killed by signal SIGBUS before answering"
+    )
+    assert no_answer(WorkerEnd(returncode=1, output="No module named x\n"), 30) == (
+        f"worker ended with code 1 before answering\n{OUTPUT_HEADING}\nNo module named x\n"
     )

@@ -287,7 +287,7 @@ def test_a_survey_whose_worker_dies_says_how_and_keeps_what_it_listed(tmp_path: 
     found = survey(["fine", "fatal", "never"], options)
     assert found.plans == {"fine": [CaseKey.of("fine.g")]}
     assert found.failure == (
-        "worker ended with code 4 before listing its cases\n--- worker output (tail) ---\nbye\n"
+        "worker ended with code 4 before answering\n--- worker output (tail) ---\nbye\n"
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
-from commitbench.runner.supervision import Failure, decide, module_failure, with_output
+from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
 
 # The name the tests know the kernel's OOM-kill counter by.
@@ -236,13 +236,7 @@ def survey(
     found = worker.environment if environment else None
     failure = None
     if len(plans) < len(modules) or (environment and found is None):
-        end = dataclasses.replace(worker.end(), error=None)  # a module's error is its own
-        if end.timed_out:
-            failure = with_output(
-                f"the worker sent nothing for {options.timeout_s:g} s; worker killed", end.output
-            )
-        else:
-            failure = module_failure("commitbench.worker", end, options.timeout_s).message
+        failure = no_answer(worker.end(), options.timeout_s)
     return Survey(plans, found, failure)
 
 

@@ -133,6 +133,22 @@ def module_failure(module: str, end: WorkerEnd, timeout_s: float) -> Failure:
     return Failure(CaseKey.of(module), "failed", with_output(message, end.output))
 
 
+def no_answer(end: WorkerEnd, timeout_s: float) -> str:
+    """Why a worker asked to list modules or probe the environment did not answer."""
+    rc = end.returncode
+    if end.start_error is not None:
+        message = f"the worker could not start: {end.start_error}"
+    elif end.protocol_error is not None:
+        message = f"worker broke the result protocol: {end.protocol_error}"
+    elif end.timed_out:
+        message = f"the worker sent nothing for {timeout_s:g} s; worker killed"
+    elif rc is not None and rc < 0:
+        message = f"worker killed by signal {_signal_name(-rc)} before answering"
+    else:
+        message = f"worker ended with code {rc} before answering"
+    return with_output(message, end.output)
+
+
 def decide(module: str, end: WorkerEnd, timeout_s: float) -> Decision:
     """What follows a worker's end: the case it died in, the cases to fail, another worker."""
     if end.current is not None:
