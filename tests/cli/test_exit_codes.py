@@ -17,6 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from commitbench.cli.progress import Quiet
+from commitbench.runner.runner import CommitOutcome, Runner, RunOptions
+from commitbench.runner.vcs import RevSpec
+from commitbench.store.csv import find_runs, read_run
+from commitbench.store.sql import SqlStore
 from tests.cli.conftest import Outcome
 from tests.conftest import DatabaseOutage
 from tests.gitrepo import bench_repo
@@ -181,3 +186,28 @@ def test_a_commit_where_no_worker_can_start_records_why(  # type: ignore[no-unty
         "answering\n--- worker output (tail) ---\n"
     )
     assert "Fatal Python error" in failure["error"]
+
+
+def test_run_spools_the_rest_when_the_database_goes_between_commits(  # type: ignore[no-untyped-def]
+    engine, db_url: URL, outage: DatabaseOutage, tmp_path: Path
+) -> None:
+    """Within a commit MetricsRecorder spools; between commits the runner does."""
+    g, shas = bench_repo(tmp_path / "repo", commits=2)
+    spool = tmp_path / "spool"
+
+    class GoneAfterFirst(Quiet):
+        def commit_finished(self, outcome: CommitOutcome) -> None:
+            if outcome.commit.sha == shas[0]:
+                outage.begin()
+
+    options = RunOptions(repo=g.path, revs=RevSpec(("main~1", "main")), benches="benches")
+    runner = Runner(options, SqlStore(engine), spool=spool, events=GoneAfterFirst())
+    first, second = runner.run(runner.plan())
+    outage.end()
+    assert (first.spooled_to, len(first.results)) == (None, 3)
+    assert second.run_id is not None and len(second.results) == 3
+    assert second.spooled_to == spool / str(second.run_id)
+    (data,) = [read_run(folder) for folder in find_runs(spool)]
+    assert (data.header.commit.sha, len(data.results)) == (shas[1], 3)
+    assert data.end is not None and data.end.status == "ok"
+    assert SqlStore(engine).counts()["runs"] == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import logging
 import subprocess
 import time
 import uuid
@@ -49,6 +50,10 @@ from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
+from commitbench.store.csv import CsvStore
+from commitbench.store.engine import DB_LOST
+
+log = logging.getLogger(__name__)
 
 # Statuses that make `run` exit 1 (records.FAILED_STATUSES: out of memory is not one).
 BROKEN = FAILED_STATUSES
@@ -151,6 +156,7 @@ class Runner:
             dict(environment) if environment is not None else None
         )
         self._digests: dict[Path, str] = {}  # bench directories outside the repository
+        self._spooling: CsvStore | None = None  # the database was lost: the spool
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
 
@@ -208,12 +214,31 @@ class Runner:
             return  # the bench directory does not exist yet at this commit
         key = RecordedKey(commit.repository, commit.sha, host.fingerprint, profile)
         fresh = self.options.force or self.options.quick
-        done = set() if fresh else self.store.recorded(key)
+        done, selections = (set(), []) if fresh else self._recorded(key)
         out.already_recorded = len(done)
-        if not fresh and self._measured_before(key, done, selection):
+        if not fresh and self._measured_before(done, selection, selections):
             return
         with self.repo.worktree(commit.sha) as tree:
             self._measure(tree, commit, host, profile, selection, done, out)
+
+    def _recorded(self, key: RecordedKey) -> tuple[set[str], list[dict[str, Any]]]:
+        """The cases recorded for the key, and the selections of its complete runs. A
+        database lost between commits sends the rest of the run to the CSV spool, as
+        MetricsRecorder does within a commit (what is in the database is not known
+        then, so the rest is measured in full)."""
+        try:
+            return self.store.recorded(key), self.store.selections(key)
+        except DB_LOST as err:
+            if self.spool is None or isinstance(self.store, CsvStore):
+                raise
+            log.warning(
+                "database %s lost (%s); the rest of the run goes to %s",
+                self.store.location,
+                type(err).__name__,
+                self.spool,
+            )
+            self.store = self._spooling = CsvStore(self.spool)
+            return self.store.recorded(key), self.store.selections(key)
 
     def _selection(self, sha: str) -> dict[str, Any] | None:
         """What this invocation measures at `sha`, recorded with the run (in its
@@ -241,10 +266,12 @@ class Runner:
             "cases": cases,
         }
 
-    def _measured_before(self, key: RecordedKey, done: set[str], selection: dict[str, Any]) -> bool:
+    def _measured_before(
+        self, done: set[str], selection: dict[str, Any], selections: list[dict[str, Any]]
+    ) -> bool:
         if self.options.cases is not None and self.options.cases <= done:
             return True
-        return selection in self.store.selections(key)
+        return selection in selections
 
     def _measure(
         self,
@@ -304,6 +331,8 @@ class Runner:
             if out.run_id is not None:
                 recorder.close(interrupted=interrupted)
                 out.spooled_to = recorder.spooled_to
+                if self._spooling is not None:
+                    out.spooled_to = self._spooling.run_dir(out.run_id)
 
     def _bench_dir(self, tree: Path) -> Path | None:
         if self.options.benches is None:
