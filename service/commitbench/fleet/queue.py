@@ -277,9 +277,7 @@ def _claim_statement() -> Any:
         .returning(Job.id)
         .cte("parked")
     )
-    machine_fits = fits(
-        bindparam("has_gpu_name", type_=Text), bindparam("has_gpus", type_=Integer)
-    )
+    machine_fits = fits(bindparam("has_gpu_name", type_=Text), bindparam("has_gpus", type_=Integer))
     candidate = (
         select(Job.id)
         .where(_claimable(), machine_fits)

@@ -10,7 +10,6 @@ records no run at all.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import logging
 import subprocess
@@ -34,6 +33,7 @@ from commitbench.model.records import (
     ResultRecord,
     RunHeader,
     RunInfo,
+    case_matches,
     utcnow,
 )
 from commitbench.runner import machine
@@ -119,15 +119,6 @@ def folder_digest(folder: Path) -> str:
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
-
-
-def matches(label: str, pattern: str | None) -> bool:
-    """A glob when the pattern has wildcards, else a substring of the case id."""
-    if pattern is None:
-        return True
-    if any(ch in pattern for ch in "*?["):
-        return fnmatch.fnmatchcase(label, pattern)
-    return pattern in label
 
 
 class Runner:
@@ -352,7 +343,7 @@ class Runner:
 
     def _wanted(self, label: str) -> bool:
         cases = self.options.cases
-        return matches(label, self.options.filter) and (cases is None or label in cases)
+        return case_matches(label, self.options.filter) and (cases is None or label in cases)
 
     def _left(
         self, modules: Sequence[str], options: WorkerOptions, done: set[str]
