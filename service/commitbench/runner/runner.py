@@ -10,7 +10,6 @@ records no run at all.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import subprocess
 import time
@@ -18,7 +17,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,7 +31,6 @@ from commitbench.model.records import (
     ResultRecord,
     RunHeader,
     RunInfo,
-    case_matches,
     utcnow,
 )
 from commitbench.runner import machine
@@ -48,6 +45,7 @@ from commitbench.runner.launcher import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
@@ -103,22 +101,6 @@ class Events(Protocol):
     def case_finished(self, result: ResultRecord) -> None: ...
 
     def commit_finished(self, outcome: CommitOutcome) -> None: ...
-
-
-def builtin_benches() -> Path:
-    return Path(str(resources.files("commitbench.benches")))
-
-
-def folder_digest(folder: Path) -> str:
-    """sha256 over the bench sources under `folder` (every `.py` file, by relative path
-    and content): what identifies a bench directory that the commit does not contain."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*.py")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 class Runner:
@@ -200,17 +182,18 @@ class Runner:
         """Measure one commit, after asking the store what is left: a commit whose wanted
         cases are all recorded, or whose last complete run measured this same selection,
         costs no worktree, no setup and no worker."""
-        selection = self._selection(commit.sha)
-        if selection is None:
+        selection = Selection(self.options.benches, self.options.filter, self.options.cases)
+        recorded = selection.at(self.repo, commit.sha, self._digests)
+        if recorded is None:
             return  # the bench directory does not exist yet at this commit
         key = RecordedKey(commit.repository, commit.sha, host.fingerprint, profile)
         fresh = self.options.force or self.options.quick
-        done, selections = (set(), []) if fresh else self._recorded(key)
+        done, complete = (set(), []) if fresh else self._recorded(key)
         out.already_recorded = len(done)
-        if not fresh and self._measured_before(done, selection, selections):
+        if not fresh and selection.nothing_left(done, recorded, complete):
             return
         with self.repo.worktree(commit.sha) as tree:
-            self._measure(tree, commit, host, profile, selection, done, out)
+            self._measure(tree, commit, host, profile, selection, recorded, done, out)
 
     def _recorded(self, key: RecordedKey) -> tuple[set[str], list[dict[str, Any]]]:
         """The cases recorded for the key, and the selections of its complete runs. A
@@ -231,46 +214,14 @@ class Runner:
             self.store = self._spooling = CsvStore(self.spool)
             return self.store.recorded(key), self.store.selections(key)
 
-    def _selection(self, sha: str) -> dict[str, Any] | None:
-        """What this invocation measures at `sha`, recorded with the run (in its
-        environment, under "selection") so that a later run of the same selection knows
-        it was done: the bench directory as given and the identity of its content (the
-        git tree at `sha`, or a digest of the files outside the repository), the filter
-        and the wanted cases. None when the bench directory is not in the commit."""
-        benches = self.options.benches
-        if benches is not None and not Path(benches).is_absolute():
-            content = self.repo.tree_id(sha, benches)
-            if content is None:
-                return None
-        else:
-            folder = builtin_benches() if benches is None else Path(benches)
-            if not folder.is_dir():
-                return None
-            content = self._digests.get(folder) or self._digests.setdefault(
-                folder, folder_digest(folder)
-            )
-        cases = sorted(self.options.cases) if self.options.cases is not None else None
-        return {
-            "benches": benches,
-            "content": content,
-            "filter": self.options.filter,
-            "cases": cases,
-        }
-
-    def _measured_before(
-        self, done: set[str], selection: dict[str, Any], selections: list[dict[str, Any]]
-    ) -> bool:
-        if self.options.cases is not None and self.options.cases <= done:
-            return True
-        return selection in selections
-
     def _measure(
         self,
         tree: Path,
         commit: CommitInfo,
         host: MachineInfo,
         profile: str,
-        selection: dict[str, Any],
+        selection: Selection,
+        recorded: dict[str, Any],
         done: set[str],
         out: CommitOutcome,
     ) -> None:
@@ -285,7 +236,10 @@ class Runner:
             cwd=tree,
             quick=self.options.quick,
         )
-        todo = self._left(discovery.find_modules(benches, under=(".",)), options, done)
+        modules = discovery.find_modules(benches, under=(".",))
+        todo: list[Todo] = [(module, None) for module in modules]
+        if selection.survey_needed(done):  # one worker lists them all, before any setup
+            todo = selection.left(modules, survey(modules, options).plans, done)
         if not todo:
             return  # everything wanted is recorded: no setup, no probe, no run
         failure = self._setup(tree)
@@ -299,7 +253,7 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": selection},
+                environment={**environment, "selection": recorded},
             ),
             commit=commit,
             machine=host,
@@ -312,7 +266,9 @@ class Runner:
                     self._record(recorder, out, failure)
                 else:
                     for module, wanted in todo:
-                        self._module(module, wanted, options, sampler, recorder, done, out)
+                        self._module(
+                            module, wanted, selection, options, sampler, recorder, done, out
+                        )
                 if out.run_id is not None:
                     recorder.add_run_samples(sampler.take_untagged())
             interrupted = False
@@ -341,44 +297,18 @@ class Runner:
             extra = [tree] + ([tree / "src"] if (tree / "src").is_dir() else [])
         return (benches, *extra)
 
-    def _wanted(self, label: str) -> bool:
-        cases = self.options.cases
-        return case_matches(label, self.options.filter) and (cases is None or label in cases)
-
-    def _left(
-        self, modules: Sequence[str], options: WorkerOptions, done: set[str]
-    ) -> list[tuple[str, list[str] | None]]:
-        """The modules with something left to measure, and their wanted cases (None: not
-        known yet). With nothing to subtract or select, every module is left unlisted;
-        else one worker lists them all, before any --setup (a module that does not import
-        without it is left, to be tried after the setup)."""
-        if not done and self.options.filter is None and self.options.cases is None:
-            return [(module, None) for module in modules]
-        listed = survey(modules, options)
-        todo: list[tuple[str, list[str] | None]] = []
-        for module in modules:
-            plan = listed.plans.get(module)
-            if plan is None or isinstance(plan, CaseRun):
-                if module not in done:  # a module's import failure is recorded once
-                    todo.append((module, None))
-                continue
-            wanted = [c.label for c in plan if self._wanted(c.label)]
-            if any(label not in done for label in wanted):
-                todo.append((module, wanted))
-        return todo
-
     def _module(
         self,
         module: str,
         wanted: list[str] | None,
+        selection: Selection,
         options: WorkerOptions,
         sampler: DeviceSampler,
         recorder: MetricsRecorder,
         done: set[str],
         out: CommitOutcome,
     ) -> None:
-        selecting = self.options.filter is not None or self.options.cases is not None
-        if wanted is None and self.options.filter is not None:
+        if wanted is None and selection.filter is not None:
             plan = list_cases(module, options)  # not listed before the setup: now
             if isinstance(plan, CaseRun):
                 if module not in done:
@@ -386,16 +316,16 @@ class Runner:
                     if out.run_id is not None:
                         recorder.flush()
                 return
-            wanted = [c.label for c in plan if self._wanted(c.label)]
+            wanted = [c.label for c in plan if selection.wanted(c.label)]
             if not wanted:
                 return
         if wanted is None:
-            wanted = sorted(self.options.cases or ())
+            wanted = sorted(selection.cases or ())
         runs = run_module(
             module,
             options,
             observer=_Tell(sampler, self.events),
-            only=wanted if selecting else [],
+            only=wanted if selection.narrowed else [],
             skip=sorted(done),
         )
         for run in runs:
