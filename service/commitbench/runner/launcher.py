@@ -34,6 +34,8 @@ from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultReco
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
 
+# Seconds the environment probe may take at least, whatever the per-case timeout.
+PROBE_TIMEOUT_S = 120.0
 # The name the tests know the kernel's OOM-kill counter by.
 _oom_kills = oom_kills
 
@@ -247,8 +249,12 @@ class WorkerError(Exception):
 def worker_environment(options: WorkerOptions | None = None) -> dict[str, Any]:
     """Versions (python, torch, CUDA, cuDNN, triton, bitsandbytes, ...) and GPUs (name,
     SM count, memory) as a worker sees them: the worktree's interpreter, not this one's.
-    WorkerError when the worker does not start or answer."""
-    found = survey((), options, environment=True)
+    WorkerError when the worker does not start or answer (within the case timeout, and
+    at least PROBE_TIMEOUT_S: not a case, and a cold torch import on a busy machine must
+    not fail a short --timeout)."""
+    options = options or WorkerOptions()
+    patient = dataclasses.replace(options, timeout_s=max(options.timeout_s, PROBE_TIMEOUT_S))
+    found = survey((), patient, environment=True)
     if found.environment is None:
         raise WorkerError(found.failure or "the worker sent no environment")
     return found.environment
