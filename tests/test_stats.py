@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import pytest
 
-from commitbench.model.stats import Stats, median_ci_ranks, percentile
+from commitbench.fleet.worker import Tally
+from commitbench.model.stats import Stats, median, median_ci_ranks, percentile
 
 
 def test_summary_of_the_classic_sample() -> None:
@@ -69,3 +71,14 @@ def test_a_single_sample_has_no_stddev_and_nan_is_refused() -> None:
         Stats.of([1.0, math.nan])
     with pytest.raises(ValueError):
         Stats.of([])
+
+
+def test_every_percentile_is_the_same_type_7_percentile() -> None:
+    """One definition (model/stats.py): the analysis's median, a bench's p95 and the
+    fleet's claim latency percentiles agree with numpy's default on the same values."""
+    values = [float(v) for v in range(20, 0, -1)]  # 20 .. 1, unsorted
+    assert median(values) == 10.5
+    assert Stats.of(values).p95 == 19.05  # numpy.percentile(range(1, 21), 95)
+    tally = Tally(claim_s=deque(v / 1000 for v in values))
+    summary = tally.summary()
+    assert (summary["claim_p50_ms"], summary["claim_p95_ms"]) == (10.5, 19.05)

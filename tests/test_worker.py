@@ -14,10 +14,12 @@ from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
 from commitbench.model.wire import result_from_json, result_to_json
 from commitbench.runner.launcher import (
     CaseRun,
+    WorkerError,
     WorkerOptions,
     _oom_kills,
     list_cases,
     run_module,
+    survey,
     worker_environment,
 )
 
@@ -253,6 +255,52 @@ def test_worker_environment_reports_this_interpreter(tmp_path: Path) -> None:
     assert env["python"] == ".".join(map(str, sys.version_info[:3]))
     assert env["executable"] == sys.executable
     assert "torch" in env
+
+
+def test_a_survey_lists_every_module_and_the_environment_in_one_worker(tmp_path: Path) -> None:
+    options = write(
+        tmp_path,
+        "first",
+        "import commitbench as cb\n@cb.bench(params={'k': [1, 2]})\ndef f(ctx, k): pass\n",
+    )
+    write(tmp_path, "second", "import commitbench as cb\n@cb.bench\ndef g(ctx): pass\n")
+    write(tmp_path, "broken", "raise ImportError('no lib')\n")
+    # The environment probe imports torch: more than the 3 s the other workers get.
+    slow = WorkerOptions(**{**options.__dict__, "timeout_s": 120.0})
+    found = survey(["first", "broken", "second"], slow, environment=True)
+    assert found.failure is None
+    assert found.environment is not None and found.environment["executable"] == sys.executable
+    assert found.plans["first"] == [
+        CaseKey.of("first.f", {"k": 1}),
+        CaseKey.of("first.f", {"k": 2}),
+    ]
+    assert found.plans["second"] == [CaseKey.of("second.g")]
+    broken = found.plans["broken"]
+    assert isinstance(broken, CaseRun)
+    assert (broken.result.case, broken.result.status) == (CaseKey.of("broken"), "failed")
+    assert (broken.result.error or "").endswith("ImportError: no lib\n")
+
+
+def test_a_survey_whose_worker_dies_says_how_and_keeps_what_it_listed(tmp_path: Path) -> None:
+    options = write(tmp_path, "fine", "import commitbench as cb\n@cb.bench\ndef g(ctx): pass\n")
+    write(tmp_path, "fatal", "import os\nprint('bye', flush=True)\nos._exit(4)\n")
+    found = survey(["fine", "fatal", "never"], options)
+    assert found.plans == {"fine": [CaseKey.of("fine.g")]}
+    assert found.failure == (
+        "worker ended with code 4 before answering\n--- worker output (tail) ---\nbye\n"
+    )
+
+
+def test_an_interpreter_that_cannot_start_is_a_failed_result(tmp_path: Path) -> None:
+    options = write(tmp_path, "fine", "import commitbench as cb\n@cb.bench\ndef g(ctx): pass\n")
+    missing = WorkerOptions(**{**options.__dict__, "python": str(tmp_path / "no-python")})
+    (run,) = run_module("fine", missing)
+    assert (run.result.case, run.result.status, run.pid) == (CaseKey.of("fine"), "failed", None)
+    assert run.result.error == (
+        f"the worker could not start: {tmp_path / 'no-python'}: No such file or directory"
+    )
+    with pytest.raises(WorkerError, match=r"^the worker could not start: .*no-python"):
+        worker_environment(missing)
 
 
 def test_bad_output_fails_only_its_own_case(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Bad input: one line on stderr, exit code 2, no traceback, no secret, nothing written."""
+"""Bad input: one line on stderr, exit code 2 (3 for an unreachable database), no
+traceback, no secret, nothing written."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from tests.cli.conftest import Outcome, url_text
 SECRET = "s3cret-Zebra"
 
 
-def one_error_line(outcome: Outcome, expected: str) -> None:
-    assert outcome.code == 2, outcome
+def one_error_line(outcome: Outcome, expected: str, code: int = 2) -> None:
+    assert outcome.code == code, outcome
     assert outcome.out == ""
     assert outcome.err == f"commitbench: error: {expected}\n"
     assert SECRET not in outcome.text
@@ -83,6 +84,7 @@ def test_unreachable_host(cli, command: list[str]) -> None:  # type: ignore[no-u
     one_error_line(
         cli(*command, "--db", f"postgresql://postgres:{SECRET}@127.0.0.1:1/commitbench"),
         "database postgresql+psycopg://postgres:***@127.0.0.1:1/commitbench is unreachable",
+        code=3,  # infrastructure, not the command
     )
 
 

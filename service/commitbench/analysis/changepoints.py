@@ -54,11 +54,10 @@ Limits.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from commitbench.model.stats import midranks
+from commitbench.model.stats import median, midranks
 
 # Otava's first pass accepts candidates at 10x the final threshold (otava.analysis).
 FIRST_PASS_FACTOR = 10.0
@@ -189,7 +188,7 @@ def _l1_split(xs: list[float], lo: int, hi: int, index: int, min_size: int) -> i
     """The split near ``index`` minimising the absolute deviations from each side's median."""
 
     def cost(part: list[float]) -> float:
-        m = statistics.median(part)
+        m = median(part)
         return math.fsum(abs(x - m) for x in part)
 
     reach = LOCAL_SEARCH
@@ -218,9 +217,9 @@ def _test(xs: list[float], lo: int, index: int, hi: int, window: int, min_size: 
     z = rank_sum_z(left + right, len(left))
     splits = max(1, hi - lo - 2 * min_size + 1)
     p_value = min(1.0, _two_sided(z) * splits)
-    before = statistics.median(left)
+    before = median(left)
     diffs = sorted(b - a for a in left for b in right)
-    shift = statistics.median(diffs)
+    shift = median(diffs)
     # Distribution-free 95% interval of the shift from the same pairwise differences
     # (Moses 1965; Hollander & Wolfe, Nonparametric Statistical Methods, 4.3).
     n, m = len(left), len(right)

@@ -18,7 +18,6 @@ a verdict under a minimum-effect policy.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import re
 import statistics
@@ -26,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from commitbench.model.points import Point
+from commitbench.model.records import case_matches
 from commitbench.model.stats import Stats, midranks
 
 STATISTICS = ("median", "mean", "min")
@@ -60,7 +60,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Policies:
-    """A default policy and per-case overrides by glob pattern (the last match wins)."""
+    """A default policy and per-case overrides by pattern (records.case_matches: a glob,
+    or a substring; the last match wins)."""
 
     default: Policy = Policy()
     overrides: tuple[tuple[str, Policy], ...] = ()
@@ -75,7 +76,7 @@ class Policies:
     def for_case(self, label: str) -> Policy:
         chosen = self.default
         for pattern, policy in self.overrides:
-            if fnmatch.fnmatchcase(label, pattern):
+            if case_matches(label, pattern):
                 chosen = policy
         return chosen
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 
 from commitbench.model.points import Point, Series
+from commitbench.model.records import case_matches
 from commitbench.model.stats import Stats
 
 
@@ -21,7 +21,7 @@ def build(
     commit-time order. Without `metrics`, timings (unit s) are kept."""
     groups: dict[tuple[str, str, str, str, str, str], dict[str, list[Point]]] = {}
     for p in points:
-        if case is not None and not fnmatch.fnmatchcase(p.case, case) and case not in p.case:
+        if not case_matches(p.case, case):
             continue
         if (metrics and p.metric not in metrics) or (not metrics and p.unit != "s"):
             continue

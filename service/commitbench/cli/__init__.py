@@ -69,14 +69,15 @@ def _stop_cleanly_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-def _error(message: str) -> int:
+def _error(message: str, code: int = 2) -> int:
     text = _URL_PASSWORD.sub(r"\1***@", " ".join(message.split()))
     click.echo(f"commitbench: error: {text}", err=True)
-    return 2
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: 0 success, 1 failures found, 2 bad usage or input (one line)."""
+    """Entry point: 0 success, 1 failures found, 2 bad usage or input, 3 infrastructure
+    (a database or git unavailable); errors are one line on stderr, never a traceback."""
     logging.basicConfig(format="commitbench: %(levelname)s: %(message)s", level=logging.WARNING)
     _stop_cleanly_on_sigterm()
     try:
@@ -93,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("commitbench: interrupted", err=True)
         return 130
     except CommitbenchError as err:
-        return _error(str(err))
+        return _error(str(err), err.exit_code)
     except DB_LOST as err:
-        return _error(f"database connection lost: {type(err).__name__}")
+        return _error(f"database connection lost: {type(err).__name__}", 3)
     return result if isinstance(result, int) else 0
 
 

@@ -73,11 +73,6 @@ class MachineKind:
             return cls(None, count or 1)
         return cls(model, count or 1)
 
-    def serves(self, m: MachineInfo) -> bool:
-        if m.gpu_count < self.gpu_count:
-            return False
-        return self.gpu_model is None or self.gpu_model.lower() in (m.gpu_name or "").lower()
-
     def __str__(self) -> str:
         name = self.gpu_model or ("gpu" if self.gpu_count else "any")
         return f"{name}x{self.gpu_count}" if self.gpu_count > 1 else name
@@ -180,15 +175,23 @@ def last_enqueued(engine: Engine, spec: JobSpec) -> str | None:
         ).scalar_one_or_none()
 
 
-def servable(m: MachineInfo) -> ColumnElement[bool]:
-    """Jobs that machine `m` can run (the SQL twin of MachineKind.serves)."""
+def fits(gpu_name: ColumnElement[str], gpu_count: ColumnElement[int]) -> ColumnElement[bool]:
+    """Jobs a machine with these GPUs can run: the one definition of a machine fitting a
+    job's MachineKind. At least the job's GPU count, and the job's GPU model, when it
+    names one, a substring of the machine's GPU name in any case (`H100` fits
+    "NVIDIA H100 80GB HBM3")."""
     return and_(
-        Job.gpu_count <= m.gpu_count,
+        Job.gpu_count <= gpu_count,
         or_(
             Job.gpu_model.is_(None),
-            func.strpos(func.lower(literal(m.gpu_name or "")), func.lower(Job.gpu_model)) > 0,
+            func.strpos(func.lower(gpu_name), func.lower(Job.gpu_model)) > 0,
         ),
     )
+
+
+def servable(m: MachineInfo) -> ColumnElement[bool]:
+    """Jobs that machine `m` can run."""
+    return fits(literal(m.gpu_name or "", Text), literal(m.gpu_count, Integer))
 
 
 def _claimable() -> ColumnElement[bool]:
@@ -221,7 +224,7 @@ def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> C
     params = {
         "new_owner": owner,
         "new_lease": timedelta(seconds=lease_s),
-        "has_gpu_name": (machine.gpu_name or "").lower(),
+        "has_gpu_name": machine.gpu_name or "",
         "has_gpus": machine.gpu_count,
     }
     with _autocommit(engine).connect() as conn:
@@ -274,16 +277,10 @@ def _claim_statement() -> Any:
         .returning(Job.id)
         .cte("parked")
     )
-    fits = and_(
-        Job.gpu_count <= bindparam("has_gpus", type_=Integer),
-        or_(
-            Job.gpu_model.is_(None),
-            func.strpos(bindparam("has_gpu_name", type_=Text), func.lower(Job.gpu_model)) > 0,
-        ),
-    )
+    machine_fits = fits(bindparam("has_gpu_name", type_=Text), bindparam("has_gpus", type_=Integer))
     candidate = (
         select(Job.id)
-        .where(_claimable(), fits)
+        .where(_claimable(), machine_fits)
         .order_by(Job.id)
         .limit(1)
         .with_for_update(skip_locked=True)

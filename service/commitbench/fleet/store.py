@@ -31,7 +31,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select
 
@@ -161,3 +161,6 @@ class JobStore:
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:
         return self._patient(lambda: self._sql.recorded(key), "read recorded work")
+
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        return self._patient(lambda: self._sql.selections(key), "read recorded work")

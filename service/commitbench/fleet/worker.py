@@ -33,6 +33,7 @@ from commitbench.fleet.queue import ClaimedJob, LeaseLost
 from commitbench.fleet.repos import RepoCache
 from commitbench.fleet.store import Backoff, JobStore, patiently
 from commitbench.model.records import CommitInfo, MachineInfo, ResultRecord
+from commitbench.model.stats import percentile
 from commitbench.model.words import plural
 from commitbench.runner import machine
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
@@ -75,13 +76,11 @@ class Tally:
         return self.done + self.failed + self.errored + self.given_back + self.lost
 
     def summary(self) -> dict[str, Any]:
-        """Counts, and claim latency percentiles in milliseconds (nearest rank)."""
+        """Counts, and claim latency percentiles in milliseconds (model/stats.py)."""
         ranked = sorted(self.claim_s)
 
         def pct(q: float) -> float | None:
-            if not ranked:
-                return None
-            return round(1000 * ranked[min(len(ranked) - 1, int(q * len(ranked)))], 3)
+            return round(1000 * percentile(ranked, 100 * q), 3) if ranked else None
 
         return {
             "done": self.done,

@@ -7,25 +7,33 @@ the cases of each module are found inside the worker, which imports it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+
+
+def module_names(paths: Iterable[str]) -> list[str]:
+    """Dotted module names of the `.py` files among `paths` (POSIX, relative to the bench
+    directory), sorted. Files and folders starting with `_` or `.` are skipped
+    (`__init__.py`, helpers), so a bench package can keep shared code in `_common.py`."""
+    found = []
+    for path in paths:
+        rel = PurePosixPath(path)
+        if rel.suffix != ".py":
+            continue
+        parts = rel.with_suffix("").parts
+        if any(part.startswith(("_", ".")) for part in parts):
+            continue
+        if parts and all(part.isidentifier() for part in parts):
+            found.append(".".join(parts))
+    return sorted(found)
 
 
 def find_modules(root: Path, under: Sequence[str] = ("benches",)) -> list[str]:
-    """Dotted names of the `.py` files below `root/<under>`, sorted.
-
-    Files and folders starting with `_` or `.` are skipped (`__init__.py`, helpers),
-    so a bench package can keep shared code in `_common.py`.
-    """
+    """Dotted names of the bench modules below `root/<under>` on disk (module_names)."""
     found = []
     for top in under:
         base = root / top
         if not base.is_dir():
             continue
-        for path in base.rglob("*.py"):
-            rel = path.relative_to(root).with_suffix("")
-            if any(part.startswith(("_", ".")) for part in rel.parts):
-                continue
-            if all(part.isidentifier() for part in rel.parts):
-                found.append(".".join(rel.parts))
+        found += module_names(p.relative_to(root).as_posix() for p in base.rglob("*.py"))
     return sorted(found)

@@ -5,7 +5,9 @@ profile, and runs them one after the other, writing wire.py events to `--result-
 (stdout is left to the benches). Failures inside a case are caught here: an exception
 is `failed` with its traceback, `MemoryError` and torch's CUDA out-of-memory error are
 `oom`, `ctx.skip()` and unmet requirements are `skipped`, and the next case runs.
-Deaths it cannot report (a signal, `os._exit`, a hang) are classified by launcher.py.
+Deaths it cannot report (a signal, `os._exit`, a hang) are classified by
+runner/supervision.py. `--list` sends the plans of several modules instead, and
+`--environment` what harness/environment.py probes.
 
 This is the only module under service/ that lets torch in, and only inside functions.
 """
@@ -16,15 +18,14 @@ import argparse
 import dataclasses
 import importlib
 import os
-import platform
 import resource
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import Any, BinaryIO
 
+from commitbench.harness import environment
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, MetricRecord, ResultRecord, Window, utcnow
@@ -132,37 +133,6 @@ def run_case(
     return result, ctx.windows
 
 
-def probe_environment() -> dict[str, Any]:
-    """Versions and devices as the worker's interpreter sees them (imports torch)."""
-    env: dict[str, Any] = {"python": platform.python_version(), "executable": sys.executable}
-    for name in ("torch", "triton", "bitsandbytes", "transformers", "numpy"):
-        try:
-            env[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            env[name] = None
-    try:
-        import torch
-    except ImportError:
-        return env
-    env["torch_cuda"] = torch.version.cuda
-    cudnn: Any = torch.backends.cudnn  # untyped module
-    env["cudnn"] = cudnn.version() if cudnn.is_available() else None
-    gpus = []
-    if torch.cuda.is_available():
-        for i in range(torch.cuda.device_count()):
-            p = torch.cuda.get_device_properties(i)
-            gpus.append(
-                {
-                    "name": p.name,
-                    "sm_count": p.multi_processor_count,
-                    "capability": f"{p.major}.{p.minor}",
-                    "memory_mib": p.total_memory // 2**20,
-                }
-            )
-    env["gpus"] = gpus
-    return env
-
-
 def _select(
     benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
 ) -> list[tuple[Bench, CaseKey]]:
@@ -180,12 +150,14 @@ def _select(
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m commitbench.worker", description=__doc__)
-    p.add_argument("module", nargs="?", help="dotted name of the bench module")
+    p.add_argument(
+        "module", nargs="*", help="dotted name of the bench module (with --list: modules)"
+    )
     p.add_argument("--profile", choices=PROFILES, default="smoke")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--case", action="append", default=[], help="run only this case label")
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
-    p.add_argument("--list", action="store_true", help="send the plan and stop")
+    p.add_argument("--list", action="store_true", help="send the plan of each module, stop")
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
@@ -205,20 +177,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.flush()
 
     if args.environment:
-        emit("environment", environment=probe_environment())
+        emit("environment", environment=environment.probe())
+    if args.list:
+        # One plan (or error) per module, each naming its module: a survey of a commit's
+        # bench directory costs one interpreter start, not one per module.
+        for name in args.module:
+            try:
+                found = benches_of(importlib.import_module(name))
+                listed = _select(found, args.profile, args.case, args.skip)
+            except Exception:
+                emit("error", module=name, error=_tail(traceback.format_exc()))
+                continue
+            emit("plan", module=name, cases=[wire.case_to_json(case) for _, case in listed])
         return 0
-    if not args.module:
-        emit("error", error="no bench module given")
+    if args.environment and not args.module:
+        return 0
+    if len(args.module) != 1:
+        emit("error", error="give one bench module to run (or --list, --environment)")
         return 2
     try:
-        module = importlib.import_module(args.module)
+        module = importlib.import_module(args.module[0])
         plan = _select(benches_of(module), args.profile, args.case, args.skip)
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
     emit("plan", cases=[wire.case_to_json(case) for _, case in plan])
-    if args.list:
-        return 0
     probe = Probe(args.device)
     for spec, case in plan:
         emit("start", case=wire.case_to_json(case), time=time.time())

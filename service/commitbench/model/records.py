@@ -8,6 +8,7 @@ and never half-way through a database transaction or a CSV file.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import math
@@ -26,6 +27,8 @@ RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
 # fit), not a malfunction.
 FAILED_STATUSES = frozenset({"failed", "timeout", "crashed"})
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
+# Runs that went through their whole selection (a later run of it has nothing to do).
+COMPLETE_RUN_STATUSES = ("ok", "failed")
 TRIGGERS = ("cron", "ci", "manual")
 PROFILES = ("smoke", "full")
 DIRECTIONS = ("lower", "higher")
@@ -70,6 +73,18 @@ def case_label(name: str, params: Mapping[str, ParamValue]) -> str:
         shown = value if isinstance(value, str) else json.dumps(value)
         parts.append(f"{key}={shown}")
     return f"{name}[{','.join(parts)}]"
+
+
+def case_matches(label: str, pattern: str | None) -> bool:
+    """The one rule for choosing cases by a pattern (`run`, `check` and `enqueue`
+    --filter, `report --case`, --threshold and `[tool.commitbench.thresholds]`): a glob
+    (fnmatch, case-sensitive) when the pattern has a wildcard `*`, `?` or `[`, else a
+    substring of the case id. No pattern chooses every case."""
+    if pattern is None:
+        return True
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatchcase(label, pattern)
+    return pattern in label
 
 
 @dataclass(frozen=True)
@@ -150,7 +165,10 @@ class MetricRecord:
         unit: str,
         direction: str = "lower",
         properties: Mapping[str, Any] | None = None,
+        keep_samples: bool = True,
     ) -> MetricRecord:
+        """The summary of `samples` (model/stats.py); the samples themselves are kept
+        unless `keep_samples` is false (sampler summaries: device_samples has them)."""
         stats = Stats.of(samples)
         ci = stats.median_ci
         return cls(
@@ -165,7 +183,7 @@ class MetricRecord:
             max=stats.max,
             ci_low=ci[0] if ci else None,
             ci_high=ci[1] if ci else None,
-            samples=stats.samples,
+            samples=stats.samples if keep_samples else None,
             properties=dict(properties or {}),
         )
 

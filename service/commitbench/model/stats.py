@@ -1,11 +1,15 @@
 """Stats: the summary of a metric's raw samples, as an immutable value.
 
 Percentiles interpolate linearly between order statistics (Hyndman & Fan 1996, type 7,
-the default of numpy and R). The 95% confidence interval of the median is the exact
-distribution-free interval from order statistics: with B ~ Binomial(n, 1/2), the interval
-[x_(k), x_(n-k+1)] covers the median with probability 1 - 2 P(B <= k-1); k is the largest
-rank that keeps that >= 95% (Conover, Practical Nonparametric Statistics, 3rd ed., 3.2).
-It needs n >= 6; for fewer samples no interval is claimed.
+the default of numpy and R; PostgreSQL's `percentile_cont` computes the same). This is
+the one definition of a percentile and a median in commitbench: benches (`Timing.stats`),
+the analysis, the fleet's latency figures and the dashboards' SQL all use it.
+
+The 95% confidence interval of the median is the exact distribution-free interval from
+order statistics: with B ~ Binomial(n, 1/2), the interval [x_(k), x_(n-k+1)] covers the
+median with probability 1 - 2 P(B <= k-1); k is the largest rank that keeps that >= 95%
+(Conover, Practical Nonparametric Statistics, 3rd ed., 3.2). It needs n >= 6; for fewer
+samples no interval is claimed.
 """
 
 from __future__ import annotations
@@ -71,6 +75,11 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def median(values: Sequence[float]) -> float:
+    """The median of unsorted values (`percentile` at 50)."""
+    return percentile(sorted(values), 50.0)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 Events, in the order a worker sends them (format version `WIRE_VERSION`):
 
+- `environment`  with --environment, first: `environment` (harness/environment.py)
 - `plan`    the cases this worker will run, after the module imported: `cases`
 - `start`   a case begins: `case`, `time` (epoch seconds)
 - `result`  a case ended: `result` (a ResultRecord), `windows` ([start, end, calls], ...)
 - `error`   the module could not be imported or expanded: `error` (traceback text)
+
+With --list the worker runs nothing and sends a `plan` or an `error` per module given,
+each with a `module` field naming it.
 
 Results decode into the same records.ResultRecord/MetricRecord values the recorder
 takes, so a bad value fails on decoding, in the runner, with the case named.

@@ -1,4 +1,5 @@
-"""Machine fingerprint and environment of the orchestrating host.
+"""Machine fingerprint of the orchestrating host (the software a bench runs with is
+probed by a worker: harness/environment.py).
 
 The fingerprint covers what changes a measurement (GPU model, count, memory, driver,
 CUDA; CPU model and count; RAM) and never the host name, so identical boxes of a fleet
@@ -9,15 +10,11 @@ from __future__ import annotations
 
 import importlib
 import platform
-import sys
-from importlib import metadata
 from typing import Any
 
 import psutil
 
 from commitbench.model.records import MachineInfo
-
-_PACKAGES = ("torch", "bitsandbytes", "triton", "transformers", "numpy", "commitbench")
 
 
 def cpu_model() -> str:
@@ -79,19 +76,3 @@ def fingerprint(nvml: Any = None) -> MachineInfo:
     facts: dict[str, Any] = {**host_facts(), "gpu_count": 0}
     facts.update(gpu_facts(nvml))
     return MachineInfo.from_facts(**facts)
-
-
-def environment() -> dict[str, Any]:
-    """Software versions that change results; read from metadata, nothing is imported."""
-    versions: dict[str, Any] = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return {
-        "python": platform.python_version(),
-        "implementation": sys.implementation.name,
-        "platform": platform.platform(),
-        "packages": versions,
-    }

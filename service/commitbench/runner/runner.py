@@ -10,14 +10,13 @@ records no run at all.
 
 from __future__ import annotations
 
-import fnmatch
+import logging
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,19 +36,27 @@ from commitbench.model.records import (
 from commitbench.runner import machine
 from commitbench.runner.launcher import (
     CaseRun,
+    WorkerError,
     WorkerOptions,
     list_cases,
     run_module,
+    survey,
     worker_environment,
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
+from commitbench.store.csv import CsvStore
+from commitbench.store.engine import DB_LOST
+
+log = logging.getLogger(__name__)
 
 # Statuses that make `run` exit 1 (records.FAILED_STATUSES: out of memory is not one).
 BROKEN = FAILED_STATUSES
 SETUP_CASE = "commitbench.setup"
+WORKER_CASE = "commitbench.worker"  # the failure of a commit where no worker can start
 SETUP_TAIL_CHARS = 4000
 
 
@@ -64,13 +71,13 @@ class RunOptions:
     setup: str | None = None
     pythonpath: tuple[str, ...] | None = None
     force: bool = False
-    retry_failed: bool = False  # measure again the cases whose latest result failed
     branch: str | None = None
     trigger: str = "manual"
     isolate: str = "module"
     sample_interval_s: float = 0.1
     quick: bool = False  # each timed loop once, nothing recorded (asv's --quick)
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
+    retry_failed: bool = False  # measure again the cases whose latest result failed
 
 
 @dataclass
@@ -79,7 +86,7 @@ class CommitOutcome:
     run_id: uuid.UUID | None = None  # None: nothing was left to measure
     started_at: datetime = field(default_factory=utcnow)
     results: list[ResultRecord] = field(default_factory=list)
-    already_recorded: int = 0  # selected cases recorded before, so not measured again
+    already_recorded: int = 0  # selected cases recorded before (not measured again)
     recorded_failed: int = 0  # of those, how many failed, timed out or crashed
     matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
@@ -97,19 +104,6 @@ class Events(Protocol):
     def case_finished(self, result: ResultRecord) -> None: ...
 
     def commit_finished(self, outcome: CommitOutcome) -> None: ...
-
-
-def builtin_benches() -> Path:
-    return Path(str(resources.files("commitbench.benches")))
-
-
-def matches(label: str, pattern: str | None) -> bool:
-    """A glob when the pattern has wildcards, else a substring of the case id."""
-    if pattern is None:
-        return True
-    if any(ch in pattern for ch in "*?["):
-        return fnmatch.fnmatchcase(label, pattern)
-    return pattern in label
 
 
 class Runner:
@@ -137,6 +131,8 @@ class Runner:
         self._environment: dict[str, Any] | None = (
             dict(environment) if environment is not None else None
         )
+        self._digests: dict[Path, str] = {}  # bench directories outside the repository
+        self._spooling: CsvStore | None = None  # the database was lost: the spool
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
 
@@ -189,10 +185,126 @@ class Runner:
             self.events.commit_started(index, commit)
             outcome = CommitOutcome(commit)
             outcomes.append(outcome)
-            with self.repo.worktree(sha) as tree:
-                self._commit(tree, commit, host, profile, outcome)
+            self._commit(commit, host, profile, outcome)
             self.events.commit_finished(outcome)
         return outcomes
+
+    def _commit(
+        self, commit: CommitInfo, host: MachineInfo, profile: str, out: CommitOutcome
+    ) -> None:
+        """Measure one commit, after asking the store what is left: a commit whose wanted
+        cases are all recorded, or whose last complete run measured this same selection,
+        costs no worktree, no setup and no worker."""
+        selection = Selection(self.options.benches, self.options.filter, self.options.cases)
+        recorded = selection.at(self.repo, commit.sha, self._digests)
+        if recorded is None:
+            return  # the bench directory (or module) does not exist yet at this commit
+        key = RecordedKey(commit.repository, commit.sha, host.fingerprint, profile)
+        fresh = self.options.force or self.options.quick
+        statuses, complete = ({}, []) if fresh else self._recorded(key)
+        modules = selection.modules(self.repo, commit.sha)
+        mine = {label: s for label, s in statuses.items() if selection.selects(label, modules)}
+        failed = {label for label, s in mine.items() if s in FAILED_STATUSES}
+        out.already_recorded, out.recorded_failed = len(mine), len(failed)
+        if self.options.retry_failed and failed:  # measured again: not "recorded before"
+            out.already_recorded -= len(failed)
+            out.recorded_failed = 0
+            statuses = {label: s for label, s in statuses.items() if label not in failed}
+            complete = []  # that complete run left failures to measure again
+        done = set(statuses)
+        if not fresh and selection.nothing_left(done, recorded, complete):
+            out.matched = len(mine)
+            return
+        with self.repo.worktree(commit.sha) as tree:
+            self._measure(tree, commit, host, profile, selection, recorded, done, out)
+
+    def _recorded(self, key: RecordedKey) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The cases recorded for the key, and the selections of its complete runs. A
+        database lost between commits sends the rest of the run to the CSV spool, as
+        MetricsRecorder does within a commit (what is in the database is not known
+        then, so the rest is measured in full)."""
+        try:
+            return self.store.recorded(key), self.store.selections(key)
+        except DB_LOST as err:
+            if self.spool is None or isinstance(self.store, CsvStore):
+                raise
+            log.warning(
+                "database %s lost (%s); the rest of the run goes to %s",
+                self.store.location,
+                type(err).__name__,
+                self.spool,
+            )
+            self.store = self._spooling = CsvStore(self.spool)
+            return self.store.recorded(key), self.store.selections(key)
+
+    def _measure(
+        self,
+        tree: Path,
+        commit: CommitInfo,
+        host: MachineInfo,
+        profile: str,
+        selection: Selection,
+        recorded: dict[str, Any],
+        done: set[str],
+        out: CommitOutcome,
+    ) -> None:
+        found = self._bench_dir(tree)
+        if found is None:
+            return
+        benches, modules = found
+        options = WorkerOptions(
+            profile=profile,
+            timeout_s=self.options.timeout_s,
+            isolate=self.options.isolate,
+            pythonpath=self._pythonpath(tree, benches),
+            cwd=tree,
+            quick=self.options.quick,
+        )
+        todo: list[Todo] = [(module, None) for module in modules]
+        if selection.survey_needed(done):  # one worker lists them all, before any setup
+            plans = survey(modules, options).plans
+            todo = selection.left(modules, plans, done)
+            out.matched = selection.matched(plans)
+        if not todo:
+            return  # everything wanted is recorded: no setup, no probe, no run
+        failure = self._setup(tree)
+        environment: dict[str, Any] = {}
+        if failure is None and not self.options.quick:
+            environment, failure = self._env(options)
+        header = RunHeader(
+            run=RunInfo(
+                id=uuid.uuid4(),
+                started_at=utcnow(),
+                trigger=self.options.trigger,
+                profile=profile,
+                branch=self.options.branch,
+                environment={**environment, "selection": recorded},
+            ),
+            commit=commit,
+            machine=host,
+        )
+        recorder = MetricsRecorder(self.store, header, spool=self.spool)
+        interrupted = True
+        try:
+            with self._sampler_factory(self.options.sample_interval_s) as sampler:
+                if failure is not None:
+                    self._record(recorder, out, failure)
+                else:
+                    for module, wanted in todo:
+                        self._module(
+                            module, wanted, selection, options, sampler, recorder, done, out
+                        )
+                if out.run_id is not None:
+                    recorder.add_run_samples(sampler.take_untagged())
+            interrupted = False
+        finally:
+            # Also on Ctrl-C or an error: what was measured is flushed, and the run is
+            # closed as interrupted so a later run resumes with the missing cases.
+            if out.run_id is not None:
+                recorder.close(interrupted=interrupted)
+                out.spooled_to = recorder.spooled_to
+                if self._spooling is not None:
+                    out.spooled_to = self._spooling.run_dir(out.run_id)
 
     def _bench_dir(self, tree: Path) -> tuple[Path, list[str]] | None:
         """The folder that goes on the workers' path and the bench modules in it: every
@@ -217,93 +329,37 @@ class Runner:
             extra = [tree] + ([tree / "src"] if (tree / "src").is_dir() else [])
         return (benches, *extra)
 
-    def _commit(
-        self, tree: Path, commit: CommitInfo, host: MachineInfo, profile: str, out: CommitOutcome
-    ) -> None:
-        found = self._bench_dir(tree)
-        if found is None:
-            return  # the bench directory does not exist yet at this commit
-        benches, modules = found
-        options = WorkerOptions(
-            profile=profile,
-            timeout_s=self.options.timeout_s,
-            isolate=self.options.isolate,
-            pythonpath=self._pythonpath(tree, benches),
-            cwd=tree,
-            quick=self.options.quick,
-        )
-        setup_failure = self._setup(tree)
-        header = RunHeader(
-            run=RunInfo(
-                id=uuid.uuid4(),
-                started_at=utcnow(),
-                trigger=self.options.trigger,
-                profile=profile,
-                branch=self.options.branch,
-                environment={} if self.options.quick else self._env(options),
-            ),
-            commit=commit,
-            machine=host,
-        )
-        fresh = self.options.force or self.options.quick
-        recorded = {} if fresh else self.store.recorded(RecordedKey.of(header))
-        mine = [s for label, s in recorded.items() if self._selected(label, modules)]
-        out.already_recorded = len(mine)
-        out.recorded_failed = sum(s in FAILED_STATUSES for s in mine)
-        if self.options.retry_failed:  # measured again, so no longer "recorded before"
-            out.already_recorded -= out.recorded_failed
-            out.recorded_failed = 0
-            recorded = {k: s for k, s in recorded.items() if s not in FAILED_STATUSES}
-        done = set(recorded)
-        recorder = MetricsRecorder(self.store, header, spool=self.spool)
-        interrupted = True
-        try:
-            with self._sampler_factory(self.options.sample_interval_s) as sampler:
-                if setup_failure is not None:
-                    self._record(recorder, out, setup_failure)
-                else:
-                    for module in modules:
-                        self._module(module, options, sampler, recorder, done, out)
-                if out.run_id is not None:
-                    recorder.add_run_samples(sampler.take_untagged())
-            interrupted = False
-        finally:
-            # Also on Ctrl-C or an error: what was measured is flushed, and the run is
-            # closed as interrupted so a later run resumes with the missing cases.
-            if out.run_id is not None:
-                recorder.close(interrupted=interrupted)
-                out.spooled_to = recorder.spooled_to
-
     def _module(
         self,
         module: str,
+        wanted: list[str] | None,
+        selection: Selection,
         options: WorkerOptions,
         sampler: DeviceSampler,
         recorder: MetricsRecorder,
         done: set[str],
         out: CommitOutcome,
     ) -> None:
-        only: list[str] = sorted(self.options.cases or ())
-        if self.options.filter is not None:
-            plan = list_cases(module, options)
+        if wanted is None and selection.filter is not None:
+            plan = list_cases(module, options)  # not listed before the setup: now
             if isinstance(plan, CaseRun):
                 if module not in done:
                     self._record(recorder, out, plan.result)
                     if out.run_id is not None:
                         recorder.flush()
                 return
-            only = [
-                c.label
-                for c in plan
-                if matches(c.label, self.options.filter)
-                and (self.options.cases is None or c.label in self.options.cases)
-            ]
-            out.matched += len(only)
-            if not only:
+            wanted = [c.label for c in plan if selection.wanted(c.label)]
+            out.matched += len(wanted)
+            if not wanted:
                 return
-        skip = sorted(done)
+        if wanted is None:
+            wanted = sorted(selection.cases or ())
         runs = run_module(
-            module, options, observer=_Tell(sampler, self.events), only=only, skip=skip
+            module,
+            options,
+            observer=_Tell(sampler, self.events),
+            only=wanted if selection.narrowed else [],
+            skip=sorted(done),
         )
         for run in runs:
             if run.result.case.label in done:
@@ -311,17 +367,6 @@ class Runner:
             self._record(recorder, out, sampler.annotate(run))
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
-
-    def _selected(self, label: str, modules: Sequence[str]) -> bool:
-        """Whether a recorded case is one this run selects: of one of `modules` (its
-        function's dotted name starts with the module's, or it is the module's own import
-        failure), and matching --filter and `cases`."""
-        name = label.split("[", 1)[0]
-        if not any(name == m or name.startswith(f"{m}.") for m in modules):
-            return False
-        if self.options.cases is not None and label not in self.options.cases:
-            return False
-        return matches(label, self.options.filter)
 
     def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
         out.results.append(result)
@@ -338,12 +383,20 @@ class Runner:
         """The workers' environment once probed (None before the first commit)."""
         return self._environment
 
-    def _env(self, options: WorkerOptions) -> dict[str, Any]:
-        # The worker's view (the worktree's interpreter and packages); once per
-        # invocation, or per commit when a setup command may change what is installed.
+    def _env(self, options: WorkerOptions) -> tuple[dict[str, Any], ResultRecord | None]:
+        """The workers' environment (their interpreter and packages, probed by a worker);
+        once per invocation, or per commit when a setup command may change what is
+        installed. A worker that cannot run there fails the commit with the reason."""
         if self._environment is None or self.options.setup is not None:
-            self._environment = {**machine.environment(), **worker_environment(options)}
-        return self._environment
+            try:
+                self._environment = worker_environment(options)
+            except WorkerError as err:
+                return {}, ResultRecord(
+                    CaseKey.of(WORKER_CASE),
+                    "failed",
+                    f"no bench worker can run in this commit's worktree: {err}",
+                )
+        return self._environment, None
 
     def _setup(self, tree: Path) -> ResultRecord | None:
         """Run --setup in the worktree; a failure becomes a failed result of the commit."""

@@ -3,12 +3,19 @@
 Nothing here changes the user's working tree, index or HEAD: commits are measured in
 detached worktrees under the system temp directory, removed when done (also on errors
 and Ctrl-C), and leftovers of killed runs are pruned the next time.
+
+Errors: a revision that names no commit, a path that is not a repository, are the
+user's (CommitbenchError, RevisionError: exit 2); git failing otherwise (a corrupt
+object store, no git binary, a worktree that cannot be added) is GitError (exit 3).
+git tells the two apart for us: `rev-parse --verify --quiet` exits 1 and says nothing
+when a revision does not resolve, and 128 with a message when the repository is broken.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -18,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from commitbench.errors import CommitbenchError
+from commitbench.errors import CommitbenchError, GitError, RevisionError
 from commitbench.model.records import CommitInfo
 
 _USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
@@ -48,13 +55,14 @@ class Repository:
     """A git repository on disk, opened read-only for our purposes."""
 
     def __init__(self, path: Path) -> None:
-        import git
-
+        git = _gitpython()
         self._git_module = git
         try:
             self.repo = git.Repo(path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise CommitbenchError(f"not a git repository: {path}") from None
+        except git.GitError as err:  # e.g. an unreadable .git
+            raise GitError(f"cannot open the git repository at {path}: {err}") from None
         if self.repo.bare:
             raise CommitbenchError(f"{path} is a bare repository; commitbench needs a clone")
         self.root = Path(self.repo.working_tree_dir or path).resolve()
@@ -125,13 +133,15 @@ class Repository:
     def _verify(self, rev: str) -> str:
         try:
             return self._git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
-        except CommitbenchError:
+        except GitError as err:
+            if not err.unresolved:
+                raise
             hint = (
                 "; this is a shallow clone, fetch more history with `git fetch --unshallow`"
                 if self.shallow
                 else ""
             )
-            raise CommitbenchError(
+            raise RevisionError(
                 f"revision {rev!r} does not resolve to a commit in {self.root}{hint}"
             ) from None
 
@@ -144,14 +154,23 @@ class Repository:
 
     def has_path(self, sha: str, path: str) -> bool:
         """Whether `path` (a directory or file) exists in the tree of commit `sha`."""
-        clean = path.strip("/") or "."
+        return self.tree_id(sha, path) is not None
+
+    def tree_id(self, sha: str, path: str) -> str | None:
+        """The git object id of `path` in commit `sha` (it changes with any file under
+        it), or None when the commit has no such path."""
+        clean = posixpath.normpath(path.strip("/") or ".")
         if clean == ".":
-            return True
-        try:
-            self._git("cat-file", "-e", f"{sha}:{clean}")
-        except CommitbenchError:
-            return False
-        return True
+            return self._git("rev-parse", f"{sha}^{{tree}}")
+        # One line, "<mode> <type> <id>\t<path>", for a path without a trailing slash.
+        listed = self._git("ls-tree", "--full-tree", sha, "--", clean).splitlines()
+        return listed[0].split()[2] if listed else None
+
+    def files(self, sha: str, path: str) -> list[str]:
+        """Every file below directory `path` in commit `sha`, as paths from the root."""
+        clean = posixpath.normpath(path.strip("/") or ".")
+        listed = self._git("ls-tree", "-r", "--name-only", "--full-tree", sha, "--", clean)
+        return listed.splitlines()
 
     def is_dir(self, sha: str, path: str) -> bool:
         """Whether `path` is a directory (a tree) in commit `sha`."""
@@ -166,8 +185,10 @@ class Repository:
     def has_commit(self, sha: str) -> bool:
         """Whether the commit `sha` is in this repository (no fetching)."""
         try:
-            self._git("cat-file", "-e", f"{sha}^{{commit}}")
-        except CommitbenchError:
+            self._git("rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
+        except GitError as err:
+            if not err.unresolved:
+                raise
             return False
         return True
 
@@ -194,10 +215,13 @@ class Repository:
             self._git("fetch", "--quiet", "origin", *missing)
 
     def merge_base(self, a: str, b: str) -> str:
+        first, second = self._verify(a), self._verify(b)
         try:
-            return self._git("merge-base", self._verify(a), self._verify(b))
-        except CommitbenchError:
-            raise CommitbenchError(f"{a} and {b} have no common ancestor") from None
+            return self._git("merge-base", first, second)
+        except GitError as err:
+            if not err.unresolved:  # merge-base exits 1, silently, without one
+                raise
+            raise RevisionError(f"{a} and {b} have no common ancestor") from None
 
     def pr_base(self, head: str, target: str | None = None) -> str:
         """The merge base of `head` with the branch a pull request merges into: `target`,
@@ -206,7 +230,7 @@ class Repository:
         for candidate in (f"origin/{target}", target):
             try:
                 return self.merge_base(candidate, head)
-            except CommitbenchError:
+            except RevisionError:
                 continue
         raise CommitbenchError(
             f"no target branch {target!r} (nor origin/{target}) to take the "
@@ -214,7 +238,11 @@ class Repository:
         )
 
     def commit_info(self, sha: str) -> CommitInfo:
-        commit = self.repo.commit(self._verify(sha))
+        full = self._verify(sha)
+        try:
+            commit = self.repo.commit(full)
+        except (ValueError, self._git_module.GitError) as err:  # an unreadable object
+            raise GitError(f"git cannot read commit {full} in {self.root}: {err}") from None
         message = commit.message if isinstance(commit.message, str) else commit.message.decode()
         return CommitInfo(
             repository=self.id,
@@ -265,7 +293,7 @@ class Repository:
     def _remove_worktree_locked(self, folder: Path) -> None:
         try:
             self._git("worktree", "remove", "--force", "--force", str(folder))
-        except CommitbenchError:
+        except GitError:
             shutil.rmtree(folder, ignore_errors=True)
             self._git("worktree", "prune")
 
@@ -295,11 +323,39 @@ class Repository:
     def _git(self, *args: str) -> str:
         try:
             out: Any = self.repo.git.execute(["git", *args])
+        except self._git_module.GitCommandNotFound:
+            raise GitError(_NO_GIT) from None
         except self._git_module.GitCommandError as err:
-            raise CommitbenchError(
-                f"git {' '.join(args[:2])} failed: {err.stderr.strip()}"
+            stderr = _stderr(err.stderr)
+            last = stderr.splitlines()[-1] if stderr else f"exit status {err.status}"
+            raise GitError(
+                f"git {' '.join(args[:2])} failed in {self.root}: {last}",
+                unresolved=err.status == 1 and not stderr,
             ) from None
         return str(out).strip()
+
+
+_NO_GIT = "git is not installed or not on PATH (commitbench runs the git command)"
+
+
+def _gitpython() -> Any:
+    """GitPython, imported on first use; it refuses to import without a git binary."""
+    try:
+        import git
+    except ImportError as err:
+        if "git executable" in str(err).lower():
+            raise GitError(_NO_GIT) from None
+        raise
+    return git
+
+
+def _stderr(value: object) -> str:
+    """git's own words from GitPython's `stderr: '...'` wrapping."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
+    text = text.strip()
+    if text.startswith("stderr: '") and text.endswith("'"):
+        text = text[len("stderr: '") : -1]
+    return text.strip()
 
 
 def _owner_pid(path: Path) -> int | None:
@@ -324,13 +380,12 @@ def clone(source: str, dest: Path) -> Repository:
     """A clone of `source` (URL or path) at `dest` without a checkout: commits are
     measured in worktrees, so the clone's own working tree stays empty. Its origin is
     `source`, so results name the repository as `source` (without credentials)."""
-    import git
-
+    git = _gitpython()
     try:
         git.Repo.clone_from(source, str(dest), no_checkout=True)
     except git.GitCommandError as err:
         shown = _USERINFO.sub(r"\1", source)
-        raise CommitbenchError(f"git clone of {shown} failed: {err.stderr.strip()}") from None
+        raise CommitbenchError(f"git clone of {shown} failed: {_stderr(err.stderr)}") from None
     repo = Repository(dest)
     repo.fetch()
     return repo

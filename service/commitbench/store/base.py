@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
 from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
@@ -29,6 +29,11 @@ class Store(Protocol):
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:
         """The cases recorded for the key: label -> status of the latest result."""
+        ...
+
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        """The `selection` entries of the environments of the complete (ok or failed, not
+        interrupted) runs for the key: what a later run need not measure again."""
         ...
 
 

@@ -36,7 +36,14 @@ from typing import Any
 
 from commitbench.errors import CsvFormatError
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
-from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
+from commitbench.model.records import (
+    COMPLETE_RUN_STATUSES,
+    RecordedKey,
+    ResultRecord,
+    RunData,
+    RunEnd,
+    RunHeader,
+)
 from commitbench.store import history
 from commitbench.store.csvformat import (
     FORMAT_NAME,
@@ -231,6 +238,21 @@ class CsvStore:
             labels.update(found)
         return labels
 
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        """The selections of the complete runs for the key (base.Store.selections)."""
+        found: list[dict[str, Any]] = []
+        if not self.root.is_dir():
+            return found
+        for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
+            try:
+                header, status = read_header(folder)
+            except CsvFormatError:
+                continue  # recorded() warned about it
+            selection = header.run.environment.get("selection")
+            if status in COMPLETE_RUN_STATUSES and selection and RecordedKey.of(header) == key:
+                found.append(dict(selection))
+        return found
+
     # -- reading -------------------------------------------------------------------------
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
@@ -250,7 +272,7 @@ class CsvStore:
             return []
         for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
             try:
-                commit = read_header(folder).commit
+                commit = read_header(folder)[0].commit
                 if (commit.repository, commit.sha) != (repository, sha):
                     continue
                 header, labels = read_labels(folder)

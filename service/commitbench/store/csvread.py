@@ -255,13 +255,17 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
-def read_header(folder: Path) -> RunHeader:
-    """The run header, from the manifest alone."""
+def read_header(folder: Path) -> tuple[RunHeader, str | None]:
+    """The run header and its end status (None: not closed), from the manifest alone."""
     r = _Reader(Path(folder))
+    manifest = r.manifest()
     try:
-        return header_from_json(r.manifest())
+        header = header_from_json(manifest)
+        end = manifest.get("end")
+        status = str(end["status"]) if isinstance(end, dict) else None
     except (KeyError, TypeError, ValueError) as exc:
         raise r.fail(f"bad run header ({exc})") from None
+    return header, status
 
 
 def read_labels(folder: Path) -> tuple[RunHeader, dict[str, str]]:

@@ -105,12 +105,31 @@ def _listening(url: URL) -> bool:
     return True
 
 
+# What the server says when it is there but cannot take this session now (a database
+# closed to connections, a server starting, stopping or recovering, every slot taken):
+# infrastructure that comes back, unlike refused credentials or an unknown database.
+# libpq gives no SQLSTATE for a failed connection, so its text is all there is to go by
+# (PostgreSQL's messages for SQLSTATEs 55000, 57P03 and 53300, in the default locale).
+_TEMPORARY = (
+    "is not currently accepting connections",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "the database system is not accepting connections",
+    "too many clients already",
+    "remaining connection slots are reserved",
+)
+
+
 def check(engine: Engine) -> None:
-    """Connect once. Unreachable → DatabaseUnavailable; refused login → ConfigError.
+    """Connect once. Unreachable, or there but not taking connections now →
+    DatabaseUnavailable (exit 3); refused login or unknown database → ConfigError (2).
 
     libpq reports connection failures without a SQLSTATE, so the two cases are told apart
     by what can be observed: a server that accepts a socket but not the login rejected
-    the credentials or the database name, which retrying will not fix.
+    the credentials or the database name, which retrying will not fix, unless it said
+    one of the temporary reasons above.
     """
     try:
         with engine.connect() as conn:
@@ -120,5 +139,7 @@ def check(engine: Engine) -> None:
         if _listening(engine.url):
             detail = redact(str(getattr(err, "orig", err) or err), engine.url)
             reason = detail.strip().splitlines()[-1].split("FATAL:")[-1].strip()
+            if any(phrase in detail for phrase in _TEMPORARY):
+                raise DatabaseUnavailable(f"database {where} is unavailable: {reason}") from None
             raise ConfigError(f"database {where} refused the connection: {reason}") from None
         raise DatabaseUnavailable(f"database {where} is unreachable") from None

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from commitbench.model.points import ANY, Point, PointFilter, Series, Step
 from commitbench.model.records import (
+    COMPLETE_RUN_STATUSES,
     METRIC_FIELDS,
     CaseKey,
     CommitInfo,
@@ -316,6 +317,24 @@ class SqlStore:
         )
         with self.engine.connect() as conn:
             return {label: status for label, status in conn.execute(latest)}
+
+    def selections(self, key: RecordedKey) -> list[dict[str, Any]]:
+        """The selections of the complete runs for the key (base.Store.selections)."""
+        query = (
+            select(Run.environment["selection"])
+            .join(Commit, Commit.id == Run.commit_id)
+            .join(Machine, Machine.id == Run.machine_id)
+            .where(
+                Commit.repository == key.repository,
+                Commit.sha == key.sha,
+                Machine.fingerprint == key.fingerprint,
+                Run.profile == key.profile,
+                Run.status.in_(COMPLETE_RUN_STATUSES),
+                Run.environment.has_key("selection"),
+            )
+        )
+        with self.engine.connect() as conn:
+            return [dict(found) for found in conn.execute(query).scalars()]
 
     def run_ids(self) -> list[uuid.UUID]:
         with self.engine.connect() as conn:

@@ -32,6 +32,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from commitbench.model.records import (
+    DIRECTIONS,
+    PROFILES,
+    RESULT_STATUSES,
+    RUN_STATUSES,
+    TRIGGERS,
+)
+
 # Deterministic constraint names, so migrations can refer to them and autogenerate agrees.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -41,11 +49,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
-RUN_STATUSES = ("running", "ok", "failed", "interrupted")
-TRIGGERS = ("cron", "ci", "manual")
-PROFILES = ("smoke", "full")
-DIRECTIONS = ("lower", "higher")
+# The values a record may hold are defined once, with the records (model/records.py);
+# the CHECK constraints below, and the migrations' copies that tests/store/
+# test_migrations.py compares with them, say the same.
 REGRESSION_STATES = ("open", "acknowledged", "fixed")
 # pending: waits for a runner; running: leased; done: measured; failed: measured, and a
 # case failed, crashed or timed out (what makes `run` exit 1); parked: gave up after

@@ -28,10 +28,8 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Sequence
-from typing import Any
 
 from commitbench.model.records import MetricRecord, Window
-from commitbench.model.stats import Stats
 from commitbench.runner.sampling.readings import Tick
 
 
@@ -55,32 +53,6 @@ def integrate(times: Sequence[float], values: Sequence[float], start: float, end
     for a, b in itertools.pairwise(points):
         total += (b - a) * (_at(times, values, a) + _at(times, values, b)) / 2.0
     return total
-
-
-def _summary(
-    name: str,
-    values: Sequence[float],
-    unit: str,
-    direction: str,
-    properties: dict[str, Any] | None = None,
-) -> MetricRecord:
-    """A metric from sampled values, without copying the samples (device_samples has them)."""
-    s = Stats.of(values)
-    ci = s.median_ci
-    return MetricRecord(
-        name=name,
-        unit=unit,
-        direction=direction,
-        n=s.n,
-        mean=s.mean,
-        median=s.median,
-        stddev=s.stddev,
-        min=s.min,
-        max=s.max,
-        ci_low=ci[0] if ci else None,
-        ci_high=ci[1] if ci else None,
-        properties=properties or {},
-    )
 
 
 def _power_series(ticks: Sequence[Tick]) -> dict[int, tuple[list[float], list[float]]]:
@@ -107,7 +79,12 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
     def add(name: str, values: list[float | None], unit: str, direction: str) -> None:
         present = [v for v in values if v is not None]
         if present:
-            out.append(_summary(name, present, unit, direction))
+            # Summaries only: the ticks themselves are in device_samples.
+            out.append(
+                MetricRecord.from_samples(
+                    name, present, unit=unit, direction=direction, keep_samples=False
+                )
+            )
 
     add("gpu_util", [g.util_pct for g in rate_gpus], "%", "higher")
     add("gpu_mem", [g.mem_mib for g in gpus], "MiB", "lower")
