@@ -13,6 +13,7 @@ from commitbench.cli.common import (
     info,
     open_reading_store,
     policies_from,
+    warn,
 )
 from commitbench.model.points import Series
 from commitbench.report import page
@@ -36,7 +37,7 @@ def change_points(series: Series) -> list[tuple[int, float]]:
 @click.option(
     "--repo",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Only this repository's results [default: the one in the current directory, or all].",
+    help="Only the results of the git repository at PATH [default: every repository].",
 )
 @click.option("--case", "case", metavar="PATTERN", help="Only cases matching (glob or substring).")
 @click.option(
@@ -46,7 +47,14 @@ def change_points(series: Series) -> list[tuple[int, float]]:
     metavar="NAME",
     help="Plot these metrics [default: every timing].",
 )
-@click.option("--max-plots", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option(
+    "--max-plots",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="At most this many trend plots, taken in turn from each bench module; what is "
+    "left out is said on the page and here.",
+)
 @click.option("--policy", metavar="STAT:N%", help="For the latest comparison table.")
 @global_options
 def report_command(
@@ -60,13 +68,14 @@ def report_command(
     results: Path | None,
     as_json: bool,
 ) -> int:
-    """Trends per case and metric (with CI bands and change points), the latest
-    comparison, and device utilization of the latest run; works from CSV or PostgreSQL."""
+    """Trends per case and metric (each commit's value with its interval, and change
+    points), the latest comparison, and device utilization of the latest run; works from
+    CSV or PostgreSQL. --case and --metric select both the plots and the comparison."""
     g = globals_from(db, results, as_json)
     repository = Repository(repo).id if repo is not None else None
     store, engine = open_reading_store(g)
     try:
-        index = page.write(
+        index, note = page.write(
             store,
             out,
             repository=repository,
@@ -81,7 +90,9 @@ def report_command(
             engine.dispose()
     pngs = sorted(p.name for p in out.glob("*.png"))
     if g.json:
-        emit_json({"html": str(index), "png": pngs})
+        emit_json({"html": str(index), "png": pngs, "left_out": note or None})
     else:
+        if note:
+            warn(note)
         info(f"report: {index} ({len(pngs)} PNG files beside it)")
     return 0

@@ -10,21 +10,28 @@ from matplotlib.figure import Figure
 from commitbench.model.points import Series
 from commitbench.model.records import DeviceSample
 
-# Scale a series to a readable unit for its axis.
+# Time units a metric may be recorded in, as seconds; a series (or a table row) is
+# drawn in the one of them that suits its largest value, so its numbers stay in the
+# metric's own kind of unit and one plot or row never mixes scales.
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _TIME_SCALES = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 LINE = "#1f77b4"
 REGRESSION = "#d62728"
 IMPROVEMENT = "#2ca02c"
 
 
-def _scale(values: Sequence[float], unit: str) -> tuple[float, str]:
-    if unit != "s" or not values:
+def scale(values: Sequence[float], unit: str) -> tuple[float, str]:
+    """(divisor, unit to show): values / divisor are in the unit shown. Times (s, ms,
+    us, ns) take the largest unit not above the largest value; other units are kept."""
+    own = _TIME_UNITS.get(unit)
+    finite = [abs(v) for v in values if v == v]
+    if own is None or not finite:
         return 1.0, unit
-    top = max(abs(v) for v in values)
+    top = max(finite) * own
     for factor, name in _TIME_SCALES:
         if top >= factor:
-            return factor, name
-    return 1e-9, "ns"
+            return factor / own, name
+    return 1e-9 / own, "ns"
 
 
 def png(fig: Figure) -> bytes:
@@ -34,19 +41,26 @@ def png(fig: Figure) -> bytes:
 
 
 def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> bytes:
-    """Median per commit with its 95% CI band; change points as vertical lines, red when
+    """Each commit's value (model.points.SeriesPoint: the median of its runs' medians)
+    with its 95% interval as a band; change points as vertical lines, red when
     worse (by the metric's direction), green when better. `change_points` holds
     (index of the first commit after the step, relative change)."""
-    factor, unit = _scale(series.medians, series.unit)
+    factor, unit = scale(series.medians, series.unit)
     x = list(range(len(series.medians)))
     y = [v / factor for v in series.medians]
     fig = Figure(figsize=(9, 3.2))
     ax = fig.subplots()
-    # Where a commit has too few samples for an interval, the band narrows to the median.
-    lo = [m if v is None else v / factor for v, m in zip(series.ci_low, y, strict=True)]
-    hi = [m if v is None else v / factor for v, m in zip(series.ci_high, y, strict=True)]
-    ax.fill_between(x, lo, hi, color=LINE, alpha=0.2, linewidth=0, label="95% CI")
-    ax.plot(x, y, color=LINE, marker="o", markersize=3, linewidth=1.5, label="median")
+    # Where a commit has too few samples for an interval, the band narrows to the value;
+    # with no interval at all there is no band, and no legend entry for one.
+    if any(
+        lo is not None and hi is not None
+        for lo, hi in zip(series.ci_low, series.ci_high, strict=True)
+    ):
+        lo = [m if v is None else v / factor for v, m in zip(series.ci_low, y, strict=True)]
+        hi = [m if v is None else v / factor for v, m in zip(series.ci_high, y, strict=True)]
+        label = "95% CI" + (" (span over runs)" if any(r > 1 for r in series.runs) else "")
+        ax.fill_between(x, lo, hi, color=LINE, alpha=0.2, linewidth=0, label=label)
+    ax.plot(x, y, color=LINE, marker="o", markersize=3, linewidth=1.5, label="commit value")
     for index, change in change_points:
         worse = change > 0 if series.direction == "lower" else change < 0
         ax.axvline(

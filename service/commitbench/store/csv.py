@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.errors import CsvFormatError
-from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
 from commitbench.store import history
 from commitbench.store.csvformat import (
@@ -231,6 +231,9 @@ class CsvStore:
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
         return history.csv_points(self.root, where)
+
+    def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
+        return history.csv_series_points(self.root, where)
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
         return read_run(self.run_dir(run_id))

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     METRIC_FIELDS,
     CaseKey,
@@ -329,6 +329,9 @@ class SqlStore:
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
         return history.sql_points(self.engine, where)
+
+    def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
+        return history.sql_series_points(self.engine, where)
 
     def save_regression(self, series: Series, step: Step) -> int | None:
         return regressions.record(self.engine, series, step)
