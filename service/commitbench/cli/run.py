@@ -60,7 +60,11 @@ from commitbench.store import open_store
     "worktree root and its src/].",
 )
 @click.option("--force", is_flag=True, help="Measure again what is already recorded.")
-@click.option("--branch", help="Branch to record [default: the checked-out one, with no REVS].")
+@click.option(
+    "--branch",
+    help="Branch to record [default: the branch the REVS name (main, origin/main, A..main); "
+    "none for tags and shas; the checked-out one with no REVS].",
+)
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
 @click.option("--since", metavar="DATE", help="Only commits after DATE (walks history).")
 @click.option(
@@ -113,8 +117,8 @@ def run_command(
     crashed or timed out (or results had to be spooled to CSV), 2 on bad input.
     """
     g = globals_from(db, results, as_json)
-    if branch is None and not revs:
-        branch = Repository(repo).current_branch()
+    if branch is None:
+        branch = Repository(repo).branch_named(revs)
     options = RunOptions(
         repo=repo,
         revs=RevSpec(revs, since=since, max_count=max_count, first_parent=first_parent),
