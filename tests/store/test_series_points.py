@@ -138,9 +138,7 @@ def test_sql_and_csv_give_identical_commit_values(engine: Engine, tmp_path: Path
 def test_a_commit_value_is_the_median_of_its_runs_medians(engine: Engine) -> None:
     sql = SqlStore(engine)
     expected = seed([sql])
-    points = {
-        (p.sha, p.case, p.metric, p.profile): p for p in sql.series_points(ANY)
-    }
+    points = {(p.sha, p.case, p.metric, p.profile): p for p in sql.series_points(ANY)}
 
     # One run: its median and its own interval.
     first = points[(SHAS[0], MATMUL.label, "time", "full")]

@@ -17,7 +17,7 @@ VIEWS = MetaData()
 # PostgreSQL's own names for the types the view's expressions have, so the description
 # compiles to exactly what the database reports.
 TZ = TIMESTAMP(timezone=True)
-F8 = DOUBLE_PRECISION()
+F8: DOUBLE_PRECISION[float] = DOUBLE_PRECISION()
 
 # A commit's value in each series (repository, case, metric, machine, profile):
 # model.points.SeriesPoint says how it is made; model.points.commit_values computes the
