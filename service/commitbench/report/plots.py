@@ -41,6 +41,11 @@ def png(fig: Figure) -> bytes:
 
 
 def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> bytes:
+    """The trend figure (trend_figure) as PNG."""
+    return png(trend_figure(series, change_points))
+
+
+def trend_figure(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> Figure:
     """Each commit's value (model.points.SeriesPoint: the median of its runs' medians)
     with its 95% interval as a band; change points as vertical lines, red when
     worse (by the metric's direction), green when better. `change_points` holds
@@ -77,7 +82,7 @@ def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> by
     ax.set_xticks(ticks, [series.shas[i][:7] for i in ticks], rotation=45, fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return png(fig)
+    return fig
 
 
 _PANELS = (
