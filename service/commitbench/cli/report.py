@@ -16,7 +16,6 @@ from commitbench.cli.common import (
     warn,
 )
 from commitbench.model.points import Series
-from commitbench.report import page
 from commitbench.runner.vcs import Repository
 
 
@@ -71,6 +70,10 @@ def report_command(
     """Trends per case and metric (each commit's value with its interval, and change
     points), the latest comparison, and device utilization of the latest run; works from
     CSV or PostgreSQL. --case and --metric select both the plots and the comparison."""
+    # Here, not at the top: matplotlib is most of the start-up time of every other
+    # command (perf/csv_read.py), and only the report draws.
+    from commitbench.report import page
+
     g = globals_from(db, results, as_json)
     repository = Repository(repo).id if repo is not None else None
     store, engine = open_reading_store(g)
