@@ -11,8 +11,10 @@ repositories, or that CI runs accumulate in). Timed, in one invocation:
   directory, device samples included), in this process;
 - `commitbench compare A B --repo R` and `commitbench report --repo R`, each as a user
   runs it (a fresh process: start-up, reading, the table or the 20 plots), the median
-  of --repeat runs; and the reads alone in this process (ReadStore.series_points and
-  points for the pair, series_points for the repository).
+  of --repeat runs; the report of one case (what reading and the page cost besides
+  the plots) and `commitbench --help` (start-up alone); and the reads alone in this
+  process (ReadStore.series_points and points for the pair, series_points for the
+  repository).
 
 Prints each time and the ratios to the baseline. Target (issue 11): compare and report
 each under 2 s.
@@ -205,6 +207,9 @@ def main() -> int:
             "commitbench compare A B": lambda: command("compare", a, b, *common),
             "commitbench report (20 plots)": lambda: command(
                 "report", "--out", str(root / "report"), *common
+            ),
+            "commitbench report --case bench_0.case[size=0] (1 plot)": lambda: command(
+                "report", "--out", str(root / "report1"), "--case", "bench_0.case[size=0]", *common
             ),
             "commitbench --help (start-up alone)": lambda: command("--help"),
         }
