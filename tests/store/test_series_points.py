@@ -8,8 +8,10 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
+from commitbench.errors import CsvFormatError
 from commitbench.model.points import ANY, PointFilter, SeriesPoint
 from commitbench.model.records import (
     CaseKey,
@@ -22,6 +24,7 @@ from commitbench.model.records import (
 )
 from commitbench.model.stats import Stats
 from commitbench.store.csv import CsvStore
+from commitbench.store.csvread import find_runs, read_header, read_run
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 
@@ -195,3 +198,22 @@ def test_series_point_fields(engine: Engine) -> None:
     assert (point.unit, point.direction) == ("s", "lower")
     assert point.committed_at == f.T0 + timedelta(days=1)
     assert point.measured_at == f.T0 + timedelta(days=1, hours=1)
+
+
+def test_csv_points_read_only_the_runs_the_filter_names(tmp_path: Path) -> None:
+    """Runs are chosen by their manifest (repository, commit, machine) before any CSV
+    file is parsed, and device samples are never read for points: a damaged metrics
+    file of another commit and damaged device samples of this one do not matter."""
+    csv = CsvStore(tmp_path / "results")
+    seed([csv])
+    folders = {read_header(folder).commit.sha: folder for folder in find_runs(tmp_path / "results")}
+    (folders[SHAS[0]] / "metrics-0001.csv").write_text("garbage\n")
+    for samples in folders[SHAS[2]].glob("device_samples-*.csv"):
+        samples.write_text("garbage\n")
+    wanted = PointFilter(repository=REPO, shas=[SHAS[2]])
+    assert [p.case for p in csv.points(wanted)] == [ADAM.label, ADAM.label]
+    assert [p.runs for p in csv.series_points(wanted)] == [1, 1]
+    with pytest.raises(CsvFormatError, match=r"metrics-0001\.csv: truncated or modified"):
+        csv.points(PointFilter(repository=REPO, shas=[SHAS[0]]))
+    with pytest.raises(CsvFormatError, match=r"device_samples-0001\.csv"):
+        read_run(folders[SHAS[2]])  # a whole run is still read, and checked, in full
