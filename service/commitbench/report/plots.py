@@ -107,7 +107,13 @@ def device(samples: Sequence[tuple[str | None, DeviceSample]], title: str) -> by
     panels = [p for p in _PANELS if any(getattr(s, p[0]) is not None for _, s in samples)]
     if not panels:
         return None
-    fig = Figure(figsize=(9, 1.8 * len(panels) + 0.6))
+    height = 1.8 * len(panels) + 0.9
+    fig = Figure(figsize=(9, height))
+    # Fixed margins, in inches, for the title above and the axis label below (cropping
+    # instead would draw the figure twice).
+    fig.subplots_adjust(
+        left=0.09, right=0.99, top=1 - 0.55 / height, bottom=0.5 / height, hspace=0.45
+    )
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     gpus = sorted({s.gpu_index for _, s in samples}, key=lambda g: -1 if g is None else g)
     for ax, (field, label, unit) in zip(axes, panels, strict=True):
@@ -126,7 +132,7 @@ def device(samples: Sequence[tuple[str | None, DeviceSample]], title: str) -> by
         _shade_cases(ax, samples, t0)
     axes[-1].set_xlabel("seconds since the run started")
     fig.suptitle(title, fontsize=10)
-    return png(fig)
+    return png(fig, tight=False)
 
 
 def _shade_cases(
