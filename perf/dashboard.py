@@ -145,11 +145,12 @@ LOAD_STEPS: list[tuple[str, str]] = [
         JOIN cases ca ON ca.id = rs.case_id
         CROSS JOIN LATERAL (VALUES
           -- As the harness names them: ctx.time(T, ..., flops=) writes T, T.tflops and
-          -- T.peak_pct (bytes=: T.gbps); the worker adds peak_cuda_mem.
+          -- T.peak_pct; the worker adds peak_cuda_mem; the all-reduce bench records
+          -- busbw (benches/allreduce.py).
           (split_part(ca.name, '.', 2), 's', 'lower', 0.001 * (1 + ca.id %% 17)),
           ('peak_cuda_mem', 'MiB', 'lower', 1024.0 * (1 + ca.id %% 5)),
           (CASE WHEN ca.name = 'generation.decode' THEN 'tokens_per_s'
-                WHEN ca.name = 'allreduce.allreduce' THEN 'allreduce.gbps'
+                WHEN ca.name = 'allreduce.allreduce' THEN 'busbw'
                 ELSE split_part(ca.name, '.', 2) || '.tflops' END,
            CASE WHEN ca.name = 'generation.decode' THEN 'tokens/s'
                 WHEN ca.name = 'allreduce.allreduce' THEN 'GB/s' ELSE 'TFLOP/s' END,
@@ -489,24 +490,48 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     print(f"  ratio hf/ours {statistics.median(hf_d) / statistics.median(ours_d):8.0f}x")
 
 
-def before(
-    conn: Conn, repeat: int, now: datetime, rev: str, after: list[tuple[str, float, float, int]]
-) -> None:
-    """p95 of each query of the dashboards at `rev` beside the current one's."""
-    old = {r[0]: r for r in measure(conn, repeat, now, committed_dashboards(rev))}
-    new = {r[0]: r for r in after}
-    width = max(len(name) for name in old | new)
-    print(f"\n{'query':<{width}}  {rev[:10] + ' p95':>14}  {'now p95':>8}  {'now/before':>10}")
-    for name in sorted(old.keys() | new.keys()):
-        was = f"{old[name][2]:14.1f}" if name in old else f"{'-':>14}"
-        now_ = f"{new[name][2]:8.1f}" if name in new else f"{'-':>8}"
-        ratio = f"{new[name][2] / old[name][2]:10.2f}" if name in old and name in new else ""
-        print(f"{name:<{width}}  {was}  {now_}  {ratio}")
-    both = [n for n in old if n in new]
+def expanded(conn: Conn, now: datetime, boards: dict[str, Json]) -> dict[str, str]:
+    """Query name -> the SQL Grafana sends with the defaults (first copy of a repeat)."""
+    out = {}
+    for dashboard in boards.values():
+        frm, to = time_range(dashboard, now)
+        variables = resolve_variables(dashboard, lambda s: columns_and_rows(conn, s), frm, to)
+        for query in queries(dashboard):
+            ctx = next(contexts(query, variables, frm, to))
+            out[query.name] = expand(query.sql, ctx)
+    return out
+
+
+def before(conn: Conn, repeat: int, now: datetime, rev: str) -> None:
+    """Each query of the dashboards at `rev` and its current version, timed in turns
+    (old, new, old, new, ...) so that a change of load on the machine touches both."""
+    old = expanded(conn, now, committed_dashboards(rev))
+    new = expanded(conn, now, dashboards())
+    both = sorted(old.keys() & new.keys())
+    times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in both}
+    for name in both:
+        run_readonly(conn, old[name])  # warm-up
+        run_readonly(conn, new[name])
+    for _ in range(repeat):
+        for name in both:
+            for text, into in ((old[name], times[name][0]), (new[name], times[name][1])):
+                start = time.perf_counter()
+                run_readonly(conn, text)
+                into.append((time.perf_counter() - start) * 1000)
+    width = max(len(n) for n in both)
+    head = f"{rev[:10]} p95"
+    print(f"\nin turns:\n{'query':<{width}}  {head:>14}  {'now p95':>8}  {'now/before':>10}")
+    ratios = []
+    for name in both:
+        was, now_ = p95(times[name][0]), p95(times[name][1])
+        ratios.append(now_ / was)
+        print(f"{name:<{width}}  {was:14.1f}  {now_:8.1f}  {now_ / was:10.2f}")
+    only = sorted(new.keys() - old.keys()) + sorted(old.keys() - new.keys())
     print(
-        f"\nslowest p95 before: {max(old[n][2] for n in old):.1f} ms; now: "
-        f"{max(new[n][2] for n in new):.1f} ms; queries in both: {len(both)}, "
-        f"median ratio now/before {statistics.median(new[n][2] / old[n][2] for n in both):.2f}"
+        f"\n{len(both)} queries in both; slowest p95 before "
+        f"{max(p95(times[n][0]) for n in both):.1f} ms, now "
+        f"{max(p95(times[n][1]) for n in both):.1f} ms; median ratio now/before "
+        f"{statistics.median(ratios):.2f}" + (f"; only in one: {', '.join(only)}" if only else "")
     )
 
 
@@ -556,7 +581,7 @@ def main() -> int:
                 f"series over {TARGET_POINTS} points: {len(long)}"
             )
             if args.baseline:
-                before(conn, args.repeat, now, args.baseline, results)
+                before(conn, args.repeat, now, args.baseline)
             hf_comparison(conn, args.repeat, now)
         return 1 if over or long else 0
     finally:

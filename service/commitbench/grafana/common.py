@@ -55,7 +55,9 @@ SERIES_WHERE = sql(
     "))",
 )
 
-# The same for runs (runs AS r of commits AS cm), where a query starts from runs.
+# The same for runs (runs AS r of commits AS cm), where a query starts from runs. The
+# branch test is written so PostgreSQL can use the column's statistics ("(no branch)"
+# unchosen folds to false), which coalesce(r.branch, '') would hide from it.
 RUN_WHERE = sql(
     """cm.repository = ${repository:sqlstring}
     AND r.machine_id = """,
@@ -63,7 +65,9 @@ RUN_WHERE = sql(
     """
     AND r.profile = ${profile:sqlstring}
     AND $__timeFilter(cm.committed_at)
-    AND coalesce(r.branch, '') IN (${branch:sqlstring})""",
+    AND (r.branch IN (${branch:sqlstring}) OR (r.branch IS NULL AND """,
+    _NO_BRANCH,
+    "))",
 )
 
 # The same for regressions (AS g), which keep the series' machine, branch and profile.
@@ -72,7 +76,9 @@ REGRESSION_WHERE = sql(
     MACHINE_ID,
     """
   AND g.profile = ${profile:sqlstring}
-  AND coalesce(g.branch, '') IN (${branch:sqlstring})""",
+  AND (g.branch IN (${branch:sqlstring}) OR (g.branch IS NULL AND """,
+    _NO_BRANCH,
+    "))",
 )
 
 REPOSITORY_SQL = """

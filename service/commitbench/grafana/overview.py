@@ -47,7 +47,7 @@ series AS (
   SELECT sp.case_id, sp.case_label, sp.metric, sp.unit, sp.direction, sp.value, sp.sha,
          sp.runs,
          row_number() OVER (
-           PARTITION BY sp.case_id, sp.metric
+           PARTITION BY sp.case_id, sp.metric, sp.unit, sp.direction
            ORDER BY sp.committed_at DESC, sp.sha DESC
          ) AS age
   FROM series_points sp
@@ -57,13 +57,17 @@ series AS (
     common.SERIES_WHERE,
     """
 ),
-baseline AS (
-  SELECT case_id, metric,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS baseline,
-         count(*) AS n
+-- One pass per series: its latest value (age 1) and the median of the ones before. (A
+-- join of the two misleads the planner into re-aggregating once per row.)
+latest AS (
+  SELECT case_id, case_label, metric, unit, direction,
+         min(value) FILTER (WHERE age = 1) AS value,
+         min(sha) FILTER (WHERE age = 1) AS sha,
+         min(runs) FILTER (WHERE age = 1) AS runs,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY value) FILTER (WHERE age > 1) AS baseline,
+         count(*) FILTER (WHERE age > 1) AS n
   FROM series
-  WHERE age > 1
-  GROUP BY case_id, metric
+  GROUP BY case_id, case_label, metric, unit, direction
 )
 SELECT s.case_label AS "case",
        s.metric AS "metric",
@@ -71,12 +75,12 @@ SELECT s.case_label AS "case",
        left(s.sha, 10) AS "commit",
        s.value AS "latest",
        s.runs AS "runs",
-       b.baseline AS "baseline",
-       b.n AS "baseline commits",
-       CASE WHEN b.baseline > 0 THEN
+       s.baseline AS "baseline",
+       s.n AS "baseline commits",
+       CASE WHEN s.baseline > 0 THEN
          CASE s.direction
-           WHEN 'lower' THEN 100 * (s.value / b.baseline - 1)
-           ELSE 100 * (1 - s.value / b.baseline)
+           WHEN 'lower' THEN 100 * (s.value / s.baseline - 1)
+           ELSE 100 * (1 - s.value / s.baseline)
          END
        END AS "worse by",
        (SELECT count(*)
@@ -87,9 +91,7 @@ SELECT s.case_label AS "case",
     common.REGRESSION_WHERE,
     """
            AND g.state = 'open') AS "open regressions"
-FROM series s
-LEFT JOIN baseline b ON b.case_id = s.case_id AND b.metric = s.metric
-WHERE s.age = 1
+FROM latest s
 ORDER BY "open regressions" DESC, "worse by" DESC NULLS LAST, s.case_label
 """,
 )

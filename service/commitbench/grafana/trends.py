@@ -49,7 +49,7 @@ COMMITS_SQL = common.sql(
 SELECT sp.committed_at AS "time",
        left(sp.sha, 10) AS "commit",
        sp.subject AS "subject",
-       cm.author_name AS "author",
+       (SELECT cm.author_name FROM commits cm WHERE cm.id = sp.commit_id) AS "author",
        sp.case_label AS "case",
        sp.value AS "value",
        sp.ci_low AS "ci_low",
@@ -60,7 +60,6 @@ SELECT sp.committed_at AS "time",
        array_to_string(sp.branches, ', ') AS "branches",
        regexp_replace(sp.repository, '\.git$', '') || '/commit/' || sp.sha AS "commit_url"
 FROM series_points sp
-JOIN commits cm ON cm.id = sp.commit_id
 WHERE sp.case_label IN (${case:sqlstring})
   AND sp.metric = ${metric:sqlstring}
   AND """,
