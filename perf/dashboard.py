@@ -5,6 +5,7 @@
     python perf/dashboard.py --scale 0.02    # a quick check (40 commits)
     python perf/dashboard.py --keep          # keep the database (printed) for reuse:
     python perf/dashboard.py --database cb_perf_xxx   # time an existing one, no load
+    python perf/dashboard.py --baseline e97b7a4       # also time the dashboards of a commit
 
 Fills a throwaway database (migrated by Alembic) with generate_series on the server,
 then runs every panel target, annotation and variable query of every dashboard with
@@ -13,6 +14,9 @@ transaction: a warm-up, then --repeat timed executions (client wall time, rows
 fetched). Prints median and p95 per query, the slowest five, points per series, and
 the ratios against the same data in the shape of the Hugging Face transformers
 benchmark tables (JSON measurements, no time index, no downsampling) in schema `hf`.
+With --baseline REV it also times the dashboards committed at REV (`git show
+REV:grafana/dashboards/*.json`) on the same database in the same run, and prints each
+query's p95 before and after (issue 11: e97b7a4, the queries before series_points).
 
 Targets (issue 6): every query p95 <= 50 ms; no series longer than about 2,000 points.
 """
@@ -20,9 +24,11 @@ Targets (issue 6): every query p95 <= 50 ms; no series longer than about 2,000 p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +42,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from commitbench.grafana import dashboards
+from commitbench.grafana.builder import Json
 from commitbench.grafana.expand import QueryContext, expand
 from commitbench.grafana.queries import Query, contexts, queries, resolve_variables, time_range
 from commitbench.store import engine as dbengine
@@ -138,11 +145,12 @@ LOAD_STEPS: list[tuple[str, str]] = [
         JOIN cases ca ON ca.id = rs.case_id
         CROSS JOIN LATERAL (VALUES
           -- As the harness names them: ctx.time(T, ..., flops=) writes T, T.tflops and
-          -- T.peak_pct (bytes=: T.gbps); the worker adds peak_cuda_mem.
+          -- T.peak_pct; the worker adds peak_cuda_mem; the all-reduce bench records
+          -- busbw (benches/allreduce.py).
           (split_part(ca.name, '.', 2), 's', 'lower', 0.001 * (1 + ca.id %% 17)),
           ('peak_cuda_mem', 'MiB', 'lower', 1024.0 * (1 + ca.id %% 5)),
           (CASE WHEN ca.name = 'generation.decode' THEN 'tokens_per_s'
-                WHEN ca.name = 'allreduce.allreduce' THEN 'allreduce.gbps'
+                WHEN ca.name = 'allreduce.allreduce' THEN 'busbw'
                 ELSE split_part(ca.name, '.', 2) || '.tflops' END,
            CASE WHEN ca.name = 'generation.decode' THEN 'tokens/s'
                 WHEN ca.name = 'allreduce.allreduce' THEN 'GB/s' ELSE 'TFLOP/s' END,
@@ -362,11 +370,34 @@ def longest_series(query: Query, conn: Conn, text: str) -> int:
     return len(rows)
 
 
-def measure(conn: Conn, repeat: int, now: datetime) -> list[tuple[str, float, float, int]]:
+def columns_and_rows(conn: Conn, text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SET TRANSACTION READ ONLY")
+        cur.execute(text.encode())
+        return [d.name for d in cur.description or ()], cur.fetchall()
+
+
+def committed_dashboards(rev: str) -> dict[str, Json]:
+    """The dashboards as committed at `rev`."""
+    out = {}
+    for name in dashboards():
+        text = subprocess.run(
+            ["git", "show", f"{rev}:grafana/dashboards/{name}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        out[name] = json.loads(text)
+    return out
+
+
+def measure(
+    conn: Conn, repeat: int, now: datetime, boards: dict[str, Json] | None = None
+) -> list[tuple[str, float, float, int]]:
     results = []
-    for dashboard in dashboards().values():
+    for dashboard in (boards or dashboards()).values():
         frm, to = time_range(dashboard, now)
-        variables = resolve_variables(dashboard, lambda s: run_readonly(conn, s), frm, to)
+        variables = resolve_variables(dashboard, lambda s: columns_and_rows(conn, s), frm, to)
         for query in queries(dashboard):
             for n, ctx in enumerate(contexts(query, variables, frm, to)):
                 if n:  # a repeated panel: the first copy stands for all
@@ -385,7 +416,7 @@ def device_over_run(conn: Conn, repeat: int) -> list[tuple[str, float, float, in
         conn, "SELECT started_at, finished_at FROM runs ORDER BY started_at DESC LIMIT 1"
     )
     frm, to = span[0]
-    variables = resolve_variables(device, lambda s: run_readonly(conn, s), frm, to)
+    variables = resolve_variables(device, lambda s: columns_and_rows(conn, s), frm, to)
     out = []
     for query in queries(device):
         if query.kind != "panel":
@@ -402,7 +433,7 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     trends = dashboards()["trends.json"]
     device = dashboards()["device.json"]
     frm, to = time_range(trends, now)
-    variables = resolve_variables(trends, lambda s: run_readonly(conn, s), frm, to)
+    variables = resolve_variables(trends, lambda s: columns_and_rows(conn, s), frm, to)
     label = variables["case"].values[0]
     # Ours over all five years of commits, for the same case.
     everything = QueryContext(datetime(2000, 1, 1, tzinfo=timezone.utc), to, variables)
@@ -426,7 +457,7 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     print(f"  ratio hf/ours {statistics.median(hf) / statistics.median(ours):8.1f}x")
 
     dfrm, dto = time_range(device, now)
-    dvars = resolve_variables(device, lambda s: run_readonly(conn, s), dfrm, dto)
+    dvars = resolve_variables(device, lambda s: columns_and_rows(conn, s), dfrm, dto)
     gpu_query = next(q for q in queries(device) if q.title == "GPU utilization")
     dctx = QueryContext(dfrm, dto, dvars, max_data_points=gpu_query.max_data_points)
     dsql = expand(gpu_query.sql, dctx)
@@ -459,12 +490,58 @@ def hf_comparison(conn: Conn, repeat: int, now: datetime) -> None:
     print(f"  ratio hf/ours {statistics.median(hf_d) / statistics.median(ours_d):8.0f}x")
 
 
+def expanded(conn: Conn, now: datetime, boards: dict[str, Json]) -> dict[str, str]:
+    """Query name -> the SQL Grafana sends with the defaults (first copy of a repeat)."""
+    out = {}
+    for dashboard in boards.values():
+        frm, to = time_range(dashboard, now)
+        variables = resolve_variables(dashboard, lambda s: columns_and_rows(conn, s), frm, to)
+        for query in queries(dashboard):
+            ctx = next(contexts(query, variables, frm, to))
+            out[query.name] = expand(query.sql, ctx)
+    return out
+
+
+def before(conn: Conn, repeat: int, now: datetime, rev: str) -> None:
+    """Each query of the dashboards at `rev` and its current version, timed in turns
+    (old, new, old, new, ...) so that a change of load on the machine touches both."""
+    old = expanded(conn, now, committed_dashboards(rev))
+    new = expanded(conn, now, dashboards())
+    both = sorted(old.keys() & new.keys())
+    times: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in both}
+    for name in both:
+        run_readonly(conn, old[name])  # warm-up
+        run_readonly(conn, new[name])
+    for _ in range(repeat):
+        for name in both:
+            for text, into in ((old[name], times[name][0]), (new[name], times[name][1])):
+                start = time.perf_counter()
+                run_readonly(conn, text)
+                into.append((time.perf_counter() - start) * 1000)
+    width = max(len(n) for n in both)
+    head = f"{rev[:10]} p95"
+    print(f"\nin turns:\n{'query':<{width}}  {head:>14}  {'now p95':>8}  {'now/before':>10}")
+    ratios = []
+    for name in both:
+        was, now_ = p95(times[name][0]), p95(times[name][1])
+        ratios.append(now_ / was)
+        print(f"{name:<{width}}  {was:14.1f}  {now_:8.1f}  {now_ / was:10.2f}")
+    only = sorted(new.keys() - old.keys()) + sorted(old.keys() - new.keys())
+    print(
+        f"\n{len(both)} queries in both; slowest p95 before "
+        f"{max(p95(times[n][0]) for n in both):.1f} ms, now "
+        f"{max(p95(times[n][1]) for n in both):.1f} ms; median ratio now/before "
+        f"{statistics.median(ratios):.2f}" + (f"; only in one: {', '.join(only)}" if only else "")
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of full size")
     parser.add_argument("--repeat", type=int, default=20, help="timed executions per query")
     parser.add_argument("--database", help="time this existing, loaded database instead")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
+    parser.add_argument("--baseline", metavar="REV", help="also time the dashboards of REV")
     args = parser.parse_args()
 
     name = args.database or f"cb_perf_{uuid.uuid4().hex[:10]}"
@@ -503,6 +580,8 @@ def main() -> int:
                 f"\n{len(results)} queries; p95 over {TARGET_P95_MS:.0f} ms: {len(over)}; "
                 f"series over {TARGET_POINTS} points: {len(long)}"
             )
+            if args.baseline:
+                before(conn, args.repeat, now, args.baseline)
             hf_comparison(conn, args.repeat, now)
         return 1 if over or long else 0
     finally:

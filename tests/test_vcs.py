@@ -48,6 +48,41 @@ def test_ranges_and_filters(history: tuple[GitBuilder, list[str]]) -> None:
 
 
 @pytest.mark.parametrize(
+    ("revs", "branch"),
+    [
+        ((), "main"),  # HEAD, on main
+        (("main",), "main"),
+        (("origin/feature",), "feature"),
+        (("v1..main",), "main"),
+        (("HEAD",), "main"),
+        (("origin/main",), "main"),
+        (("main", "origin/main"), "main"),
+        (("v1",), None),
+        (("main~1",), None),
+        (("main", "feature"), None),
+        (("main", "v1"), None),
+    ],
+)
+def test_branch_named_by_revisions(
+    history: tuple[GitBuilder, list[str]],
+    tmp_path: Path,
+    revs: tuple[str, ...],
+    branch: str | None,
+) -> None:
+    """`run main --max-count 20` records main; a tag or a sha records no branch."""
+    g, shas = history
+    clone = tmp_path / "clone"  # with origin/main and origin/feature
+    subprocess.run(["git", "clone", "-q", str(g.path), str(clone)], check=True)
+    repo = Repository(clone)
+    assert repo.branch_named(revs) == branch
+    assert repo.branch_named((shas[0],)) is None
+    assert repo.branch_named((f"{shas[0]}..{shas[4]}",)) is None
+    assert repo.branch_named(("origin/HEAD",)) is None
+    subprocess.run(["git", "checkout", "-q", "--detach"], cwd=clone, check=True)
+    assert repo.branch_named(()) is None  # a detached HEAD is on no branch
+
+
+@pytest.mark.parametrize(
     ("rev", "message"),
     [
         ("nope", "revision 'nope' does not resolve to a commit in {root}"),

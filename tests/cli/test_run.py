@@ -45,11 +45,13 @@ def test_ten_commits_into_postgresql(cli, db_env: str, engine: Engine, ten) -> N
     with engine.connect() as conn:
         versions = conn.execute(VERSIONS_BY_SHA).all()
         profiles = conn.execute(text("SELECT DISTINCT profile, trigger FROM runs")).all()
+        branches = conn.execute(text("SELECT DISTINCT branch FROM runs")).all()
     # Every commit was measured with its own code: commit i has model.VERSION == i.
     assert sorted(versions, key=lambda row: shas.index(row[0])) == [
         (sha, float(i)) for i, sha in enumerate(shas) for _ in CASES
     ]
     assert profiles == [("smoke", "manual")]  # auto on a machine without a GPU
+    assert branches == [("main",)]  # the revision named the branch
 
 
 def test_ten_commits_into_csv(cli, ten, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -69,6 +71,7 @@ def test_ten_commits_into_csv(cli, ten, tmp_path: Path) -> None:  # type: ignore
         versions = {next(m.median for m in r.metrics if m.name == "version") for r in data.results}
         assert versions == {float(i)}
         assert data.end is not None and data.end.status == "ok"
+        assert data.header.run.branch is None  # shas name no branch
 
 
 def test_users_tree_and_head_are_untouched(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

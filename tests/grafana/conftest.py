@@ -1,102 +1,70 @@
-"""A seeded database for the dashboard queries, and a read-only connection to it.
+"""A database seeded from the built-in suite's real results, and a read-only connection.
 
 The database is created for the session (cb_test_grafana_<random>), migrated with
-Alembic, given a SELECT-only role of its own (roles are cluster-wide, so the name is
-unique per session and the role is dropped at the end) and filled through the real
-MetricsRecorder. PostgreSQL must be reachable: these tests fail without it, never skip.
+Alembic and given a SELECT-only role of its own (roles are cluster-wide, so the name is
+unique per session and the role is dropped at the end). It is filled by the real
+commands, so the dashboards are tested on the case and metric names the code records:
+
+- `commitbench run --profile smoke main` of the built-in suite on a fresh repository
+  (one real run on this machine, CPU: about 70 s, once per session);
+- a history replayed from that run: 30 more commits, each the real results with every
+  sample scaled by a seeded noise of +-1%, the first 10 recorded without a branch (a
+  backfill), the rest on main, and a 30% slowdown of one matmul case from commit 16
+  on; the newest commit measured twice (a confirmation run without a branch);
+- `commitbench detect`, which finds that step and writes the regression;
+- `commitbench import` of the GPU results committed under examples/results/ (an H100
+  run of the whole suite, an H100 attention run with 60 GiB held, a 2x H200 all-reduce
+  run), for the panels that need a GPU;
+- three commits on the fleet's queue, one claimed.
+
+PostgreSQL must be reachable: these tests fail without it, never skip.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL, make_url
 
+from commitbench.model.points import machine_label
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
-    DeviceSample,
-    MachineInfo,
     MetricRecord,
     ResultRecord,
+    RunData,
     RunHeader,
-    RunInfo,
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore
-from commitbench.store.tables import Case, Commit, Machine, Regression
+from commitbench.store.tables import Commit, Run
+from tests.gitrepo import GitBuilder
 
 ADMIN_URL = os.environ.get(
     "COMMITBENCH_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REPOSITORY = "https://example.com/acme/model.git"
-COMMITS = 12
-SAMPLE_TICKS = 20  # device samples per GPU per result, 100 ms apart
-
-# Cases of the built-in workloads as the Workloads dashboard expects them, with metric
-# names as the harness writes them (ctx.time("matmul", ..., flops=) -> matmul,
-# matmul.tflops, matmul.peak_pct; bytes= -> .gbps; the worker's peak_cuda_mem):
-# (name, params, [(metric, unit, direction, typical value)], status)
-CASES: list[tuple[str, dict[str, str | int], list[tuple[str, str, str, float]], str]] = [
-    ("optimizers.adamw", {"impl": "foreach"}, [("step", "s", "lower", 0.012)], "ok"),
-    ("optimizers.adamw", {"impl": "fused"}, [("step", "s", "lower", 0.008)], "ok"),
-    (
-        "matmul.matmul",
-        {"impl": "fp16", "shape": "4096x12288"},
-        [
-            ("matmul", "s", "lower", 0.0011),
-            ("matmul.tflops", "TFLOP/s", "higher", 410.0),
-            ("matmul.peak_pct", "%", "higher", 41.4),
-        ],
-        "ok",
-    ),
-    (
-        "transformer.step",
-        {"size": "small"},
-        [("step", "s", "lower", 0.05), ("peak_cuda_mem", "MiB", "lower", 2048.0)],
-        "ok",
-    ),
-    ("transformer.step", {"size": "medium"}, [("step", "s", "lower", 0.21)], "ok"),
-    (
-        "attention.attention",
-        {"d": 64, "impl": "sdpa", "seq": 1024},
-        [("attention", "s", "lower", 0.0004)],
-        "ok",
-    ),
-    (
-        "attention.attention",
-        {"d": 64, "impl": "sdpa", "seq": 4096},
-        [("attention", "s", "lower", 0.0051)],
-        "ok",
-    ),
-    ("attention.attention", {"d": 64, "impl": "eager", "seq": 4096}, [], "oom"),
-    (
-        "generation.decode",
-        {"model": "tiny", "tokens": 128},
-        [("decode", "s", "lower", 0.9), ("tokens_per_s", "tokens/s", "higher", 142.0)],
-        "ok",
-    ),
-    (
-        "allreduce.allreduce",
-        {"bytes": 67108864, "gpus": 8},
-        [("allreduce", "s", "lower", 0.0009), ("allreduce.gbps", "GB/s", "higher", 130.0)],
-        "ok",
-    ),
-]
-REGRESSED = ("matmul.matmul", {"impl": "fp16", "shape": "4096x12288"})
-REGRESSED_METRIC = "matmul"
+ROOT = Path(__file__).resolve().parents[2]
+GPU_RESULTS = ROOT / "examples" / "results"
+GPU_REPOSITORY = "/tmp/suite-repo"  # where perf/suite_gpu.sh committed the suite
+REPLAYED = 30  # commits after the real one
+BACKFILL = 10  # of them, the first recorded without a branch
+STEP_AT = 16  # the first replayed commit of the slower level
+SLOWDOWN = 1.3
 
 
 @dataclass(frozen=True)
@@ -105,7 +73,11 @@ class Seeded:
     readonly_url: URL
     role: str
     now: datetime
-    run_ids: tuple[uuid.UUID, ...]
+    repository: str  # the smoke run's repository (commits.repository)
+    stepped_case: str  # the case label whose timings step by SLOWDOWN at STEP_AT
+    stepped_metric: str  # its first timing
+    cpu_label: str  # the label of this machine, which measured the smoke run
+    gpu_span: tuple[datetime, datetime]  # from the first GPU run's start to the last's end
 
 
 def _admin_execute(statement: sql.Composable) -> None:
@@ -116,144 +88,147 @@ def _admin_execute(statement: sql.Composable) -> None:
         conn.execute(statement)
 
 
-def _machines() -> list[MachineInfo]:
-    gpu = MachineInfo.from_facts(
-        gpu_name="NVIDIA H100 80GB HBM3",
-        gpu_count=2,
-        gpu_memory_mib=81559,
-        driver_version="550.54.15",
-        cuda_version="12.4",
-        cpu_model="AMD EPYC 9454",
-        cpu_count=96,
-        ram_mib=1048576,
+def _commandline(url: URL, *args: str, cwd: Path | None = None) -> str:
+    """Run a commitbench command as a user does, in its own process."""
+    env = {**os.environ, "COMMITBENCH_DB": url.render_as_string(hide_password=False)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "commitbench", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
-    cpu = MachineInfo.from_facts(cpu_model="Intel Xeon", cpu_count=4, ram_mib=16384)
-    return [gpu, cpu]
+    if proc.returncode not in (0, 1):
+        pytest.fail(f"commitbench {' '.join(args)}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
+    return proc.stdout
 
 
-def _results(
-    rng: random.Random, started: datetime, commit_index: int, gpus: int
-) -> list[ResultRecord]:
-    out = []
-    at = started
-    for name, params, metrics, status in CASES:
-        slowdown = 1.2 if (name, params) == REGRESSED and commit_index == COMMITS - 1 else 1.0
-        records = []
-        for metric, unit, direction, typical in metrics:
-            factor = slowdown if direction == "lower" else 1 / slowdown
-            samples = [typical * factor * rng.uniform(0.97, 1.03) for _ in range(7)]
-            records.append(
-                MetricRecord.from_samples(metric, samples, unit=unit, direction=direction)
-            )
-        ticks = tuple(
-            DeviceSample(
-                time=at + timedelta(milliseconds=100 * i),
-                gpu_index=g if gpus else None,
-                gpu_util_pct=float(rng.randint(60, 100)) if gpus else None,
-                gpu_mem_mib=20000.0 + 10 * i if gpus else None,
-                power_w=float(rng.randint(300, 700)) if gpus else None,
-                sm_clock_mhz=1980.0 if gpus else None,
-                temperature_c=55.0 + 0.1 * i if gpus else None,
-                throttle_reasons=0 if gpus else None,
-                cpu_util_pct=float(rng.randint(5, 100)),
-                rss_mib=3000.0 + i,
-            )
-            for i in range(SAMPLE_TICKS)
-            for g in range(max(gpus, 1))
-        )
-        out.append(
-            ResultRecord(
-                case=CaseKey.of(name, params),
-                status=status,
-                error="CUDA out of memory" if status == "oom" else None,
-                duration_s=SAMPLE_TICKS * 0.1,
-                started_at=at,
-                metrics=tuple(records),
-                device_samples=ticks,
+def _scaled(
+    result: ResultRecord, factor: float, rng: random.Random, shift: timedelta
+) -> ResultRecord:
+    """The result with +-1% of noise on every raw sample, its timings (unit s) times
+    `factor` and its throughputs (TFLOP/s) divided by it, its times moved by `shift`."""
+    metrics = []
+    for m in result.metrics:
+        if not m.samples:
+            metrics.append(m)
+            continue
+        f = {"s": factor, "TFLOP/s": 1 / factor}.get(m.unit, 1.0)
+        samples = [x * f * rng.uniform(0.99, 1.01) for x in m.samples]
+        metrics.append(
+            MetricRecord.from_samples(
+                m.name, samples, unit=m.unit, direction=m.direction, properties=m.properties
             )
         )
-        at += timedelta(seconds=SAMPLE_TICKS * 0.1 + 0.5)
-    return out
+    return dataclasses.replace(
+        result,
+        started_at=result.started_at + shift if result.started_at else None,
+        metrics=tuple(metrics),
+        device_samples=tuple(d._replace(time=d.time + shift) for d in result.device_samples),
+    )
 
 
-def seed(engine: Engine, now: datetime) -> tuple[uuid.UUID, ...]:
-    """Twelve nightly commits on main, each run on a GPU machine (full) and every
-    third also on a CPU machine (smoke); one open regression on the last commit."""
+def stepped_case(real: RunData) -> ResultRecord:
+    """The case whose timings step: the first matmul case with a throughput."""
+    return next(
+        r
+        for r in real.results
+        if r.status == "ok"
+        and r.case.name.startswith("matmul.")
+        and any(m.unit == "TFLOP/s" for m in r.metrics)
+    )
+
+
+def _replay(store: SqlStore, real: RunData, now: datetime) -> None:
+    """REPLAYED commits after the real one, one a day up to now (see the module)."""
     rng = random.Random(6)
-    store = SqlStore(engine)
-    gpu, cpu = _machines()
-    shas = [f"{i:02x}" * 20 for i in range(1, COMMITS + 1)]
-    run_ids = []
-    for i, sha in enumerate(shas):
-        committed = now - timedelta(days=COMMITS - 1 - i, hours=3)
+    stepped = stepped_case(real).case.label
+    parent = real.header.commit.sha
+    for i in range(1, REPLAYED + 1):
+        committed = now - timedelta(days=REPLAYED - i, hours=3)
+        sha = f"{i:040x}"
         commit = CommitInfo(
-            repository=REPOSITORY,
+            repository=real.header.commit.repository,
             sha=sha,
-            parents=(shas[i - 1],) if i else (),
+            parents=(parent,),
             author_name="Ada",
             author_email="ada@example.com",
             authored_at=committed - timedelta(minutes=5),
             committed_at=committed,
             subject=f"Change number {i}",
         )
-        plan = [(gpu, "full", 2)] + ([(cpu, "smoke", 0)] if i % 3 == 0 else [])
-        for machine, profile, gpus in plan:
-            started = committed + timedelta(hours=1)
+        branch = None if i <= BACKFILL else "main"
+        reruns = [branch, None] if i == REPLAYED else [branch]
+        for n, run_branch in enumerate(reruns):
+            started = committed + timedelta(hours=1 + n)
             header = RunHeader(
-                run=RunInfo(
+                run=dataclasses.replace(
+                    real.header.run,
                     id=uuid.uuid4(),
                     started_at=started,
-                    trigger="cron",
-                    profile=profile,
-                    branch="main",
-                    environment={"python": "3.11", "torch": "2.13.0"},
+                    branch=run_branch,
+                    trigger="cron" if run_branch else "ci",
                 ),
                 commit=commit,
-                machine=machine,
+                machine=real.header.machine,
             )
+            shift = started - real.header.run.started_at
             with MetricsRecorder(
-                store, header, clock=lambda s=started: s + timedelta(minutes=1)
+                store, header, clock=lambda s=started: s + timedelta(minutes=2)
             ) as rec:
-                for result in _results(rng, started + timedelta(seconds=1), i, gpus):
-                    rec.add(result)
+                for r in real.results:
+                    factor = SLOWDOWN if r.case.label == stepped and i >= STEP_AT else 1.0
+                    rec.add(_scaled(r, factor, rng, shift))
                 rec.flush()
-            run_ids.append(header.run.id)
-    with engine.begin() as conn:
-        case_id = conn.execute(
-            select(Case.id).where(Case.label == CaseKey.of(*REGRESSED).label)
-        ).scalar_one()
-        machine_id = conn.execute(
-            select(Machine.id).where(Machine.fingerprint == gpu.fingerprint)
-        ).scalar_one()
-        commit_ids = dict(conn.execute(select(Commit.sha, Commit.id)).all())
-        conn.execute(
-            insert(Regression).values(
-                case_id=case_id,
-                metric=REGRESSED_METRIC,
-                machine_id=machine_id,
-                branch="main",
-                profile="full",
-                commit_id=commit_ids[shas[-1]],
-                baseline_commit_id=commit_ids[shas[-2]],
-                baseline=0.0011,
-                value=0.00132,
-                change_pct=20.0,
-                p_value=0.001,
-                method="e-divisive",
-                detected_at=now - timedelta(minutes=10),
-                state="open",
-            )
-        )
+        parent = sha
+
+
+def seed(url: URL, engine: Engine, now: datetime, work: Path) -> Seeded:
+    g = GitBuilder(work / "model")
+    g.git("commit", "-q", "--allow-empty", "-m", "Initial model", date=now - timedelta(days=40))
+    _commandline(url, "run", "--repo", str(g.path), "--profile", "smoke", "main")
+    store = SqlStore(engine)
+    with engine.connect() as conn:
+        (run_id,) = conn.execute(select(Run.id)).scalars().all()
+    real = store.load_run(run_id)
+    _replay(store, real, now)
+    _commandline(url, "detect", "--json")
+    for folder in sorted(GPU_RESULTS.iterdir()):
+        if folder.is_dir():
+            _commandline(url, "import", str(folder))
     # The fleet's queue (Overview's job panels): three commits queued, one claimed.
     from commitbench.fleet import queue
 
-    queue.enqueue(engine, queue.JobSpec(repository=REPOSITORY, branch="main"), shas[-3:])
-    assert queue.claim(engine, "runner-a", gpu, lease_s=600) is not None
-    return tuple(run_ids)
+    shas = [f"{i:040x}" for i in range(REPLAYED - 2, REPLAYED + 1)]
+    queue.enqueue(
+        engine, queue.JobSpec(repository=real.header.commit.repository, branch="main"), shas
+    )
+    assert queue.claim(engine, "runner-a", real.header.machine, lease_s=600) is not None
+    stepped = stepped_case(real)
+    with engine.connect() as conn:
+        span = conn.execute(
+            select(func.min(Run.started_at), func.max(Run.finished_at))
+            .join(Commit, Commit.id == Run.commit_id)
+            .where(Commit.repository == GPU_REPOSITORY)
+        ).one()
+    m = real.header.machine
+    return Seeded(
+        url=url,
+        readonly_url=url,
+        role="",
+        now=now,
+        repository=real.header.commit.repository,
+        stepped_case=stepped.case.label,
+        stepped_metric=next(x.name for x in stepped.metrics if x.unit == "s"),
+        cpu_label=machine_label(m.gpu_name, m.gpu_count, m.cpu_model),
+        gpu_span=(span[0], span[1]),
+    )
 
 
 @pytest.fixture(scope="session")
-def seeded() -> Iterator[Seeded]:
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     token = uuid.uuid4().hex[:10]
     database, role = f"cb_test_grafana_{token}", f"cb_test_reader_{token}"
     password = secrets.token_urlsafe(16)
@@ -267,13 +242,9 @@ def seeded() -> Iterator[Seeded]:
         migrate.upgrade(engine)
         migrate.create_readonly_role(engine, role, password)
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        run_ids = seed(engine, now)
-        yield Seeded(
-            url=url,
-            readonly_url=url.set(username=role, password=password),
-            role=role,
-            now=now,
-            run_ids=run_ids,
+        done = seed(url, engine, now, tmp_path_factory.mktemp("grafana"))
+        yield dataclasses.replace(
+            done, readonly_url=url.set(username=role, password=password), role=role
         )
     finally:
         engine.dispose()

@@ -1,10 +1,13 @@
 """Every panel target, annotation, variable and alert query, expanded as Grafana does
-and executed on the seeded database as the read-only role in a READ ONLY transaction."""
+and executed as the read-only role in a READ ONLY transaction, on the built-in suite's
+real results (tests/grafana/conftest.py): the smoke run on this machine for every
+panel, and the GPU results of examples/results/ for the panels only a GPU fills."""
 
 from __future__ import annotations
 
 import numbers
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,15 +18,37 @@ import pytest
 import yaml
 
 from commitbench.grafana import dashboards, names
-from commitbench.grafana.expand import QueryContext, expand
-from commitbench.grafana.queries import Query, contexts, queries, resolve_variables, time_range
-from tests.grafana.conftest import REGRESSED_METRIC, Seeded
+from commitbench.grafana.expand import QueryContext, Variable, expand
+from commitbench.grafana.queries import (
+    Choice,
+    Query,
+    contexts,
+    options_of,
+    queries,
+    resolve_variables,
+    time_range,
+)
+from tests.grafana.conftest import GPU_REPOSITORY, SLOWDOWN, Seeded
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_POINTS_PER_SERIES = 2000
 
 DASHBOARDS = dashboards()
+BY_UID = {d["uid"]: d for d in DASHBOARDS.values()}
 ALL_QUERIES = [q for d in DASHBOARDS.values() for q in queries(d)]
+
+# Panels whose numbers only a GPU records: NVML's readings, and the share of a GPU's
+# dense peak. They are checked on the GPU results; on the CPU smoke run they must have
+# no value at all (so this list cannot hide a panel that should have one).
+GPU_ONLY = {
+    (names.DEVICE_UID, "GPU utilization"),
+    (names.DEVICE_UID, "GPU memory"),
+    (names.DEVICE_UID, "Power"),
+    (names.DEVICE_UID, "SM clock"),
+    (names.DEVICE_UID, "Temperature"),
+    (names.WORKLOADS_UID, "Matmul: % of peak"),
+}
+H100_RUN = "5e150496-ddc1-44dc-8461-bf3799752920"  # examples/results/h100-80gb-hbm3
 
 
 class Result:
@@ -34,6 +59,9 @@ class Result:
     def column(self, name: str) -> list[Any]:
         i = self.columns.index(name)
         return [r[i] for r in self.rows]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
 
 def run_readonly(conn: psycopg.Connection[tuple[Any, ...]], text: str) -> Result:
@@ -51,23 +79,73 @@ def _numeric(value: Any) -> bool:
     )
 
 
-# What a user picks beyond the defaults on Trends: the regressed metric and every case
-# (the defaults, the first metric and case, have no regression to annotate).
-CHOICES = {
-    names.TRENDS_UID: {
-        "metric": lambda options: (REGRESSED_METRIC,),
-        "case": lambda options: options,
+def _text(prefix: str) -> Choice:
+    """Select the options whose text starts with `prefix`."""
+
+    def choose(values: tuple[str, ...], texts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(v for v, t in zip(values, texts, strict=True) if t.startswith(prefix))
+
+    return choose
+
+
+def _value(value: str) -> Choice:
+    return lambda values, texts: (value,)
+
+
+def _every(values: tuple[str, ...], texts: tuple[str, ...]) -> tuple[str, ...]:
+    return values
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a user looks at: choices of variables and a time range (None: the default)."""
+
+    choices: dict[str, Choice]
+    time: tuple[datetime, datetime] | None = None
+
+
+def smoke_scene(seeded: Seeded, uid: str) -> Scene:
+    """The smoke run's series on this machine; on Trends, the stepped metric."""
+    choices: dict[str, Choice] = {
+        "repository": _value(seeded.repository),
+        "machine": _text(seeded.cpu_label),
+        "profile": _value("smoke"),
     }
-}
+    if uid == names.TRENDS_UID:
+        choices |= {"metric": _value(seeded.stepped_metric), "case": _every}
+    return Scene(choices)
 
 
-def _resolved(conn: psycopg.Connection[tuple[Any, ...]], uid: str, now: datetime) -> Any:
-    dashboard = next(d for d in DASHBOARDS.values() if d["uid"] == uid)
-    frm, to = time_range(dashboard, now)
-    variables = resolve_variables(
-        dashboard, lambda s: run_readonly(conn, s).rows, frm, to, CHOICES.get(uid)
-    )
-    return variables, frm, to
+def gpu_scene(seeded: Seeded, uid: str) -> Scene:
+    """The H100 run of the whole suite, over the day it was measured."""
+    span = seeded.gpu_span
+    choices: dict[str, Choice] = {
+        "repository": _value(GPU_REPOSITORY),
+        "machine": _text("NVIDIA H100"),
+        "profile": _value("full"),
+    }
+    if uid == names.DEVICE_UID:
+        choices = {"run": _value(H100_RUN)}
+    return Scene(choices, (span[0] - timedelta(days=1), span[1] + timedelta(days=1)))
+
+
+def resolved(
+    conn: psycopg.Connection[tuple[Any, ...]], seeded: Seeded, uid: str, scene: Scene
+) -> tuple[dict[str, Variable], datetime, datetime]:
+    dashboard = BY_UID[uid]
+    frm, to = scene.time or time_range(dashboard, seeded.now)
+
+    def run(text: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        result = run_readonly(conn, text)
+        return result.columns, result.rows
+
+    return resolve_variables(dashboard, run, frm, to, scene.choices), frm, to
+
+
+def has_values(result: Result) -> bool:
+    """Some row has a number that is not NULL beside its time and name."""
+    values = [c for c in result.columns if c not in ("time", "timeend", "metric")]
+    return any(v is not None and _numeric(v) for c in values for v in result.column(c))
 
 
 def check_time_series(query: Query, result: Result) -> None:
@@ -87,78 +165,157 @@ def check_time_series(query: Query, result: Result) -> None:
     if query.fmt == "time_series":
         assert numeric == values, f"{query.name}: non-numeric value columns"
     assert numeric, f"{query.name}: no numeric value column"
+    assert any(v is not None for c in numeric for v in result.column(c)), query.name
+
+
+def execute(reader: Any, seeded: Seeded, query: Query, scene: Scene) -> list[Result]:
+    variables, frm, to = resolved(reader, seeded, query.dashboard, scene)
+    return [
+        run_readonly(reader, expand(query.sql, ctx)) for ctx in contexts(query, variables, frm, to)
+    ]
 
 
 @pytest.mark.parametrize("query", ALL_QUERIES, ids=lambda q: q.name)
 def test_query_runs_read_only_and_has_data(seeded: Seeded, reader: Any, query: Query) -> None:
-    variables, frm, to = _resolved(reader, query.dashboard, seeded.now)
-    for ctx in contexts(query, variables, frm, to):
-        result = run_readonly(reader, expand(query.sql, ctx))
+    smoke = execute(reader, seeded, query, smoke_scene(seeded, query.dashboard))
+    assert smoke, f"{query.name}: no panel to draw"
+    gpu_only = (query.dashboard, query.title) in GPU_ONLY
+    if gpu_only:
+        assert not any(has_values(r) for r in smoke), f"{query.name} has CPU data: not GPU-only"
+        results = execute(reader, seeded, query, gpu_scene(seeded, query.dashboard))
+    else:
+        results = smoke
+    for result in results:
         assert result.rows, f"{query.name}: empty on the seeded data"
         if query.kind == "variable":
-            assert len(result.columns) == 1, f"{query.name}: {result.columns}"
+            assert result.columns in (["__text", "__value"], [result.columns[0]]), query.name
         elif query.kind == "annotation":
             assert {"time", "text"} <= set(result.columns), query.name
             times = result.column("time")
             assert times == sorted(times), f"{query.name}: not ordered by time"
         elif query.panel_type == "timeseries" and not query.config_only:
             check_time_series(query, result)
+        if gpu_only:
+            assert has_values(result), f"{query.name}: no value on the GPU results"
 
 
 def test_variables_resolve_to_seeded_values(seeded: Seeded, reader: Any) -> None:
-    variables, _, _ = _resolved(reader, names.TRENDS_UID, seeded.now)
-    assert variables["repository"].values == ("https://example.com/acme/model.git",)
-    assert variables["branch"].values == ("main",)
-    assert variables["machine"].values[0].startswith("NVIDIA H100 80GB HBM3 #")
-    assert variables["metric"].values == (REGRESSED_METRIC,)
-    assert variables["case"].options == ("matmul.matmul[impl=fp16,shape=4096x12288]",)
-    overview, _, _ = _resolved(reader, names.OVERVIEW_UID, seeded.now)
-    assert len(overview["metric"].values) == 10  # All: every metric name
+    variables, _, _ = resolved(
+        reader, seeded, names.TRENDS_UID, smoke_scene(seeded, names.TRENDS_UID)
+    )
+    assert variables["repository"].options == tuple(sorted((GPU_REPOSITORY, seeded.repository)))
+    # Branches: the backfill and the confirmation run recorded none; All by default.
+    assert variables["branch"].options == ("", "main")
+    assert variables["branch"].values == ("", "main")
+    machine = variables["machine"]
+    assert len(machine.values) == 1 and machine.values[0].isdigit()  # the id, not a label
+    assert variables["metric"].values == (seeded.stepped_metric,)
+    assert seeded.stepped_case in variables["case"].options
+    gpu, _, _ = resolved(
+        reader, seeded, names.WORKLOADS_UID, gpu_scene(seeded, names.WORKLOADS_UID)
+    )
+    assert gpu["branch"].options == ("suite",)
+
+
+def test_machine_and_branch_variables_show_text_and_give_values(
+    seeded: Seeded, reader: Any
+) -> None:
+    """__text is what the picker shows, __value what the queries get."""
+    dashboard = BY_UID[names.TRENDS_UID]
+    machine = next(v for v in dashboard["templating"]["list"] if v["name"] == "machine")
+    result = run_readonly(reader, machine["query"])
+    values, texts = options_of(result.columns, result.rows)
+    ids = {str(r[0]) for r in run_readonly(reader, "SELECT id FROM machines").rows}
+    assert set(values) == ids
+    assert sorted(t.rsplit(" #", 1)[0] for t in texts) == sorted(
+        [seeded.cpu_label, "NVIDIA H100 80GB HBM3", "2x NVIDIA H200"]
+    )
+    assert all(t.endswith(f" #{v}") for v, t in zip(values, texts, strict=True))
+
+
+def test_trend_shows_commit_values_with_the_step(seeded: Seeded, reader: Any) -> None:
+    scene = smoke_scene(seeded, names.TRENDS_UID)
+    scene.choices["case"] = _value(seeded.stepped_case)
+    query = next(q for q in queries(BY_UID[names.TRENDS_UID]) if q.ref == "A" and q.kind == "panel")
+    (result,) = execute(reader, seeded, query, scene)
+    values = result.column("value")
+    assert len(values) == 31  # the real commit and the 30 replayed, backfill included
+    before, after = values[1:16], values[16:]
+    assert min(after) / max(before) > SLOWDOWN * 0.95
+    commits = next(q for q in queries(BY_UID[names.TRENDS_UID]) if q.title == "Commits")
+    (table,) = execute(reader, seeded, commits, scene)
+    newest = table.dicts()[0]
+    assert (newest["runs"], newest["branches"]) == (2, "main")  # nightly + confirmation
+    assert newest["value"] == values[-1]
+
+
+def test_branch_choice_selects_commits(seeded: Seeded, reader: Any) -> None:
+    query = next(q for q in queries(BY_UID[names.TRENDS_UID]) if q.ref == "A" and q.kind == "panel")
+    counts = {}
+    for branch in ("", "main"):
+        scene = smoke_scene(seeded, names.TRENDS_UID)
+        scene.choices.update(case=_value(seeded.stepped_case), branch=_value(branch))
+        (result,) = execute(reader, seeded, query, scene)
+        counts[branch] = len(result.rows)
+    assert counts == {"": 10, "main": 21}  # the backfill; the real run and the nightly
 
 
 def test_overview_highlights_the_open_regression(seeded: Seeded, reader: Any) -> None:
-    variables, frm, to = _resolved(reader, names.OVERVIEW_UID, seeded.now)
     query = next(
-        q for q in queries(DASHBOARDS["overview.json"]) if q.title.startswith("Latest result")
+        q for q in queries(BY_UID[names.OVERVIEW_UID]) if q.title.startswith("Latest result")
     )
-    result = run_readonly(reader, expand(query.sql, QueryContext(frm, to, variables)))
-    rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows]
-    assert len(rows) == 14  # every (case, metric) with an ok result
+    (result,) = execute(reader, seeded, query, smoke_scene(seeded, names.OVERVIEW_UID))
+    rows = result.dicts()
     regressed = rows[0]  # open regressions first
     assert (regressed["case"], regressed["metric"]) == (
-        "matmul.matmul[impl=fp16,shape=4096x12288]",
-        REGRESSED_METRIC,
+        seeded.stepped_case,
+        seeded.stepped_metric,
     )
     assert regressed["open regressions"] == 1
-    assert regressed["worse by"] == pytest.approx(20, abs=5)
+    assert regressed["baseline commits"] == 7
+    assert regressed["runs"] == 2  # the newest commit was measured twice
+    # The step is older than the last 8 commits: latest and baseline are both slow.
+    assert abs(regressed["worse by"]) < 5
     assert all(r["open regressions"] == 0 for r in rows[1:])
-    # The matmul case's throughput fell with its time; nothing else moved.
-    unchanged = [r for r in rows if not r["case"].startswith("matmul.")]
-    assert all(abs(r["worse by"]) < 7 for r in unchanged)
-    throughput = {r["metric"]: r["worse by"] for r in rows if r["case"].startswith("matmul.")}
-    assert throughput["matmul.tflops"] == pytest.approx(16.7, abs=5)
 
 
 def test_attention_grid_marks_oom(seeded: Seeded, reader: Any) -> None:
-    variables, frm, to = _resolved(reader, names.WORKLOADS_UID, seeded.now)
-    query = next(q for q in queries(DASHBOARDS["workloads.json"]) if q.title == "Attention grid")
-    result = run_readonly(reader, expand(query.sql, QueryContext(frm, to, variables)))
+    """On the H100 with 60 GiB held (the latest attention run), the naive cells at
+    sequence 16384 ran out of memory."""
+    query = next(q for q in queries(BY_UID[names.WORKLOADS_UID]) if q.title == "Attention grid")
+    (result,) = execute(reader, seeded, query, gpu_scene(seeded, names.WORKLOADS_UID))
     cells = {(r[0], r[1]): r[2] for r in result.rows}
-    assert cells[("attention.attention d=64,impl=eager", "4096")] == -1
-    assert cells[("attention.attention d=64,impl=sdpa", "1024")] > 0
-    assert Counter(r[1] for r in result.rows) == {"1024": 1, "4096": 2}
+    ooms = sorted(config for (config, seq), value in cells.items() if value == -1)
+    assert ooms and all("impl=naive" in c for c in ooms)
+    assert {seq for (_, seq), value in cells.items() if value == -1} == {"16384"}
+    assert all(value is not None and value != 0 for value in cells.values())
 
 
 def test_device_panels_downsample_a_long_run(seeded: Seeded, reader: Any) -> None:
-    """Over a day the 100 ms samples of a 20 s case fall into a few $__interval buckets."""
-    variables, frm, to = _resolved(reader, names.DEVICE_UID, seeded.now)
-    query = next(q for q in queries(DASHBOARDS["device.json"]) if q.title == "GPU utilization")
-    ctx = QueryContext(frm, to, variables, max_data_points=query.max_data_points)
+    """Over a day the 100 ms samples of the H100 run fall into $__interval buckets."""
+    query = next(q for q in queries(BY_UID[names.DEVICE_UID]) if q.title == "GPU utilization")
+    end = seeded.gpu_span[1] + timedelta(hours=1)
+    scene = Scene({"run": _value(H100_RUN)}, (end - timedelta(days=1), end))
+    variables, frm, to = resolved(reader, seeded, names.DEVICE_UID, scene)
+    (ctx,) = contexts(query, variables, frm, to)
     assert ctx.interval_ms == 60_000  # 24 h / 1000 points, rounded as Grafana does
     result = run_readonly(reader, expand(query.sql, ctx))
     per_gpu = Counter(result.column("metric"))
-    assert set(per_gpu) == {"GPU 0", "GPU 1"}
-    assert max(per_gpu.values()) <= 1440
+    assert set(per_gpu) == {"GPU 0"}
+    assert 1 < max(per_gpu.values()) <= 1440
+
+
+def test_allreduce_panel_shows_bus_bandwidth(seeded: Seeded, reader: Any) -> None:
+    """busbw as benches/allreduce.py records it, on the smoke run and the 2x H200 run."""
+    query = next(
+        q for q in queries(BY_UID[names.WORKLOADS_UID]) if q.title == "All-reduce bus bandwidth"
+    )
+    (smoke,) = execute(reader, seeded, query, smoke_scene(seeded, names.WORKLOADS_UID))
+    assert {m.rsplit(" ", 1)[1] for m in smoke.column("metric")} == {"busbw"}
+    scene = gpu_scene(seeded, names.WORKLOADS_UID)
+    scene.choices["machine"] = _text("2x NVIDIA H200")
+    (h200,) = execute(reader, seeded, query, scene)
+    assert len(h200.rows) >= 4 and all(v > 1 for v in h200.column("value"))  # GB/s
 
 
 def test_alert_rule_query_finds_the_new_regression(seeded: Seeded, reader: Any) -> None:
@@ -166,19 +323,32 @@ def test_alert_rule_query_finds_the_new_regression(seeded: Seeded, reader: Any) 
     rule = yaml.safe_load(path.read_text())["groups"][0]["rules"][0]
     query = next(d for d in rule["data"] if d["datasourceUid"] == names.DATASOURCE_UID)
     window = query["relativeTimeRange"]
-    ctx = QueryContext(
-        seeded.now - timedelta(seconds=window["from"]),
-        seeded.now,
-    )
+    now = datetime.now(seeded.now.tzinfo)
+    ctx = QueryContext(now - timedelta(seconds=window["from"]), now)
     result = run_readonly(reader, expand(query["model"]["rawSql"], ctx))
     assert result.columns[-1] == "new_open_regressions"
-    assert result.rows == [
-        (
-            "matmul.matmul[impl=fp16,shape=4096x12288]",
-            REGRESSED_METRIC,
-            "main",
-            result.rows[0][3],
-            1.0,
-        )
+    assert [(*r[:3], r[4]) for r in result.rows] == [
+        (seeded.stepped_case, seeded.stepped_metric, "main", 1.0)
     ]
-    assert result.rows[0][3].startswith("NVIDIA H100 80GB HBM3 #")
+
+
+@pytest.mark.parametrize(
+    ("columns", "rows", "values", "texts"),
+    [
+        (
+            ["__text", "__value"],
+            [("H100 #2", "2"), ("Xeon #1", "1")],
+            ("2", "1"),
+            ("H100 #2", "Xeon #1"),
+        ),
+        (["__value", "__text"], [("", "(no branch)")], ("",), ("(no branch)",)),
+        (["label"], [("a",), ("b",), ("a",)], ("a", "b"), ("a", "b")),
+        (["x", "y"], [("a", "b")], ("a", "b"), ("a", "b")),
+    ],
+)
+def test_variable_options_as_grafana_reads_them(
+    columns: list[str], rows: list[tuple[str, ...]], values: tuple[str, ...], texts: tuple[str, ...]
+) -> None:
+    """ResponseParser.transformMetricFindResponse: __text/__value pairs, else every
+    value of every column; unique by text."""
+    assert options_of(columns, rows) == (values, texts)

@@ -9,9 +9,10 @@ import pytest
 from psycopg import errors, sql
 
 from commitbench.store.tables import Base
+from commitbench.store.views import VIEWS
 from tests.grafana.conftest import Seeded, connect
 
-TABLES = sorted(Base.metadata.tables)
+TABLES = sorted(Base.metadata.tables) + sorted(VIEWS.tables)  # views too (series_points)
 
 WRITES = [
     "INSERT INTO machines (fingerprint) VALUES (repeat('a', 64))",

@@ -16,6 +16,7 @@ from sqlalchemy.schema import AddConstraint
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.tables import Base
+from commitbench.store.views import VIEWS
 
 TABLES = {
     "alembic_version",
@@ -39,16 +40,27 @@ def tables(url: URL) -> set[str]:
         eng.dispose()
 
 
+def views(url: URL) -> set[str]:
+    eng = dbengine.make_engine(url)
+    try:
+        return set(inspect(eng).get_view_names())
+    finally:
+        eng.dispose()
+
+
 def test_upgrade_downgrade_upgrade(fresh_url: URL) -> None:
     eng = dbengine.make_engine(fresh_url)
     try:
         assert migrate.upgrade(eng) == (None, migrate.head_revision())
         assert tables(fresh_url) == TABLES
+        assert views(fresh_url) == set(VIEWS.tables)
         migrate.downgrade(eng, "base")
         assert tables(fresh_url) == {"alembic_version"}
+        assert views(fresh_url) == set()
         assert migrate.current_revision(eng) is None
         assert migrate.upgrade(eng) == (None, migrate.head_revision())
         assert tables(fresh_url) == TABLES
+        assert views(fresh_url) == set(VIEWS.tables)
     finally:
         eng.dispose()
 
@@ -157,5 +169,21 @@ def test_check_constraints_match_the_models(fresh_url: URL) -> None:
             "CHECK ((status = ANY (ARRAY['ok'::text, 'skipped'::text, 'failed'::text, "
             "'timeout'::text, 'oom'::text, 'crashed'::text])))"
         )
+    finally:
+        eng.dispose()
+
+
+def test_views_match_their_descriptions(db_url: URL) -> None:
+    """store.views describes each view's columns as the migration created them."""
+    eng = dbengine.make_engine(db_url)
+    try:
+        inspector = inspect(eng)
+        for name, view in VIEWS.tables.items():
+            found = [
+                (c["name"], c["type"].compile(dialect=eng.dialect))
+                for c in inspector.get_columns(name)
+            ]
+            described = [(c.name, c.type.compile(dialect=eng.dialect)) for c in view.columns]
+            assert found == described, name
     finally:
         eng.dispose()

@@ -14,6 +14,14 @@ a verdict under a minimum-effect policy.
   `regressed`/`improved` (by the metric's direction) when the test is significant
   (p < alpha) and, for medians, the interval excludes 1; else `noisy` (a large change
   the samples do not support).
+
+Two commits (`compare_commits`, for `compare` and the report): base and head are commit
+values (model.points.SeriesPoint: the median of the medians of every ok result of the
+commit). With one result on each side, the interval and the p-value are the ones above,
+from that result's samples. With several results on a side there is no rank test over
+results of different runs yet (issue 13's two-level model): the interval is the ratio
+of the commit values' intervals, each the span of its results' intervals (wider than any
+one of them), and the verdict rests on that interval alone.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from commitbench.model.points import Point
+from commitbench.model.points import Point, SeriesPoint
 from commitbench.model.records import case_matches
 from commitbench.model.stats import Stats, midranks
 
@@ -135,18 +143,41 @@ def compare(
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction {direction!r} is not lower or higher")
     b, h = _statistic(base, policy.statistic), _statistic(head, policy.statistic)
-    ratio = h / b if b != 0 else (1.0 if h == 0 else math.inf)
     lo = hi = None
     if policy.statistic == "median":
-        bci, hci = Stats.of(base).median_ci, Stats.of(head).median_ci
-        if bci is not None and hci is not None and bci[0] > 0 and bci[1] > 0:
-            lo, hi = hci[0] / bci[1], hci[1] / bci[0]
-    p = mann_whitney_p(base, head)
+        lo, hi = ratio_interval(Stats.of(base).median_ci, Stats.of(head).median_ci)
+    return _judged(b, h, lo, hi, mann_whitney_p(base, head), direction, policy, alpha)
+
+
+def ratio_interval(
+    base: tuple[float, float] | None, head: tuple[float, float] | None
+) -> tuple[float | None, float | None]:
+    """[head_lo / base_hi, head_hi / base_lo] from two intervals (see the module
+    docstring); None where either is missing or the base's reaches zero."""
+    if base is None or head is None or base[0] <= 0 or base[1] <= 0:
+        return None, None
+    return head[0] / base[1], head[1] / base[0]
+
+
+def _judged(
+    b: float,
+    h: float,
+    lo: float | None,
+    hi: float | None,
+    p: float | None,
+    direction: str,
+    policy: Policy,
+    alpha: float,
+) -> Comparison:
+    ratio = h / b if b != 0 else (1.0 if h == 0 else math.inf)
     worse = ratio > 1 if direction == "lower" else ratio < 1
+    excludes_one = lo is not None and hi is not None and (lo > 1 or hi < 1)
     if abs(ratio - 1) < policy.threshold:
         verdict = "unchanged"
-    elif p is not None and p < alpha and (lo is None or lo > 1 or hi is None or hi < 1):
+    elif p is not None and p < alpha and (lo is None or hi is None or excludes_one):
         verdict = "regressed" if worse else "improved"
+    elif p is None and excludes_one:
+        verdict = "regressed" if worse else "improved"  # the interval alone decides
     else:
         verdict = "noisy"
     return Comparison(b, h, ratio, lo, hi, p, verdict, policy)
@@ -184,9 +215,11 @@ class Row:
     metric: str
     unit: str
     direction: str
-    n_base: int
+    n_base: int  # samples
     n_head: int
     comparison: Comparison
+    runs_base: int = 1  # results (runs) behind the base value
+    runs_head: int = 1
 
 
 _ORDER = {"regressed": 0, "improved": 1, "noisy": 2, "unchanged": 3}
@@ -234,3 +267,66 @@ def compare_sets(
         )
     rows.sort(key=lambda r: (_ORDER[r.comparison.verdict], -abs(r.comparison.change)))
     return rows
+
+
+def compare_commits(
+    base: Sequence[SeriesPoint],
+    head: Sequence[SeriesPoint],
+    results: Sequence[Point],
+    policies: Policies = Policies(),
+    *,
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Row]:
+    """Compare the commit values of every series measured at both commits (see the
+    module docstring). `results` are the result-level points of both commits: the raw
+    samples for the rank test and for mean or min policies. Worst first."""
+    samples: dict[tuple[str, ...], list[tuple[float, ...]]] = {}
+    for p in results:
+        if p.median is not None and p.samples:
+            at = (p.sha, p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
+            samples.setdefault(at, []).append(p.samples)
+    before = {_of(p): p for p in base}
+    after = {_of(p): p for p in head}
+    rows = []
+    for key in sorted(before.keys() & after.keys()):
+        b, h = before[key], after[key]
+        policy = policies.for_case(h.case)
+        bs, hs = samples.get((b.sha, *key), []), samples.get((h.sha, *key), [])
+        single = b.runs == 1 and h.runs == 1 and len(bs) == 1 and len(hs) == 1
+        p_value = mann_whitney_p(bs[0], hs[0]) if single else None
+        if policy.statistic == "median":
+            bv, hv = b.value, h.value
+            lo, hi = ratio_interval(_interval(b), _interval(h))
+        elif bs and hs:
+            # The same shape as the value: the median over results of each one's statistic.
+            bv = Stats.of([_statistic(x, policy.statistic) for x in bs]).median
+            hv = Stats.of([_statistic(x, policy.statistic) for x in hs]).median
+            lo = hi = None
+        else:
+            continue  # no raw samples kept: only the median is known
+        c = _judged(bv, hv, lo, hi, p_value, h.direction, policy, alpha)
+        rows.append(
+            Row(
+                h.machine_label,
+                h.profile,
+                h.case,
+                h.metric,
+                h.unit,
+                h.direction,
+                b.n,
+                h.n,
+                c,
+                b.runs,
+                h.runs,
+            )
+        )
+    rows.sort(key=lambda r: (_ORDER[r.comparison.verdict], -abs(r.comparison.change)))
+    return rows
+
+
+def _of(p: SeriesPoint) -> tuple[str, str, str, str, str, str]:
+    return (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
+
+
+def _interval(p: SeriesPoint) -> tuple[float, float] | None:
+    return None if p.ci_low is None or p.ci_high is None else (p.ci_low, p.ci_high)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_sets, samples_of
+from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
 from commitbench.cli.common import (
     check_metrics,
     emit_json,
@@ -69,10 +69,12 @@ def load_rows(
     alpha: float,
     metrics: tuple[str, ...] = (),
 ) -> list[Row]:
-    points = store.points(PointFilter(repository=repo.id, shas=[base, head]))
-    rows = compare_sets(
-        samples_of([p for p in points if p.sha == base]),
-        samples_of([p for p in points if p.sha == head]),
+    where = PointFilter(repository=repo.id, shas=[base, head])
+    values = store.series_points(where)
+    rows = compare_commits(
+        [p for p in values if p.sha == base],
+        [p for p in values if p.sha == head],
+        store.points(where),
         policies_from(policy, thresholds),
         alpha=alpha,
     )

@@ -81,7 +81,8 @@ def detect_command(
     results: Path | None,
     as_json: bool,
 ) -> int:
-    """Find steps in the history of every series (case, metric, machine, branch, profile).
+    """Find steps in the history of every series (case, metric, machine, profile), along
+    each branch's line of commits (a commit's value counts every run of it).
 
     With a database, regressions are written to the `regressions` table (re-running adds
     nothing) and shown as Grafana annotations. Exit 1 when an open regression is found.
@@ -92,10 +93,10 @@ def detect_command(
     store, engine = open_reading_store(g)
     found: list[dict[str, Any]] = []
     try:
-        points = store.points(PointFilter(repository=repository))
+        points = store.series_points(PointFilter(repository=repository))
         if points:
             check_metrics(metrics, (p.metric for p in points), f"in {store.location}")
-        for s in build(points, metrics=metrics, by_branch=True):
+        for s in build(points, metrics=metrics, by_line=True):
             for f in findings(
                 list(s.medians),
                 s.direction,

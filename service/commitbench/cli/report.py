@@ -13,10 +13,10 @@ from commitbench.cli.common import (
     open_reading_store,
     policies_from,
     say,
+    warn,
 )
 from commitbench.model.points import Series
 from commitbench.model.words import plural
-from commitbench.report import page
 from commitbench.runner.vcs import Repository
 
 
@@ -37,7 +37,7 @@ def change_points(series: Series) -> list[tuple[int, float]]:
 @click.option(
     "--repo",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Only this repository's results [default: the one in the current directory, or all].",
+    help="Only the results of the git repository at PATH [default: every repository].",
 )
 @click.option("--case", "case", metavar="PATTERN", help="Only cases matching (glob or substring).")
 @click.option(
@@ -47,7 +47,14 @@ def change_points(series: Series) -> list[tuple[int, float]]:
     metavar="NAME",
     help="Plot these metrics [default: every timing].",
 )
-@click.option("--max-plots", type=click.IntRange(min=1), default=60, show_default=True)
+@click.option(
+    "--max-plots",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="At most this many trend plots, taken in turn from each bench module; what is "
+    "left out is said on the page and here.",
+)
 @click.option("--policy", metavar="STAT:N%", help="For the latest comparison table.")
 @global_options
 def report_command(
@@ -61,13 +68,18 @@ def report_command(
     results: Path | None,
     as_json: bool,
 ) -> int:
-    """Trends per case and metric (with CI bands and change points), the latest
-    comparison, and device utilization of the latest run; works from CSV or PostgreSQL."""
+    """Trends per case and metric (each commit's value with its interval, and change
+    points), the latest comparison, and device utilization of the latest run; works from
+    CSV or PostgreSQL. --case and --metric select both the plots and the comparison."""
+    # Here, not at the top: matplotlib is most of the start-up time of every other
+    # command (perf/csv_read.py), and only the report draws.
+    from commitbench.report import page
+
     g = globals_from(db, results, as_json)
     repository = Repository(repo).id if repo is not None else None
     store, engine = open_reading_store(g)
     try:
-        index = page.write(
+        index, note = page.write(
             store,
             out,
             repository=repository,
@@ -82,7 +94,9 @@ def report_command(
             engine.dispose()
     pngs = sorted(p.name for p in out.glob("*.png"))
     if g.json:
-        emit_json({"html": str(index), "png": pngs})
+        emit_json({"html": str(index), "png": pngs, "left_out": note or None})
     else:
+        if note:
+            warn(note)
         say(f"report: {index} ({plural(len(pngs), 'PNG file')} beside it)")
     return 0

@@ -85,7 +85,11 @@ from commitbench.store import open_store
     help="Measure again only the cases whose latest recorded result failed, timed out or "
     "crashed (the others recorded stay skipped).",
 )
-@click.option("--branch", help="Branch to record [default: the checked-out one, with no REVS].")
+@click.option(
+    "--branch",
+    help="Branch to record [default: the branch the REVS name (main, origin/main, A..main); "
+    "none for tags and shas; the checked-out one with no REVS].",
+)
 @click.option("--trigger", type=click.Choice(TRIGGERS), default="manual", show_default=True)
 @click.option("--since", metavar="DATE", help="Only commits after DATE (walks history).")
 @click.option(
@@ -143,8 +147,8 @@ def run_command(
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
     spec = rev_spec(revs, since, max_count, first_parent)
-    if branch is None and not revs:
-        branch = Repository(repo).current_branch()
+    if branch is None:
+        branch = Repository(repo).branch_named(revs)
     options = RunOptions(
         repo=repo,
         revs=spec,

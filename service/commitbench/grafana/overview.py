@@ -23,72 +23,81 @@ GROUP BY r.status
 ORDER BY r.status
 """
 
-# Only the series' latest 8 runs in the time range are read, so the cost does not grow
-# with the range. Baseline: the median of a case's results on those runs before its
-# latest (up to 7), so one noisy night does not move it. "worse by" is the change
-# signed so that positive is worse whatever the metric's direction.
-LATEST_SQL = """
+# Only the latest 8 commits in the time range measured on the machine and profile (on
+# the chosen branches) are read, so the cost does not grow with the range. Values are
+# commit values (series_points). Baseline: the median of a case's values at those
+# commits before its latest (up to 7), so one noisy night does not move it. "worse by"
+# is the change signed so that positive is worse whatever the metric's direction.
+LATEST_SQL = common.sql(
+    """
 WITH recent AS (
-  SELECT r.id AS run_id, cm.committed_at, cm.sha, r.started_at
+  SELECT cm.id
   FROM commits cm
-  JOIN runs r ON r.commit_id = cm.id
-  WHERE cm.repository = ${repository:sqlstring}
-    AND $__timeFilter(cm.committed_at)
-    AND r.branch = ${branch:sqlstring}
-    AND r.profile = ${profile:sqlstring}
-    AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  ORDER BY cm.committed_at DESC, r.started_at DESC
+  WHERE EXISTS (
+    SELECT 1 FROM runs r
+    WHERE r.commit_id = cm.id
+    AND """,
+    common.RUN_WHERE,
+    """
+  )
+  ORDER BY cm.committed_at DESC
   LIMIT 8
 ),
 series AS (
-  SELECT rs.case_id, m.name AS metric, m.unit, m.direction, m.median, rc.sha,
+  SELECT sp.case_id, sp.case_label, sp.metric, sp.unit, sp.direction, sp.value, sp.sha,
+         sp.runs,
          row_number() OVER (
-           PARTITION BY rs.case_id, m.name
-           ORDER BY rc.committed_at DESC, rc.started_at DESC
+           PARTITION BY sp.case_id, sp.metric, sp.unit, sp.direction
+           ORDER BY sp.committed_at DESC, sp.sha DESC
          ) AS age
-  FROM recent rc
-  JOIN results rs ON rs.run_id = rc.run_id
-  JOIN metrics m ON m.result_id = rs.id
-  WHERE rs.status = 'ok'
-    AND m.name IN (${metric:sqlstring})
+  FROM series_points sp
+  WHERE sp.commit_id = ANY (ARRAY(SELECT id FROM recent))
+    AND sp.metric IN (${metric:sqlstring})
+    AND """,
+    common.SERIES_WHERE,
+    """
 ),
-baseline AS (
-  SELECT case_id, metric,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY median) AS baseline,
-         count(*) AS n
+-- One pass per series: its latest value (age 1) and the median of the ones before. (A
+-- join of the two misleads the planner into re-aggregating once per row.)
+latest AS (
+  SELECT case_id, case_label, metric, unit, direction,
+         min(value) FILTER (WHERE age = 1) AS value,
+         min(sha) FILTER (WHERE age = 1) AS sha,
+         min(runs) FILTER (WHERE age = 1) AS runs,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY value) FILTER (WHERE age > 1) AS baseline,
+         count(*) FILTER (WHERE age > 1) AS n
   FROM series
-  WHERE age > 1
-  GROUP BY case_id, metric
+  GROUP BY case_id, case_label, metric, unit, direction
 )
-SELECT ca.label AS "case",
+SELECT s.case_label AS "case",
        s.metric AS "metric",
        s.unit AS "unit",
        left(s.sha, 10) AS "commit",
-       s.median AS "latest",
-       b.baseline AS "baseline",
-       b.n AS "baseline runs",
-       CASE WHEN b.baseline > 0 THEN
+       s.value AS "latest",
+       s.runs AS "runs",
+       s.baseline AS "baseline",
+       s.n AS "baseline commits",
+       CASE WHEN s.baseline > 0 THEN
          CASE s.direction
-           WHEN 'lower' THEN 100 * (s.median / b.baseline - 1)
-           ELSE 100 * (1 - s.median / b.baseline)
+           WHEN 'lower' THEN 100 * (s.value / s.baseline - 1)
+           ELSE 100 * (1 - s.value / s.baseline)
          END
        END AS "worse by",
        (SELECT count(*)
           FROM regressions g
          WHERE g.case_id = s.case_id
            AND g.metric = s.metric
-           AND g.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-           AND g.branch IS NOT DISTINCT FROM ${branch:sqlstring}
-           AND g.profile = ${profile:sqlstring}
+           AND """,
+    common.REGRESSION_WHERE,
+    """
            AND g.state = 'open') AS "open regressions"
-FROM series s
-JOIN cases ca ON ca.id = s.case_id
-LEFT JOIN baseline b ON b.case_id = s.case_id AND b.metric = s.metric
-WHERE s.age = 1
-ORDER BY "open regressions" DESC, "worse by" DESC NULLS LAST, ca.label
-"""
+FROM latest s
+ORDER BY "open regressions" DESC, "worse by" DESC NULLS LAST, s.case_label
+""",
+)
 
-OPEN_REGRESSIONS_SQL = """
+OPEN_REGRESSIONS_SQL = common.sql(
+    """
 SELECT g.detected_at AS "detected",
        ca.label AS "case",
        g.metric AS "metric",
@@ -99,7 +108,9 @@ SELECT g.detected_at AS "detected",
        left(cm.sha, 10) AS "commit",
        cm.subject AS "subject",
        coalesce(g.branch, '') AS "branch",
-       coalesce(ma.gpu_name, ma.cpu_model, 'unknown') || ' #' || ma.id AS "machine",
+       """,
+    common.MACHINE_LABEL,
+    """ AS "machine",
        g.method AS "method"
 FROM regressions g
 JOIN cases ca ON ca.id = g.case_id
@@ -110,9 +121,11 @@ WHERE g.state = 'open'
   AND g.profile = ${profile:sqlstring}
 ORDER BY g.detected_at DESC
 LIMIT 200
-"""
+""",
+)
 
-RUNS_SQL = """
+RUNS_SQL = common.sql(
+    """
 SELECT r.started_at AS "started",
        r.finished_at AS "finished",
        r.status AS "status",
@@ -121,7 +134,9 @@ SELECT r.started_at AS "started",
        coalesce(r.branch, '') AS "branch",
        left(cm.sha, 10) AS "commit",
        cm.subject AS "subject",
-       coalesce(ma.gpu_name, ma.cpu_model, 'unknown') || ' #' || ma.id AS "machine",
+       """,
+    common.MACHINE_LABEL,
+    """ AS "machine",
        (SELECT count(*) FROM results rs WHERE rs.run_id = r.id) AS "results",
        (SELECT count(*) FROM results rs
          WHERE rs.run_id = r.id AND rs.status NOT IN ('ok', 'skipped')) AS "failed",
@@ -135,7 +150,8 @@ WHERE $__timeFilter(r.started_at)
   AND cm.repository = ${repository:sqlstring}
 ORDER BY r.started_at DESC
 LIMIT 500
-"""
+""",
+)
 
 _STATUS_COLORS = {
     "type": "value",
@@ -251,11 +267,12 @@ def build() -> builder.Json:
         builder.panel(
             "table",
             "Latest result per case against its baseline",
-            "For the chosen repository, branch, machine, profile and metrics: each case's "
-            "latest median among the last 8 runs in the time range, and its baseline, the "
-            "median of its results on the runs before. 'worse by' is positive when the "
-            "latest is worse (slower, or lower throughput). Rows with open regressions "
-            "come first and are red.",
+            "For the chosen repository, branches, machine, profile and metrics: each case's "
+            "value at the latest of the last 8 commits measured in the time range, and its "
+            "baseline, the median of its values at the commits before. A commit's value is "
+            "the median of the medians of every run of it (runs: how many). 'worse by' is "
+            "positive when the latest is worse (slower, or lower throughput). Rows with "
+            "open regressions come first and are red.",
             [builder.target(LATEST_SQL)],
             grid=(0, 5, 24, 12),
             unit="none",
@@ -292,7 +309,11 @@ def build() -> builder.Json:
                     ],
                 },
                 {
-                    "matcher": {"id": "byName", "options": "baseline runs"},
+                    "matcher": {"id": "byName", "options": "baseline commits"},
+                    "properties": [{"id": "decimals", "value": 0}],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "runs"},
                     "properties": [{"id": "decimals", "value": 0}],
                 },
             ],

@@ -3,7 +3,9 @@
 Used by the tests (execute each query on PostgreSQL) and by perf/dashboard.py (time
 each one). Variables resolve in dashboard order, as Grafana does: a query variable
 runs its (expanded) query and takes its saved `current` value when that is still an
-option, else its first option.
+option, else its first option. A query variable's options are its `__value` column
+shown as its `__text` column when it returns both, else every value of every column
+(Grafana's SQL ResponseParser.transformMetricFindResponse), unique by text.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ _UNIT = {
 }
 
 Rows = Sequence[Sequence[Any]]
-RunSql = Callable[[str], Rows]
+# Runs one query: (column names, rows).
+RunSql = Callable[[str], tuple[Sequence[str], Rows]]
+# What a user selects, given a variable's option values and their texts.
+Choice = Callable[[tuple[str, ...], tuple[str, ...]], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -102,12 +107,25 @@ def _current(var: Json) -> tuple[str, ...]:
     return tuple(value) if isinstance(value, list) else (value,)
 
 
+def options_of(columns: Sequence[str], rows: Rows) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(values, texts) of a query variable's result, as Grafana reads them."""
+    if "__text" in columns and "__value" in columns:
+        t, v = list(columns).index("__text"), list(columns).index("__value")
+        pairs = [(str(r[v]), str(r[t])) for r in rows]
+    else:
+        pairs = [(str(x), str(x)) for r in rows for x in r]
+    unique: dict[str, str] = {}  # text -> value, the first of each text
+    for value, text in pairs:
+        unique.setdefault(text, value)
+    return tuple(unique.values()), tuple(unique)
+
+
 def resolve_variables(
     dashboard: Json,
     run_sql: RunSql,
     time_from: datetime,
     time_to: datetime,
-    choose: Mapping[str, Callable[[tuple[str, ...]], tuple[str, ...]]] | None = None,
+    choose: Mapping[str, Choice] | None = None,
 ) -> dict[str, Variable]:
     """The values of the dashboard's variables when it opens with its defaults.
 
@@ -119,17 +137,18 @@ def resolve_variables(
         multi, include_all = bool(var.get("multi")), bool(var.get("includeAll"))
         if kind == "constant":
             options: tuple[str, ...] = (var["query"],)
+            texts = options
         elif kind == "custom":
             options = tuple(o["value"] for o in var["options"])
+            texts = tuple(o["text"] for o in var["options"])
         elif kind == "query":
             ctx = QueryContext(time_from, time_to, resolved)
-            rows = run_sql(expand(var["query"], ctx))
-            options = tuple(str(r[0]) for r in rows)
+            options, texts = options_of(*run_sql(expand(var["query"], ctx)))
         else:
             raise ValueError(f"variable {name}: unsupported type {kind}")
         current = _current(var)
         if choose and name in choose:
-            current = choose[name](options)
+            current = choose[name](options, texts)
         all_selected = current == (ALL,) and include_all
         if all_selected or (current and all(v in options for v in current)):
             selected = current

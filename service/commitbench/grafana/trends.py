@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from commitbench.grafana import builder, common, names
 
-# One row per commit (the latest run of it), with the median and its confidence
-# interval. Table format: the commit columns are strings, which the time series panel
-# does not draw but its data link reads.
-TREND_SQL = r"""
-SELECT DISTINCT ON (cm.committed_at, cm.id)
-       cm.committed_at AS "time",
-       m.median AS "median",
-       m.ci_low AS "ci_low",
-       m.ci_high AS "ci_high",
-       left(cm.sha, 10) AS "commit",
-       regexp_replace(cm.repository, '\.git$', '') || '/commit/' || cm.sha AS "commit_url"
-FROM cases ca
-JOIN results rs ON rs.case_id = ca.id
-JOIN runs r ON r.id = rs.run_id
-JOIN commits cm ON cm.id = r.commit_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE ca.label IN (${case:sqlstring})
-  AND m.name = ${metric:sqlstring}
-  AND rs.status = 'ok'
-  AND cm.repository = ${repository:sqlstring}
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND $__timeFilter(cm.committed_at)
-ORDER BY cm.committed_at, cm.id, r.started_at DESC
-"""
+# One row per commit: its value in the series (series_points: the median of the
+# medians of every run of it on the machine and profile) with its interval. Table
+# format: the commit columns are strings, which the time series panel does not draw
+# but its data link reads.
+TREND_SQL = common.sql(
+    r"""
+SELECT sp.committed_at AS "time",
+       sp.value AS "value",
+       sp.ci_low AS "ci_low",
+       sp.ci_high AS "ci_high",
+       left(sp.sha, 10) AS "commit",
+       regexp_replace(sp.repository, '\.git$', '') || '/commit/' || sp.sha AS "commit_url"
+FROM series_points sp
+WHERE sp.case_label IN (${case:sqlstring})
+  AND sp.metric = ${metric:sqlstring}
+  AND """,
+    common.SERIES_WHERE,
+    """
+ORDER BY sp.committed_at, sp.sha
+""",
+)
 
 # Grafana unit ids for the units commitbench records; anything else as a suffix.
 UNIT_SQL = """
@@ -49,35 +44,34 @@ WHERE m.name = ${metric:sqlstring}
 LIMIT 1
 """
 
-COMMITS_SQL = r"""
-SELECT cm.committed_at AS "time",
-       left(cm.sha, 10) AS "commit",
-       cm.subject AS "subject",
-       cm.author_name AS "author",
-       ca.label AS "case",
-       m.median AS "median",
-       m.ci_low AS "ci_low",
-       m.ci_high AS "ci_high",
-       m.unit AS "unit",
-       regexp_replace(cm.repository, '\.git$', '') || '/commit/' || cm.sha AS "commit_url"
-FROM cases ca
-JOIN results rs ON rs.case_id = ca.id
-JOIN runs r ON r.id = rs.run_id
-JOIN commits cm ON cm.id = r.commit_id
-JOIN metrics m ON m.result_id = rs.id
-WHERE ca.label IN (${case:sqlstring})
-  AND m.name = ${metric:sqlstring}
-  AND rs.status = 'ok'
-  AND cm.repository = ${repository:sqlstring}
-  AND r.branch = ${branch:sqlstring}
-  AND r.profile = ${profile:sqlstring}
-  AND r.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
-  AND $__timeFilter(cm.committed_at)
-ORDER BY cm.committed_at DESC, ca.label
+COMMITS_SQL = common.sql(
+    r"""
+SELECT sp.committed_at AS "time",
+       left(sp.sha, 10) AS "commit",
+       sp.subject AS "subject",
+       (SELECT cm.author_name FROM commits cm WHERE cm.id = sp.commit_id) AS "author",
+       sp.case_label AS "case",
+       sp.value AS "value",
+       sp.ci_low AS "ci_low",
+       sp.ci_high AS "ci_high",
+       sp.unit AS "unit",
+       sp.runs AS "runs",
+       sp.n AS "samples",
+       array_to_string(sp.branches, ', ') AS "branches",
+       regexp_replace(sp.repository, '\.git$', '') || '/commit/' || sp.sha AS "commit_url"
+FROM series_points sp
+WHERE sp.case_label IN (${case:sqlstring})
+  AND sp.metric = ${metric:sqlstring}
+  AND """,
+    common.SERIES_WHERE,
+    """
+ORDER BY sp.committed_at DESC, sp.case_label
 LIMIT 500
-"""
+""",
+)
 
-REGRESSIONS_SQL = """
+REGRESSIONS_SQL = common.sql(
+    """
 SELECT cm.committed_at AS "time",
        ca.label || ' ' || g.metric || ': ' || to_char(g.change_pct, 'SG999990.0')
          || '% against ' || coalesce(left(b.sha, 10), 'the baseline')
@@ -90,12 +84,13 @@ LEFT JOIN commits b ON b.id = g.baseline_commit_id
 WHERE ca.label IN (${case:sqlstring})
   AND g.metric = ${metric:sqlstring}
   AND cm.repository = ${repository:sqlstring}
-  AND g.branch IS NOT DISTINCT FROM ${branch:sqlstring}
-  AND g.profile = ${profile:sqlstring}
-  AND g.machine_id = split_part(${machine:sqlstring}, ' #', -1)::bigint
+  AND """,
+    common.REGRESSION_WHERE,
+    """
   AND $__timeFilter(cm.committed_at)
 ORDER BY 1
-"""
+""",
+)
 
 COMMIT_LINK = {"title": "Open commit ${__data.fields.commit}", "url": "${__data.fields.commit_url}"}
 
@@ -138,9 +133,11 @@ def build() -> builder.Json:
     trend = builder.panel(
         "timeseries",
         "${case}: ${metric}",
-        "The median of the metric per commit on the chosen branch and machine (the "
-        "latest run of each commit), with its confidence interval as a band. Regressions "
-        "found by commitbench detect are annotations. Click a point to open its commit.",
+        "Each commit's value of the metric on the chosen machine and profile: the median "
+        "of the medians of every run of the commit (nightly, CI, re-runs), with its 95% "
+        "interval as a band (with several runs, from the lowest to the highest of "
+        "theirs); the commits of the chosen branches. Regressions found by commitbench "
+        "detect are annotations. Click a point to open its commit.",
         [
             builder.target(TREND_SQL, ref="A"),
             builder.target(UNIT_SQL, ref="B"),
@@ -175,7 +172,9 @@ def build() -> builder.Json:
     commits = builder.panel(
         "table",
         "Commits",
-        "The values behind the charts, newest commit first. Click a commit to open it.",
+        "The values behind the charts, newest commit first: how many runs and samples "
+        "each commit value comes from, and the branches they recorded. Click a commit "
+        "to open it.",
         [builder.target(COMMITS_SQL)],
         grid=(0, 10, 24, 10),
         unit="none",

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from commitbench.analysis.compare import Policies, Row, compare_sets, samples_of
+from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.series import build
-from commitbench.model.points import Point, PointFilter, Series
-from commitbench.model.records import DeviceSample, RunData
+from commitbench.model.points import PointFilter, Series, SeriesPoint
+from commitbench.model.records import DeviceSample, RunData, case_matches
 from commitbench.model.words import plural
 from commitbench.report import plots
 from commitbench.store.base import ReadStore
@@ -42,30 +42,91 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:120]
 
 
-def latest_comparison(points: Sequence[Point], policies: Policies) -> tuple[str, list[Row]]:
+def latest_comparison(
+    store: ReadStore,
+    points: Sequence[SeriesPoint],
+    policies: Policies,
+    *,
+    case: str | None = None,
+    metrics: Sequence[str] = (),
+) -> tuple[str, list[Row]]:
     """The newest commit against the one before it, on the machine and profile that
-    measured the newest commit."""
-    if not points:
+    measured the newest commit: the cases matching `case`, the metrics in `metrics`
+    (every metric when empty), compared as `commitbench compare` does."""
+    mine = [
+        p for p in points if case_matches(p.case, case) and (not metrics or p.metric in metrics)
+    ]
+    if not mine:
         return "", []
-    newest = max(points, key=lambda p: (p.committed_at or p.run_started_at, p.run_started_at))
-    mine = [p for p in points if (p.machine, p.profile) == (newest.machine, newest.profile)]
+    newest = max(mine, key=lambda p: (p.committed_at or p.measured_at, p.measured_at))
+    mine = [p for p in mine if (p.machine, p.profile) == (newest.machine, newest.profile)]
     order: list[str] = []
-    for p in sorted(mine, key=lambda p: p.committed_at or p.run_started_at):
+    for p in sorted(mine, key=lambda p: (p.committed_at or p.measured_at, p.measured_at)):
         if p.sha not in order:
             order.append(p.sha)
     if len(order) < 2:
         return "", []
     base, head = order[-2], order[-1]
-    rows = compare_sets(
-        samples_of([p for p in mine if p.sha == base]),
-        samples_of([p for p in mine if p.sha == head]),
+    results = store.points(
+        PointFilter(repository=newest.repository, shas=[base, head], machine=newest.machine)
+    )
+    rows = compare_commits(
+        [p for p in mine if p.sha == base],
+        [p for p in mine if p.sha == head],
+        [r for r in results if r.profile == newest.profile],
         policies,
     )
     return f"{base[:12]} → {head[:12]} on {newest.machine_label} ({newest.profile})", rows
 
 
-def latest_run(store: ReadStore, points: Sequence[Point]) -> RunData | None:
-    recorded = [p for p in points if p.run_id is not None]
+def module_of(case: str) -> str:
+    """The bench module of a case label `module.function[...]`."""
+    return case.split("[", 1)[0].rsplit(".", 1)[0]
+
+
+def choose(series: Sequence[Series], limit: int) -> tuple[list[Series], list[Series]]:
+    """At most `limit` series, taken in turn from each bench module (modules and their
+    series in order), so every module is represented while the limit allows; the
+    rest is returned as left out."""
+    queues: dict[str, list[Series]] = {}
+    for s in series:
+        queues.setdefault(module_of(s.case), []).append(s)
+    chosen: list[Series] = []
+    depth = 0
+    while len(chosen) < min(limit, len(series)):
+        for module in sorted(queues):
+            if depth < len(queues[module]) and len(chosen) < limit:
+                chosen.append(queues[module][depth])
+        depth += 1
+    taken = {id(s) for s in chosen}
+    order = {id(s): i for i, s in enumerate(series)}
+    chosen.sort(key=lambda s: order[id(s)])
+    return chosen, [s for s in series if id(s) not in taken]
+
+
+def left_out_note(left: Sequence[Series], shown: int) -> str:
+    """One line naming what --max-plots left out, by module; empty when nothing was."""
+    if not left:
+        return ""
+    per: dict[str, int] = {}
+    for s in left:
+        per[module_of(s.case)] = per.get(module_of(s.case), 0) + 1
+    detail = ", ".join(f"{module} {n}" for module, n in sorted(per.items()))
+    return (
+        f"{shown} of {shown + len(left)} trend plots shown (--max-plots); left out: "
+        f"{detail}. Narrow with --case or --metric, or raise --max-plots."
+    )
+
+
+def latest_run(store: ReadStore, points: Sequence[SeriesPoint]) -> RunData | None:
+    """The newest run behind the points (its device samples are plotted)."""
+    if not points:
+        return None
+    newest = max(points, key=lambda p: p.measured_at)
+    results = store.points(
+        PointFilter(repository=newest.repository, shas=[newest.sha], machine=newest.machine)
+    )
+    recorded = [p for p in results if p.run_id is not None and p.profile == newest.profile]
     if not recorded:
         return None
     run_id = max(recorded, key=lambda p: p.run_started_at).run_id
@@ -83,21 +144,26 @@ def write(
     policies: Policies | None = None,
     change_points: ChangePoints = lambda s: (),
     max_plots: int = 60,
-) -> Path:
-    """Write out/index.html and out/*.png; returns the HTML file's path."""
-    points = store.points(PointFilter(repository=repository))
-    series = build(points, case=case, metrics=metrics)[:max_plots]
+) -> tuple[Path, str]:
+    """Write out/index.html and out/*.png; returns the HTML file's path and the line
+    that says which plots --max-plots left out (empty when none)."""
+    points = store.series_points(PointFilter(repository=repository))
+    series, left = choose(build(points, case=case, metrics=metrics), max_plots)
+    note = left_out_note(left, len(series))
     figures = [
         Figure(
             f"trend-{slug(s.case)}-{slug(s.metric)}-{slug(s.machine_label)}-{s.profile}.png",
             plots.trend(s, change_points(s)),
-            f"{s.title} on {s.machine_label} ({s.profile}), {plural(len(s.shas), 'commit')}",
+            f"{s.title} on {s.machine_label} ({s.profile}), {plural(len(s.shas), 'commit')}"
+            + _runs_note(s),
         )
         for s in series
     ]
-    title, rows = latest_comparison(points, policies or Policies())
+    title, rows = latest_comparison(
+        store, points, policies or Policies(), case=case, metrics=metrics
+    )
     device = None
-    run = latest_run(store, points)
+    run = latest_run(store, [p for p in points if case_matches(p.case, case)])
     if run is not None:
         tagged: list[tuple[str | None, DeviceSample]] = [
             (r.case.label, s) for r in run.results for s in r.device_samples
@@ -113,8 +179,16 @@ def write(
     for fig in [*figures, *([device] if device else [])]:
         (out / fig.name).write_bytes(fig.png)
     page = out / "index.html"
-    page.write_text(render(repository, points, figures, title, rows, device), encoding="utf-8")
-    return page
+    page.write_text(
+        render(repository, points, figures, title, rows, device, note), encoding="utf-8"
+    )
+    return page, note
+
+
+def _runs_note(s: Series) -> str:
+    """How many commits' values come from several runs (their band is the span)."""
+    several = sum(1 for r in s.runs if r > 1)
+    return f"; {several} of them measured in several runs" if several else ""
 
 
 def _img(fig: Figure) -> str:
@@ -135,10 +209,12 @@ def _rows(rows: Sequence[Row]) -> str:
             else f"[{(c.ci_low - 1) * 100:+.1f}%, {(c.ci_high - 1) * 100:+.1f}%]"
         )
         p = "" if c.p_value is None else f"{c.p_value:.2g}"
+        factor, unit = plots.scale([c.base, c.head], r.unit)
         cells.append(
             f"<tr><td><code>{html.escape(r.case)}</code></td><td>{html.escape(r.metric)}</td>"
-            f"<td>{c.base:.4g} {html.escape(r.unit)}</td><td>{c.head:.4g} {html.escape(r.unit)}"
-            f"</td><td>{c.change * 100:+.1f}%</td>"
+            f"<td>{c.base / factor:.4g} {html.escape(unit)}</td>"
+            f"<td>{c.head / factor:.4g} {html.escape(unit)}</td>"
+            f"<td>{c.change * 100:+.1f}%</td>"
             f"<td>{ci}</td><td>{p}</td><td class='{c.verdict}'>{c.verdict}</td></tr>"
         )
     head = (
@@ -150,11 +226,12 @@ def _rows(rows: Sequence[Row]) -> str:
 
 def render(
     repository: str | None,
-    points: Sequence[Point],
+    points: Sequence[SeriesPoint],
     figures: Sequence[Figure],
     compare_title: str,
     rows: Sequence[Row],
     device: Figure | None,
+    note: str = "",
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
@@ -169,6 +246,10 @@ def render(
         f"<h2>Latest comparison {html.escape(compare_title)}</h2>",
         _rows(rows) if rows else "<p>Fewer than two measured commits.</p>",
         "<h2>Trends</h2>",
+        "<p>Each point is a commit's value: the median of the medians of every run of "
+        "it on the machine and profile; the band its 95% interval (with several runs, "
+        "from the lowest to the highest of theirs).</p>",
+        *([f"<p class='noisy'>{html.escape(note)}</p>"] if note else []),
         *(map(_img, figures) if figures else ["<p>No timings recorded.</p>"]),
         "<h2>Device utilization</h2>",
         _img(device) if device else "<p>No device samples in the latest run.</p>",

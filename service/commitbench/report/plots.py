@@ -10,43 +10,66 @@ from matplotlib.figure import Figure
 from commitbench.model.points import Series
 from commitbench.model.records import DeviceSample
 
-# Scale a series to a readable unit for its axis.
+# Time units a metric may be recorded in, as seconds; a series (or a table row) is
+# drawn in the one of them that suits its largest value, so its numbers stay in the
+# metric's own kind of unit and one plot or row never mixes scales.
+_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _TIME_SCALES = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 LINE = "#1f77b4"
 REGRESSION = "#d62728"
 IMPROVEMENT = "#2ca02c"
 
 
-def _scale(values: Sequence[float], unit: str) -> tuple[float, str]:
-    if unit != "s" or not values:
+def scale(values: Sequence[float], unit: str) -> tuple[float, str]:
+    """(divisor, unit to show): values / divisor are in the unit shown. Times (s, ms,
+    us, ns) take the largest unit not above the largest value; other units are kept."""
+    own = _TIME_UNITS.get(unit)
+    finite = [abs(v) for v in values if v == v]
+    if own is None or not finite:
         return 1.0, unit
-    top = max(abs(v) for v in values)
+    top = max(finite) * own
     for factor, name in _TIME_SCALES:
         if top >= factor:
-            return factor, name
-    return 1e-9, "ns"
+            return factor / own, name
+    return 1e-9 / own, "ns"
 
 
-def png(fig: Figure) -> bytes:
+def png(fig: Figure, *, tight: bool = True) -> bytes:
+    """PNG bytes; `tight` crops to the drawn area, which draws the figure twice."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight" if tight else None)
     return buf.getvalue()
 
 
 def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> bytes:
-    """Median per commit with its 95% CI band; change points as vertical lines, red when
+    """The trend figure (trend_figure) as PNG. Its margins are fixed (see trend_figure)
+    rather than cropped: a report draws one per series, and cropping doubles the cost."""
+    return png(trend_figure(series, change_points), tight=False)
+
+
+def trend_figure(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> Figure:
+    """Each commit's value (model.points.SeriesPoint: the median of its runs' medians)
+    with its 95% interval as a band; change points as vertical lines, red when
     worse (by the metric's direction), green when better. `change_points` holds
     (index of the first commit after the step, relative change)."""
-    factor, unit = _scale(series.medians, series.unit)
+    factor, unit = scale(series.medians, series.unit)
     x = list(range(len(series.medians)))
     y = [v / factor for v in series.medians]
-    fig = Figure(figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.4))
+    # Room for the title, the y tick labels and unit, and the rotated commit labels.
+    fig.subplots_adjust(left=0.09, right=0.99, top=0.91, bottom=0.24)
     ax = fig.subplots()
-    # Where a commit has too few samples for an interval, the band narrows to the median.
-    lo = [m if v is None else v / factor for v, m in zip(series.ci_low, y, strict=True)]
-    hi = [m if v is None else v / factor for v, m in zip(series.ci_high, y, strict=True)]
-    ax.fill_between(x, lo, hi, color=LINE, alpha=0.2, linewidth=0, label="95% CI")
-    ax.plot(x, y, color=LINE, marker="o", markersize=3, linewidth=1.5, label="median")
+    # Where a commit has too few samples for an interval, the band narrows to the value;
+    # with no interval at all there is no band, and no legend entry for one.
+    if any(
+        lo is not None and hi is not None
+        for lo, hi in zip(series.ci_low, series.ci_high, strict=True)
+    ):
+        lo = [m if v is None else v / factor for v, m in zip(series.ci_low, y, strict=True)]
+        hi = [m if v is None else v / factor for v, m in zip(series.ci_high, y, strict=True)]
+        label = "95% CI" + (" (span over runs)" if any(r > 1 for r in series.runs) else "")
+        ax.fill_between(x, lo, hi, color=LINE, alpha=0.2, linewidth=0, label=label)
+    ax.plot(x, y, color=LINE, marker="o", markersize=3, linewidth=1.5, label="commit value")
     for index, change in change_points:
         worse = change > 0 if series.direction == "lower" else change < 0
         ax.axvline(
@@ -63,7 +86,7 @@ def trend(series: Series, change_points: Sequence[tuple[int, float]] = ()) -> by
     ax.set_xticks(ticks, [series.shas[i][:7] for i in ticks], rotation=45, fontsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return png(fig)
+    return fig
 
 
 _PANELS = (
@@ -84,7 +107,13 @@ def device(samples: Sequence[tuple[str | None, DeviceSample]], title: str) -> by
     panels = [p for p in _PANELS if any(getattr(s, p[0]) is not None for _, s in samples)]
     if not panels:
         return None
-    fig = Figure(figsize=(9, 1.8 * len(panels) + 0.6))
+    height = 1.8 * len(panels) + 0.9
+    fig = Figure(figsize=(9, height))
+    # Fixed margins, in inches, for the title above and the axis label below (cropping
+    # instead would draw the figure twice).
+    fig.subplots_adjust(
+        left=0.09, right=0.99, top=1 - 0.55 / height, bottom=0.5 / height, hspace=0.45
+    )
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     gpus = sorted({s.gpu_index for _, s in samples}, key=lambda g: -1 if g is None else g)
     for ax, (field, label, unit) in zip(axes, panels, strict=True):
@@ -103,7 +132,7 @@ def device(samples: Sequence[tuple[str | None, DeviceSample]], title: str) -> by
         _shade_cases(ax, samples, t0)
     axes[-1].set_xlabel("seconds since the run started")
     fig.suptitle(title, fontsize=10)
-    return png(fig)
+    return png(fig, tight=False)
 
 
 def _shade_cases(

@@ -69,6 +69,8 @@ class RunnerLab:
                 ci_low=x.ci_low,
                 ci_high=x.ci_high,
                 samples=x.samples or (),
+                n=x.n,
+                first_parent=commit.parents[0] if commit.parents else None,
             )
             for r in outcome.results
             if _ok(r)

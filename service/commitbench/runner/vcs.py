@@ -89,6 +89,31 @@ class Repository:
             return None
         return str(self.repo.active_branch.name)
 
+    def branch_named(self, revs: Sequence[str]) -> str | None:
+        """The branch the revisions name, to record with their runs: no revision (HEAD)
+        is the checked-out branch; `main`, `origin/main` and a range `A..main` name
+        main; a tag, a sha or `main~3` names none. Revisions naming different branches,
+        or a branch and something else, name none."""
+        named = {self._branch_of(r) for r in revs or ["HEAD"]}
+        return named.pop() if len(named) == 1 else None
+
+    def _branch_of(self, rev: str) -> str | None:
+        end = rev.split("..", 1)[1] if ".." in rev else rev
+        if end in ("", "HEAD"):
+            return self.current_branch()
+        for ref, prefix in ((f"refs/heads/{end}", ""), (f"refs/remotes/{end}", "/")):
+            try:
+                self._git("show-ref", "--verify", "--quiet", ref)
+            except GitError as err:
+                if not err.unresolved:
+                    raise
+                continue
+            # A remote-tracking branch is recorded by its name there (origin/main: main);
+            # origin/HEAD names whichever branch it points at, so none.
+            name = end.split(prefix, 1)[1] if prefix else end
+            return None if name == "HEAD" else name
+        return None
+
     # -- revisions ---------------------------------------------------------------------
 
     def resolve(self, spec: RevSpec) -> list[str]:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import RecordedKey, ResultRecord, RunData, RunEnd, RunHeader
 
 
@@ -45,6 +45,11 @@ class ReadStore(Protocol):
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
         """Every metric of every ok result that `where` selects, oldest commit first."""
+        ...
+
+    def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
+        """Each selected commit's value in each series (model.points.SeriesPoint), in
+        model.points.series_order: what report, detect, compare and the dashboards show."""
         ...
 
     def load_run(self, run_id: uuid.UUID) -> RunData:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.errors import CsvFormatError
-from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     COMPLETE_RUN_STATUSES,
     RecordedKey,
@@ -56,7 +56,13 @@ from commitbench.store.csvformat import (
     machine_to_json,
     run_to_json,
 )
-from commitbench.store.csvread import find_runs, read_header, read_labels, read_run
+from commitbench.store.csvread import (
+    find_runs,
+    read_header,
+    read_labels,
+    read_run,
+    read_status,
+)
 
 __all__ = ["MANIFEST", "CsvStore", "find_runs", "read_run"]
 
@@ -245,7 +251,7 @@ class CsvStore:
             return found
         for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
             try:
-                header, status = read_header(folder)
+                header, status = read_status(folder)
             except CsvFormatError:
                 continue  # recorded() warned about it
             selection = header.run.environment.get("selection")
@@ -257,6 +263,9 @@ class CsvStore:
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
         return history.csv_points(self.root, where)
+
+    def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
+        return history.csv_series_points(self.root, where)
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
         if not (self.run_dir(run_id) / MANIFEST).is_file():
@@ -272,7 +281,7 @@ class CsvStore:
             return []
         for folder in sorted(p for p in self.root.iterdir() if (p / MANIFEST).is_file()):
             try:
-                commit = read_header(folder)[0].commit
+                commit = read_header(folder).commit
                 if (commit.repository, commit.sha) != (repository, sha):
                     continue
                 header, labels = read_labels(folder)

@@ -169,14 +169,25 @@ def _samples(r: _Reader, entry: Any) -> Iterator[tuple[int | None, DeviceSample]
         )
 
 
-def read_run(folder: Path) -> RunData:
-    """Read and validate one run directory; CsvFormatError on anything wrong."""
-    r = _Reader(Path(folder))
+def _header(r: _Reader) -> tuple[RunHeader, dict[str, Any]]:
     manifest = r.manifest()
     try:
         header = header_from_json(manifest)
     except (KeyError, TypeError, ValueError) as exc:
         raise r.fail(f"bad run header ({exc})") from None
+    return header, manifest
+
+
+def read_header(folder: Path) -> RunHeader:
+    """The run header alone, from the manifest: what readers filter runs by before they
+    parse any CSV file of the run."""
+    return _header(_Reader(Path(folder)))[0]
+
+
+def read_run(folder: Path) -> RunData:
+    """Read and validate one run directory; CsvFormatError on anything wrong."""
+    r = _Reader(Path(folder))
+    header, manifest = _header(r)
     units = []
     for part in manifest["parts"]:
         if not isinstance(part, dict):
@@ -201,27 +212,30 @@ def read_run(folder: Path) -> RunData:
     return RunData(header=header, units=tuple(units), end=end)
 
 
+def _metric(r: _Reader, line: int, row: Mapping[str, str]) -> MetricRecord:
+    numbers = {
+        c: r.value(line, c, row[c], float)
+        for c in ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
+    }
+    try:
+        return MetricRecord(
+            name=row["name"],
+            unit=row["unit"],
+            direction=row["direction"],
+            n=r.value(line, "n", row["n"], int),
+            samples=r.value(line, "samples", row["samples"], _float_list),
+            properties=r.value(line, "properties", row["properties"], _object) or {},
+            **numbers,
+        )
+    except (RecordError, TypeError) as exc:
+        raise r.fail(f"line {line}: {exc}") from None
+
+
 def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     metrics: dict[int, list[MetricRecord]] = {}
     for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
         key = r.value(line, "result_key", row["result_key"], int)
-        numbers = {
-            c: r.value(line, c, row[c], float)
-            for c in ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
-        }
-        try:
-            metric = MetricRecord(
-                name=row["name"],
-                unit=row["unit"],
-                direction=row["direction"],
-                n=r.value(line, "n", row["n"], int),
-                samples=r.value(line, "samples", row["samples"], _float_list),
-                properties=r.value(line, "properties", row["properties"], _object) or {},
-                **numbers,
-            )
-        except (RecordError, TypeError) as exc:
-            raise r.fail(f"line {line}: {exc}") from None
-        metrics.setdefault(key, []).append(metric)
+        metrics.setdefault(key, []).append(_metric(r, line, row))
     samples: dict[int | None, list[DeviceSample]] = {}
     for key, sample in _samples(r, part.get("device_samples")):
         samples.setdefault(key, []).append(sample)
@@ -255,28 +269,42 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     return tuple(results)
 
 
-def read_header(folder: Path) -> tuple[RunHeader, str | None]:
+def read_status(folder: Path) -> tuple[RunHeader, str | None]:
     """The run header and its end status (None: not closed), from the manifest alone."""
     r = _Reader(Path(folder))
-    manifest = r.manifest()
-    try:
-        header = header_from_json(manifest)
-        end = manifest.get("end")
-        status = str(end["status"]) if isinstance(end, dict) else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise r.fail(f"bad run header ({exc})") from None
-    return header, status
+    header, manifest = _header(r)
+    end = manifest.get("end")
+    return header, str(end["status"]) if isinstance(end, dict) and "status" in end else None
+
+
+def read_ok_metrics(
+    folder: Path, *, case: str | None = None, metric: str | None = None
+) -> Iterator[tuple[str, MetricRecord]]:
+    """(case label, metric) of each ok result of the run, reading the results and
+    metrics files (checksums verified) and never the device samples. Metrics of other
+    results, cases or names are counted but not parsed."""
+    r = _Reader(Path(folder))
+    _, manifest = _header(r)
+    for part in manifest["parts"]:
+        if not isinstance(part, dict):
+            raise r.fail("a part entry is not an object")
+        wanted: dict[int, str] = {}
+        for line, row in r.rows(part.get("results"), RESULT_HEADER):
+            if row["status"] == "ok" and case in (None, row["case_label"]):
+                wanted[r.value(line, "result_key", row["result_key"], int)] = row["case_label"]
+        for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
+            if metric not in (None, row["name"]):
+                continue
+            label = wanted.get(r.value(line, "result_key", row["result_key"], int))
+            if label is not None:
+                yield label, _metric(r, line, row)
 
 
 def read_labels(folder: Path) -> tuple[RunHeader, dict[str, str]]:
     """The run header and the label and status of each recorded case, reading only the
     manifest and the results files (checksums verified), not metrics or samples."""
     r = _Reader(Path(folder))
-    manifest = r.manifest()
-    try:
-        header = header_from_json(manifest)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise r.fail(f"bad run header ({exc})") from None
+    header, manifest = _header(r)
     labels: dict[str, str] = {}
     for part in manifest["parts"]:
         if not isinstance(part, dict):

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
-from commitbench.model.points import ANY, Point, PointFilter, Series, Step
+from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     COMPLETE_RUN_STATUSES,
     METRIC_FIELDS,
@@ -355,6 +355,9 @@ class SqlStore:
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
         return history.sql_points(self.engine, where)
+
+    def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
+        return history.sql_series_points(self.engine, where)
 
     def save_regression(self, series: Series, step: Step) -> int | None:
         return regressions.record(self.engine, series, step)
