@@ -122,7 +122,7 @@ SLOW_CASES = [f"bench_slow.wait[step={n}]" for n in (1, 2)]
 
 
 DELAY_MODULE = """\
-import time
+import os
 
 import commitbench as cb
 import model
@@ -130,12 +130,18 @@ import model
 
 @cb.bench()
 def step(ctx: cb.Context) -> None:
-    ctx.time("time", lambda: time.sleep(model.DELAY), warmup=1, repeat=15)
+    # Fixed samples around model.DELAY (+-1.4%) instead of timed sleeps: the verdicts
+    # then depend on the commit alone, never on the load of the machine running the test.
+    # $COMMITBENCH_TEST_SLOWDOWN scales them, as a run on a loaded machine would.
+    slowdown = float(os.environ.get("COMMITBENCH_TEST_SLOWDOWN", "1"))
+    level = model.DELAY * slowdown
+    ctx.record("time", [level * (1 + 0.002 * (k - 7)) for k in range(15)], unit="s")
 """
 
 
 def delay_repo(path: Path, delays: list[float]) -> tuple[GitBuilder, list[str]]:
-    """Commit i makes `model.DELAY = delays[i]`: a step in `delay.step`'s time."""
+    """Commit i makes `model.DELAY = delays[i]`: `delay.step` records 15 samples whose
+    median is exactly that many seconds (times $COMMITBENCH_TEST_SLOWDOWN)."""
     g = GitBuilder(path)
     shas = [
         g.commit(f"delay {d}", {"model.py": f"DELAY = {d}\n", "benches/delay.py": DELAY_MODULE})

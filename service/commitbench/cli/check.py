@@ -132,6 +132,7 @@ def check_command(
                 f"confirmation, {rounds} interleaved round(s)",
                 as_markdown=as_markdown,
                 as_json=False,
+                every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
         info(f"check {title}: {result.summary}")
     return result.exit_code
