@@ -62,8 +62,6 @@ class GitBuilder:
 
 BENCH_MODULE = '''\
 """A bench module living in the measured repository and importing its code."""
-import time
-
 import commitbench as cb
 import model
 
@@ -72,14 +70,11 @@ import model
 def compute(ctx: cb.Context, size: int) -> None:
     ctx.time("time", lambda: model.work(size), warmup=1, repeat=5)
     ctx.record("version", model.VERSION, unit="count", better="higher")
-    time.sleep(model.PAUSE)
 '''
 
 
-def model_source(version: int, pause: float = 0.0) -> str:
-    return (
-        f"VERSION = {version}\nPAUSE = {pause}\n\n\ndef work(n):\n    return sum(range(1000 * n))\n"
-    )
+def model_source(version: int) -> str:
+    return f"VERSION = {version}\n\n\ndef work(n):\n    return sum(range(1000 * n))\n"
 
 
 SLOW_MODULE = """\
@@ -100,9 +95,7 @@ def wait(ctx: cb.Context, step: int) -> None:
 """
 
 
-def bench_repo(
-    path: Path, commits: int, pause: float = 0.0, slow: bool = False
-) -> tuple[GitBuilder, list[str]]:
+def bench_repo(path: Path, commits: int, slow: bool = False) -> tuple[GitBuilder, list[str]]:
     """A repository whose commit i sets model.VERSION = i, with benches/bench_model.py
     (and, when `slow`, benches/bench_slow.py, whose cases wait for the file named
     by $COMMITBENCH_TEST_GATE)."""
@@ -111,8 +104,7 @@ def bench_repo(
     if slow:
         files["benches/bench_slow.py"] = SLOW_MODULE
     shas = [
-        g.commit(f"version {i}", {"model.py": model_source(i, pause), **files})
-        for i in range(commits)
+        g.commit(f"version {i}", {"model.py": model_source(i), **files}) for i in range(commits)
     ]
     return g, shas
 
