@@ -13,6 +13,7 @@ Create Date: 2026-11-30
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,18 @@ depends_on: str | Sequence[str] | None = None
 _PUNCTUATION = frozenset(',=[]"')
 
 
+# What json.loads accepts as a whole text, without raising and catching an exception
+# for every plain string: a number, one of its words, or (rare) an object.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_JSON_WORDS = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
+
+
 def _reads_as_json(text: str) -> bool:
+    bare = text.strip(" \t\n\r")
+    if bare in _JSON_WORDS or _JSON_NUMBER.fullmatch(bare):
+        return True
+    if not bare.startswith("{"):
+        return False  # a string or an array would hold '"' or '[', quoted anyway
     try:
         json.loads(text)
     except ValueError:
@@ -36,11 +48,11 @@ def _reads_as_json(text: str) -> bool:
 
 
 def _quoted(value: Any) -> str:
-    if isinstance(value, str) and not (
-        value == "" or _PUNCTUATION.intersection(value) or _reads_as_json(value)
-    ):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        return json.dumps(value)
+    if value == "" or _PUNCTUATION.intersection(value) or _reads_as_json(value):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def _bare(value: Any) -> str:

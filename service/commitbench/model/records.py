@@ -33,7 +33,6 @@ DIRECTIONS = ("lower", "higher")
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"[A-Za-z_][\w.]*")  # fullmatch: "$" would let a final newline in
-_KEY = re.compile(r"[A-Za-z_]\w*")  # a parameter is a keyword argument of the bench
 # A string value containing one of these is quoted in a label, as is one that reads as
 # another JSON value ("1", "true", "null"): so no two parameter mappings share a label.
 _LABEL_PUNCTUATION = frozenset(',=[]"')
@@ -71,7 +70,18 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+# What json.loads accepts as a whole text, without raising and catching an exception
+# for every plain string: a number, one of its words, or (rare) an object.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_JSON_WORDS = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
+
+
 def _reads_as_json(text: str) -> bool:
+    bare = text.strip(" \t\n\r")
+    if bare in _JSON_WORDS or _JSON_NUMBER.fullmatch(bare):
+        return True
+    if not bare.startswith("{"):
+        return False  # a string or an array would hold '"' or '[', quoted anyway
     try:
         json.loads(text)
     except ValueError:
@@ -81,11 +91,11 @@ def _reads_as_json(text: str) -> bool:
 
 def _shown(value: ParamValue) -> str:
     """A value as a label shows it: JSON, except a plain string, which stays bare."""
-    if isinstance(value, str) and not (
-        value == "" or _LABEL_PUNCTUATION.intersection(value) or _reads_as_json(value)
-    ):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, str):
+        return json.dumps(value)
+    if value == "" or _LABEL_PUNCTUATION.intersection(value) or _reads_as_json(value):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def case_label(name: str, params: Mapping[str, ParamValue]) -> str:
@@ -120,7 +130,8 @@ class CaseKey:
         if keys != sorted(set(keys)):
             raise RecordError(f"case {self.name}: params must have sorted, unique keys")
         for key, value in self.params:
-            if not isinstance(key, str) or not _KEY.fullmatch(key):
+            # A parameter is a keyword argument of the bench function: an identifier.
+            if not isinstance(key, str) or not key.isidentifier():
                 raise RecordError(f"case {self.name}: param name {key!r} is not an identifier")
             if not isinstance(value, str | int | float | bool | type(None)):
                 raise RecordError(f"case {self.name}: param {key} is not a scalar")
