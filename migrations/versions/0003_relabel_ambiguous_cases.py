@@ -30,7 +30,7 @@ _PUNCTUATION = frozenset(',=[]"')
 
 # What json.loads accepts as a whole text, without raising and catching an exception
 # for every plain string: a number, one of its words, or (rare) an object.
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
 _JSON_WORDS = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
 
 

@@ -141,6 +141,26 @@ def test_the_label_survives_json_and_the_key_rebuilt_from_it(
     assert back == key and back.label == key.label
 
 
+def reads_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+@given(
+    st.text()
+    | st.from_regex(
+        r"[ \t\r\n]*-?[0-9]{1,4}(\.[0-9]+)?([eE][-+]?[0-9]+)?[ \t\r\n]*", fullmatch=True
+    )
+    | st.sampled_from(["true", " null", "NaN", "-Infinity", "{}", " { } ", "{1}", "01", "1."])
+)
+def test_a_string_is_quoted_exactly_when_it_could_be_read_as_something_else(value: str) -> None:
+    quoted = case_label("m.f", {"s": value}) != f"m.f[s={value}]"
+    assert quoted == (value == "" or bool(set(',=[]"') & set(value)) or reads_as_json(value))
+
+
 def test_labels_are_stable() -> None:
     """The text of labels is a public contract (Grafana, stored cases): these must not
     change. Plain strings stay bare; only a string that would read as another value or

@@ -3,17 +3,24 @@ that read as other values) are relabelled, and recording them again finds them."
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import replace
+from pathlib import Path
 
+from hypothesis import given
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from commitbench.model.records import CaseKey
+from commitbench.model.records import CaseKey, ParamValue, case_label
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
 from commitbench.store.sql import SqlStore
 from tests import factories as f
+from tests.model.test_case_identity import tight_params
+from tests.strategies import dotted, params
+
+MIGRATION = Path(__file__).parents[2] / "migrations/versions/0003_relabel_ambiguous_cases.py"
 
 # (name, params as JSON, label as stored before 0003, label after)
 CASES = [
@@ -61,3 +68,21 @@ def test_ambiguous_labels_are_rewritten_and_restored(fresh_url: URL) -> None:
             )
     finally:
         eng.dispose()
+
+
+def _migration():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("relabel_0003", MIGRATION)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+relabel = _migration()
+
+
+@given(dotted, params | tight_params)
+def test_the_migrations_frozen_label_is_todays(name: str, values: dict[str, ParamValue]) -> None:
+    """0003 keeps a copy of the label function (a migration must not change with the
+    code): today the two agree."""
+    assert relabel._label(name, values, relabel._quoted) == case_label(name, values)
