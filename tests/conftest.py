@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
@@ -20,6 +21,21 @@ from sqlalchemy.engine import URL, make_url
 from commitbench.cli import main
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate
+
+# Property tests (hypothesis) draw the same examples on every run and every machine: a
+# failure is reproduced by running the test again, and CI time stays fixed. No example
+# database is kept (the examples are derived from each test's source instead). A test
+# that needs more or fewer examples says so with its own @settings.
+settings.register_profile(
+    "commitbench",
+    derandomize=True,
+    database=None,
+    max_examples=100,
+    deadline=None,  # a loaded machine must not fail a property by being slow
+    print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("commitbench")
 
 ADMIN_URL = os.environ.get(
     "COMMITBENCH_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -62,8 +62,6 @@ class GitBuilder:
 
 BENCH_MODULE = '''\
 """A bench module living in the measured repository and importing its code."""
-import time
-
 import commitbench as cb
 import model
 
@@ -72,14 +70,11 @@ import model
 def compute(ctx: cb.Context, size: int) -> None:
     ctx.time("time", lambda: model.work(size), warmup=1, repeat=5)
     ctx.record("version", model.VERSION, unit="count", better="higher")
-    time.sleep(model.PAUSE)
 '''
 
 
-def model_source(version: int, pause: float = 0.0) -> str:
-    return (
-        f"VERSION = {version}\nPAUSE = {pause}\n\n\ndef work(n):\n    return sum(range(1000 * n))\n"
-    )
+def model_source(version: int) -> str:
+    return f"VERSION = {version}\n\n\ndef work(n):\n    return sum(range(1000 * n))\n"
 
 
 SLOW_MODULE = """\
@@ -100,9 +95,7 @@ def wait(ctx: cb.Context, step: int) -> None:
 """
 
 
-def bench_repo(
-    path: Path, commits: int, pause: float = 0.0, slow: bool = False
-) -> tuple[GitBuilder, list[str]]:
+def bench_repo(path: Path, commits: int, slow: bool = False) -> tuple[GitBuilder, list[str]]:
     """A repository whose commit i sets model.VERSION = i, with benches/bench_model.py
     (and, when `slow`, benches/bench_slow.py, whose cases wait for the file named
     by $COMMITBENCH_TEST_GATE)."""
@@ -111,8 +104,7 @@ def bench_repo(
     if slow:
         files["benches/bench_slow.py"] = SLOW_MODULE
     shas = [
-        g.commit(f"version {i}", {"model.py": model_source(i, pause), **files})
-        for i in range(commits)
+        g.commit(f"version {i}", {"model.py": model_source(i), **files}) for i in range(commits)
     ]
     return g, shas
 
@@ -122,7 +114,7 @@ SLOW_CASES = [f"bench_slow.wait[step={n}]" for n in (1, 2)]
 
 
 DELAY_MODULE = """\
-import time
+import os
 
 import commitbench as cb
 import model
@@ -130,12 +122,18 @@ import model
 
 @cb.bench()
 def step(ctx: cb.Context) -> None:
-    ctx.time("time", lambda: time.sleep(model.DELAY), warmup=1, repeat=15)
+    # Fixed samples around model.DELAY (+-1.4%) instead of timed sleeps: the verdicts
+    # then depend on the commit alone, never on the load of the machine running the test.
+    # $COMMITBENCH_TEST_SLOWDOWN scales them, as a run on a loaded machine would.
+    slowdown = float(os.environ.get("COMMITBENCH_TEST_SLOWDOWN", "1"))
+    level = model.DELAY * slowdown
+    ctx.record("time", [level * (1 + 0.002 * (k - 7)) for k in range(15)], unit="s")
 """
 
 
 def delay_repo(path: Path, delays: list[float]) -> tuple[GitBuilder, list[str]]:
-    """Commit i makes `model.DELAY = delays[i]`: a step in `delay.step`'s time."""
+    """Commit i makes `model.DELAY = delays[i]`: `delay.step` records 15 samples whose
+    median is exactly that many seconds (times $COMMITBENCH_TEST_SLOWDOWN)."""
     g = GitBuilder(path)
     shas = [
         g.commit(f"delay {d}", {"model.py": f"DELAY = {d}\n", "benches/delay.py": DELAY_MODULE})

@@ -79,7 +79,8 @@ def test_find_runs_accepts_a_results_dir_or_a_run_dir(tmp_path: Path) -> None:
 
 
 def _edit(path: Path, old: str, new: str) -> None:
-    path.write_text(path.read_text().replace(old, new, 1))
+    # Bytes, not read_text(): that would turn the files' CRLF line ends into LF.
+    path.write_bytes(path.read_bytes().decode().replace(old, new, 1).encode())
 
 
 def _rehash(folder: Path, name: str) -> None:

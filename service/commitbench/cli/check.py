@@ -134,6 +134,7 @@ def check_command(
                 f"confirmation, {plural(rounds, 'interleaved round')}",
                 as_markdown=as_markdown,
                 as_json=False,
+                every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
         say(f"check {title}: {result.summary}")
     return result.exit_code

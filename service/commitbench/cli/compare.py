@@ -127,10 +127,12 @@ def compare_command(
     return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
 
 
-def show(rows: list[Row], title: str, *, as_markdown: bool, as_json: bool) -> None:
+def show(
+    rows: list[Row], title: str, *, as_markdown: bool, as_json: bool, every_row: bool = False
+) -> None:
     if as_json:
         emit_json({"title": title, "rows": rows_json(rows)})
     elif as_markdown:
-        click.echo(markdown(rows, title), nl=False)
+        click.echo(markdown(rows, title, every_row=every_row), nl=False)
     else:
         stdout.print(rich_table(rows, title))

@@ -56,7 +56,9 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(rows: Sequence[Row], title: str) -> str:
+def markdown(rows: Sequence[Row], title: str, *, every_row: bool = False) -> str:
+    """Rows that changed (or all, with `every_row`: check's confirmation, whose every row
+    is a suspect and says why it was or was not confirmed), with a one-line summary."""
     counts = {v: sum(r.comparison.verdict == v for r in rows) for v in _MARK}
     lines = [
         f"### {title}",
@@ -64,7 +66,7 @@ def markdown(rows: Sequence[Row], title: str) -> str:
         ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to compare",
         "",
     ]
-    shown = [r for r in rows if r.comparison.verdict != "unchanged"]
+    shown = [r for r in rows if every_row or r.comparison.verdict != "unchanged"]
     header = [
         "| case | metric | machine | base | head | change | 95% CI | p | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -78,9 +80,10 @@ def markdown(rows: Sequence[Row], title: str) -> str:
     if body:
         lines += [*header, *body, ""]
     policies = sorted({str(r.comparison.policy) for r in rows})
+    hidden = len(rows) - len(shown)
     lines.append(
-        f"Policy: {', '.join(policies) or 'median:5%'}; Mann-Whitney U on raw "
-        f"samples; {counts['unchanged']} unchanged rows not shown."
+        f"Policy: {', '.join(policies) or 'median:5%'}; Mann-Whitney U on raw samples"
+        + (f"; {hidden} unchanged rows not shown." if hidden else ".")
     )
     return "\n".join(lines) + "\n"
 

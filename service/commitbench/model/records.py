@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from commitbench.model.stats import Stats
@@ -35,7 +36,10 @@ DIRECTIONS = ("lower", "higher")
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"[A-Za-z_][\w.]*")  # fullmatch: "$" would let a final newline in
+# A string value containing one of these is quoted in a label, as is one that reads as
+# another JSON value ("1", "true", "null"): so no two parameter mappings share a label.
+_LABEL_PUNCTUATION = frozenset(',=[]"')
 
 ParamValue = str | int | float | bool | None
 
@@ -49,8 +53,15 @@ def utcnow() -> datetime:
 
 
 def _aware(value: datetime | None, what: str) -> None:
-    if value is not None and value.utcoffset() is None:
+    if value is None:
+        return
+    offset = value.utcoffset()
+    if offset is None:
         raise RecordError(f"{what} must be timezone-aware")
+    # Every time zone's offset is whole seconds; a finer one does not survive ISO text
+    # (Python 3.11's fromisoformat drops its microseconds), so no store could keep it.
+    if offset.microseconds:
+        raise RecordError(f"{what}: UTC offset {offset} is not whole seconds")
 
 
 def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
@@ -63,15 +74,45 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+# What json.loads accepts as a whole text, without raising and catching an exception
+# for every plain string: a number, one of its words, or (rare) an object.
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_JSON_WORDS = frozenset({"true", "false", "null", "NaN", "Infinity", "-Infinity"})
+
+
+def _reads_as_json(text: str) -> bool:
+    bare = text.strip(" \t\n\r")
+    if bare in _JSON_WORDS or _JSON_NUMBER.fullmatch(bare):
+        return True
+    if not bare.startswith("{"):
+        return False  # a string or an array would hold '"' or '[', quoted anyway
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _shown(value: ParamValue) -> str:
+    """A value as a label shows it: JSON, except a plain string, which stays bare."""
+    if not isinstance(value, str):
+        return json.dumps(value)
+    if value == "" or _LABEL_PUNCTUATION.intersection(value) or _reads_as_json(value):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def case_label(name: str, params: Mapping[str, ParamValue]) -> str:
-    """`module.function[k=v,...]` with keys sorted, so the id is stable across commits."""
+    """`module.function[k=v,...]` with keys sorted, so the id is stable across commits.
+
+    Values are JSON (`n=8192`, `p=0.5`, `on=true`, `x=null`) except plain strings, shown
+    bare (`shape=4k`); a string that would read as something else (`"1"`, `"true"`,
+    `"a,b=c"`, `""`) is quoted. So the label is injective: two mappings that differ by a
+    key, a value or a value's type never share one (tests/model/test_case_identity.py).
+    """
     if not params:
         return name
-    parts = []
-    for key in sorted(params):
-        value = params[key]
-        shown = value if isinstance(value, str) else json.dumps(value)
-        parts.append(f"{key}={shown}")
+    parts = [f"{key}={_shown(params[key])}" for key in sorted(params)]
     return f"{name}[{','.join(parts)}]"
 
 
@@ -87,20 +128,27 @@ def case_matches(label: str, pattern: str | None) -> bool:
     return pattern in label
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CaseKey:
-    """Identity of a bench case: its function's dotted name and its parameters."""
+    """Identity of a bench case: its function's dotted name and its parameters.
+
+    Two keys are equal when their labels are: Python's `1 == 1.0 == True` must not make
+    the cases `f[x=1]`, `f[x=1.0]` and `f[x=true]` one.
+    """
 
     name: str
     params: tuple[tuple[str, ParamValue], ...] = ()
 
     def __post_init__(self) -> None:
-        if not _NAME.match(self.name):
+        if not _NAME.fullmatch(self.name):
             raise RecordError(f"case name {self.name!r} is not a dotted identifier")
         keys = [k for k, _ in self.params]
         if keys != sorted(set(keys)):
             raise RecordError(f"case {self.name}: params must have sorted, unique keys")
         for key, value in self.params:
+            # A parameter is a keyword argument of the bench function: an identifier.
+            if not isinstance(key, str) or not key.isidentifier():
+                raise RecordError(f"case {self.name}: param name {key!r} is not an identifier")
             if not isinstance(value, str | int | float | bool | type(None)):
                 raise RecordError(f"case {self.name}: param {key} is not a scalar")
             if isinstance(value, float) and not math.isfinite(value):
@@ -114,9 +162,17 @@ class CaseKey:
     def params_dict(self) -> dict[str, ParamValue]:
         return dict(self.params)
 
-    @property
+    @cached_property
     def label(self) -> str:
         return case_label(self.name, self.params_dict)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CaseKey):
+            return NotImplemented
+        return self.label == other.label
+
+    def __hash__(self) -> int:
+        return hash(self.label)
 
 
 @dataclass(frozen=True)
@@ -222,8 +278,7 @@ class DeviceSample(NamedTuple):
 
 def check_samples(samples: Iterable[DeviceSample]) -> None:
     for s in samples:
-        if s.time.utcoffset() is None:
-            raise RecordError("device sample time must be timezone-aware")
+        _aware(s.time, "device sample time")
         if s.gpu_index is not None and s.gpu_index < 0:
             raise RecordError("device sample gpu_index is negative")
 
@@ -241,6 +296,9 @@ class ResultRecord:
     device_samples: tuple[DeviceSample, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.error == "":
+            # An empty error says nothing, and the CSV store cannot tell it from None.
+            object.__setattr__(self, "error", None)
         _one_of(self.status, RESULT_STATUSES, f"{self.case.label}: status")
         if self.duration_s is not None and not self.duration_s >= 0:
             raise RecordError(f"{self.case.label}: duration must be >= 0")

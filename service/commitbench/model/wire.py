@@ -91,15 +91,23 @@ def windows_from_json(data: list[list[float]]) -> tuple[Window, ...]:
 
 
 def encode(event: str, **fields: Any) -> bytes:
+    """One event as one line of JSON; ValueError for a value JSON cannot carry (NaN, inf)."""
+    if "v" in fields:
+        raise ValueError("'v' is the protocol's version, not a field")
     body = {"event": event, "v": WIRE_VERSION, **fields}
     return (json.dumps(body, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
 def decode(line: bytes) -> dict[str, Any]:
+    """One line from a worker as an event; RecordError for anything else."""
     try:
         data = json.loads(line)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: nested too deep
         raise RecordError(f"worker sent a line that is not JSON: {line[:200]!r}") from err
-    if not isinstance(data, dict) or data.get("v") != WIRE_VERSION or "event" not in data:
+    if (
+        not isinstance(data, dict)
+        or data.get("v") != WIRE_VERSION
+        or not isinstance(data.get("event"), str)
+    ):
         raise RecordError(f"worker sent an unknown message: {line[:200]!r}")
     return data

@@ -12,7 +12,8 @@ Every file is written to a temporary name, fsynced and renamed; the manifest, re
 the same way after each part, is the commit point: it lists each file with its row
 count and sha256, so a part written by a process that died before its manifest update
 is ignored, and a truncated or edited file is refused instead of half-imported. Empty
-cells are NULL; floats are written with repr() and read back bit for bit.
+cells are NULL; floats are written with repr() and read back bit for bit; lines end with
+CRLF (RFC 4180), so a cell holding a line break of either kind is quoted.
 
 A reader refuses any other format version. A change to columns or their meaning bumps
 FORMAT_VERSION, and the reader keeps reading every older version it can convert.
@@ -92,7 +93,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def _csv_bytes(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
+    # Lines end with CRLF (RFC 4180): csv quotes a cell holding any character of the line
+    # terminator, and with "\n" alone a bare "\r" (a progress bar in a captured error)
+    # went out unquoted and split its row on reading. Files ending lines in "\n" read too.
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(header)
     writer.writerows([[_cell(v) for v in row] for row in rows])
     return buf.getvalue().encode("utf-8")

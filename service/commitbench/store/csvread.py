@@ -248,7 +248,7 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
             case = CaseKey.of(
                 row["case_name"], r.value(line, "case_params", row["case_params"], _object)
             )
-            if case.label != row["case_label"]:
+            if row["case_label"] not in (case.label, _bare_label(case)):
                 raise r.fail(f"line {line}: case_label does not match name and params")
             results.append(
                 ResultRecord(
@@ -267,6 +267,15 @@ def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     if dangling:
         raise r.fail(f"rows refer to unknown result_key {sorted(map(str, dangling))[0]}")
     return tuple(results)
+
+
+def _bare_label(case: CaseKey) -> str:
+    """The label as written before string values that read as other values ("1",
+    "a,b=c") were quoted (migration 0004 rewrites the database's): still read."""
+    if not case.params:
+        return case.name
+    parts = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in case.params]
+    return f"{case.name}[{','.join(parts)}]"
 
 
 def read_status(folder: Path) -> tuple[RunHeader, str | None]:
