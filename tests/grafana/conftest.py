@@ -34,7 +34,7 @@ from commitbench.model.records import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
-from commitbench.store import migrate
+from commitbench.store import migrate, roles
 from commitbench.store.sql import SqlStore
 from commitbench.store.tables import Case, Commit, Machine, Regression
 
@@ -265,7 +265,7 @@ def seeded() -> Iterator[Seeded]:
     engine = dbengine.make_engine(url)
     try:
         migrate.upgrade(engine)
-        migrate.create_readonly_role(engine, role, password)
+        roles.create_readonly_role(engine, role, password)
         now = datetime.now(timezone.utc).replace(microsecond=0)
         run_ids = seed(engine, now)
         yield Seeded(
