@@ -46,7 +46,7 @@ from commitbench.grafana.builder import Json
 from commitbench.grafana.expand import QueryContext, expand
 from commitbench.grafana.queries import Query, contexts, queries, resolve_variables, time_range
 from commitbench.store import engine as dbengine
-from commitbench.store import migrate
+from commitbench.store import migrate, roles
 
 ADMIN_URL = os.environ.get(
     "COMMITBENCH_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -554,7 +554,7 @@ def main() -> int:
         if created:
             load(url, args.scale)
         engine = dbengine.make_engine(url)
-        migrate.create_readonly_role(engine, role, password)
+        roles.create_readonly_role(engine, role, password)
         engine.dispose()
         with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
             for statement in (

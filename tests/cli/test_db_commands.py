@@ -81,14 +81,22 @@ def test_readonly_role_can_only_select(  # type: ignore[no-untyped-def]
         eng.dispose()
     monkeypatch.setenv("COMMITBENCH_READONLY_PASSWORD", ROLE_PASSWORD)
     made = cli("db", "create-readonly-role", role, "--db", db)
-    assert (made.code, made.out, made.err) == (
+    assert (made.code, made.out) == (
         0,
-        f"role {role} created: read-only (SELECT), on every table now and later\n",
-        "",
+        f"role {role} created and verified: SELECT on every table now and later, nothing "
+        "else (no writes, no temp tables, no CREATE)\n",
     )
+    assert made.err.startswith(f"commitbench: warning: role {role} can also connect to ")
     assert ROLE_PASSWORD not in made.text
-    again = cli("db", "create-readonly-role", role, "--db", db, "--json")
-    assert json.loads(again.out) == {"role": role, "created": False}
+    again = cli("db", "create-readonly-role", role, "--db", db)
+    assert (again.code, again.err) == (
+        2,
+        f"commitbench: error: role {role} already exists; pass --replace to make it "
+        "read-only (every other right it holds is revoked)\n",
+    )
+    replaced = cli("db", "create-readonly-role", role, "--replace", "--db", db, "--json")
+    assert replaced.code == 0
+    assert json.loads(replaced.out)["created"] is False
 
     # A table created later by the migrating role is readable too (default privileges).
     with psycopg.connect(

@@ -50,7 +50,7 @@ from commitbench.model.records import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
-from commitbench.store import migrate
+from commitbench.store import migrate, roles
 from commitbench.store.sql import SqlStore
 from commitbench.store.tables import Commit, Run
 from tests.gitrepo import GitBuilder
@@ -240,7 +240,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     engine = dbengine.make_engine(url)
     try:
         migrate.upgrade(engine)
-        migrate.create_readonly_role(engine, role, password)
+        roles.create_readonly_role(engine, role, password)
         now = datetime.now(timezone.utc).replace(microsecond=0)
         done = seed(url, engine, now, tmp_path_factory.mktemp("grafana"))
         yield dataclasses.replace(

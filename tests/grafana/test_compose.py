@@ -76,6 +76,8 @@ def test_migrate_runs_once_after_postgres_is_healthy(compose: dict[str, Any]) ->
         "commitbench db create-readonly-role"
     )
     assert "COMMITBENCH_READONLY_PASSWORD" in migrate["environment"]
+    # The stack starts again with the role already there: --replace re-hardens it.
+    assert "commitbench db create-readonly-role --replace " in script
 
 
 def test_grafana_is_pinned_waits_for_migrate_and_mounts_read_only(compose: dict[str, Any]) -> None:

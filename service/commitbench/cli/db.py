@@ -13,9 +13,10 @@ from commitbench.cli.common import (
     globals_from,
     require_db,
     say,
+    warn,
 )
 from commitbench.errors import ConfigError
-from commitbench.store import migrate, open_engine
+from commitbench.store import migrate, open_engine, roles
 from commitbench.store.sql import SqlStore
 
 PASSWORD_ENV = "COMMITBENCH_READONLY_PASSWORD"  # noqa: S105 - a variable name, not a secret
@@ -71,12 +72,21 @@ def current(db: str | None, results: Path | None, as_json: bool) -> int:
 
 @db_group.command("create-readonly-role")
 @click.argument("name")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="NAME exists already: make it read-only, revoking every other right it holds.",
+)
 @global_options
-def create_readonly_role(name: str, db: str | None, results: Path | None, as_json: bool) -> int:
-    """Create or update login role NAME that can only SELECT (for Grafana).
+def create_readonly_role(
+    name: str, replace: bool, db: str | None, results: Path | None, as_json: bool
+) -> int:
+    """Create login role NAME that can only SELECT (for Grafana), and verify it.
 
     The password is read from the environment variable COMMITBENCH_READONLY_PASSWORD,
-    never from the command line, where other users could read it.
+    never from the command line, where other users could read it. An existing role is
+    refused unless --replace (a superuser, the role running this command, or a role that
+    owns objects is always refused).
     """
     g = globals_from(db, results, as_json)
     password = os.environ.get(PASSWORD_ENV, "")
@@ -84,14 +94,23 @@ def create_readonly_role(name: str, db: str | None, results: Path | None, as_jso
         raise ConfigError(f"set {PASSWORD_ENV} to the password of role {name}")
     engine = open_engine(require_db(g))
     try:
-        created = migrate.create_readonly_role(engine, name, password)
+        made = roles.create_readonly_role(engine, name, password, replace=replace)
     finally:
         engine.dispose()
     if g.json:
-        emit_json({"role": name, "created": created})
-    else:
-        say(
-            f"role {name} {'created' if created else 'updated'}: "
-            "read-only (SELECT), on every table now and later"
+        emit_json(
+            {"role": name, "created": made.created, "other_databases": list(made.other_databases)}
+        )
+        return 0
+    say(
+        f"role {name} {'created' if made.created else 'replaced'} and verified: SELECT on "
+        "every table now and later, nothing else (no writes, no temp tables, no CREATE)"
+    )
+    if made.other_databases:
+        listed = ", ".join(made.other_databases)
+        warn(
+            f"role {name} can also connect to {listed} (CONNECT is granted to PUBLIC there) "
+            "and read their catalogs; close it with REVOKE CONNECT ON DATABASE <db> FROM "
+            "PUBLIC in each, or confine the role in pg_hba.conf"
         )
     return 0

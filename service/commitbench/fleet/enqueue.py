@@ -17,7 +17,7 @@ from commitbench.errors import CommitbenchError
 from commitbench.fleet import queue
 from commitbench.fleet.queue import Enqueued, JobSpec
 from commitbench.fleet.repos import RepoCache
-from commitbench.runner.vcs import Repository, RevSpec
+from commitbench.runner.vcs import Repository, RevSpec, public_url
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,9 @@ def open_source(location: str, cache: Path) -> Source:
     if Path(location).is_dir():
         repo = Repository(Path(location))
         return Source(str(repo.root), repo)
-    return Source(location, RepoCache(cache).get(location))
+    # Jobs name the repository without credentials (the jobs table is readable by
+    # Grafana's role); runners take theirs from git's credential helpers.
+    return Source(public_url(location), RepoCache(cache).get(location))
 
 
 def enqueue_revs(engine: Engine, source: Source, revs: RevSpec, spec: JobSpec) -> list[Enqueued]:

@@ -34,18 +34,21 @@ class RepoCache:
         self.root = root
 
     def path_for(self, source: str) -> Path:
-        """A stable folder per source: readable name plus a hash of the whole source."""
+        """A stable folder per source (credentials aside): readable name plus a hash."""
+        source = vcs.public_url(source)
         stem = _UNSAFE.sub("-", source.rstrip("/").rsplit("/", 1)[-1]).strip("-.") or "repo"
         digest = hashlib.sha256(source.encode()).hexdigest()[:12]
         return self.root / f"{stem.removesuffix('.git')}-{digest}"
 
     def get(self, source: str, *shas: str) -> vcs.Repository:
-        """The clone of `source`, holding `shas` (fetched if missing)."""
+        """The clone of `source`, holding `shas` (fetched if missing). Credentials in
+        `source` are used for this call only (vcs.credential_env), never stored."""
         dest = self.path_for(source)
         with self._locked(dest):
             if not (dest / ".git").is_dir():
                 return self._clone(source, dest, shas)
             repo = vcs.Repository(dest)
+            repo.use_credentials(source)
             if not shas or not all(repo.has_commit(s) for s in shas):
                 repo.fetch(*shas)
             return repo
@@ -61,6 +64,7 @@ class RepoCache:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         repo = vcs.Repository(dest)
+        repo.use_credentials(source)
         if shas and not all(repo.has_commit(s) for s in shas):
             repo.fetch(*shas)
         return repo

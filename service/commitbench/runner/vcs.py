@@ -24,12 +24,43 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from commitbench.errors import CommitbenchError, GitError, RevisionError
 from commitbench.model.records import CommitInfo
 
-_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
+_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/@]*)@", re.IGNORECASE)
 WORKTREE_PREFIX = "commitbench-wt-"
+# A credential helper that answers git's `get` from its environment: the user:password
+# of a URL reach git this way, never on a command line, in a config file or in the
+# clone's remote URL (git stores the URL it cloned from as `origin`).
+_ENV_HELPER = (
+    '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
+    '"$COMMITBENCH_GIT_USERNAME" "$COMMITBENCH_GIT_PASSWORD"; }; f'
+)
+
+
+def public_url(url: str) -> str:
+    """`url` without its `user:password@`: how commitbench stores, prints and logs a
+    repository (tokens in fleet URLs must not reach the jobs table Grafana can read)."""
+    return _USERINFO.sub(r"\1", url)
+
+
+def credential_env(url: str) -> dict[str, str]:
+    """Environment for git that hands it the credentials of `url` (empty without any),
+    through `_ENV_HELPER`; with none, git's own credential helpers are asked."""
+    found = _USERINFO.match(url)
+    if found is None:
+        return {}
+    user, _, password = found.group(2).partition(":")
+    return {
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "credential.helper",
+        "GIT_CONFIG_VALUE_0": _ENV_HELPER,
+        "COMMITBENCH_GIT_USERNAME": unquote(user),
+        "COMMITBENCH_GIT_PASSWORD": unquote(password),
+    }
 
 
 @dataclass(frozen=True)
@@ -66,6 +97,11 @@ class Repository:
         if self.repo.bare:
             raise CommitbenchError(f"{path} is a bare repository; commitbench needs a clone")
         self.root = Path(self.repo.working_tree_dir or path).resolve()
+        self._git_env: dict[str, str] = {}
+
+    def use_credentials(self, url: str) -> None:
+        """Fetch with the credentials of `url` (see credential_env); kept in memory only."""
+        self._git_env = credential_env(url)
 
     # -- identity ----------------------------------------------------------------------
 
@@ -77,7 +113,7 @@ class Repository:
             url = self.repo.remotes.origin.url
         except (AttributeError, ValueError, IndexError):
             return str(self.root)
-        return _USERINFO.sub(r"\1", url)
+        return public_url(url)
 
     @property
     def shallow(self) -> bool:
@@ -347,7 +383,7 @@ class Repository:
 
     def _git(self, *args: str) -> str:
         try:
-            out: Any = self.repo.git.execute(["git", *args])
+            out: Any = self.repo.git.execute(["git", *args], env=self._git_env or None)
         except self._git_module.GitCommandNotFound:
             raise GitError(_NO_GIT) from None
         except self._git_module.GitCommandError as err:
@@ -404,14 +440,18 @@ def _alive(pid: int) -> bool:
 def clone(source: str, dest: Path) -> Repository:
     """A clone of `source` (URL or path) at `dest` without a checkout: commits are
     measured in worktrees, so the clone's own working tree stays empty. Its origin is
-    `source`, so results name the repository as `source` (without credentials)."""
+    `source` without credentials (public_url), so results name the repository that way
+    and no token is written to the clone; credentials in `source` reach git through
+    credential_env for this clone and its first fetch."""
     git = _gitpython()
+
+    shown = public_url(source)
     try:
-        git.Repo.clone_from(source, str(dest), no_checkout=True)
+        git.Repo.clone_from(shown, str(dest), no_checkout=True, env=credential_env(source))
     except git.GitCommandError as err:
-        shown = _USERINFO.sub(r"\1", source)
         raise CommitbenchError(f"git clone of {shown} failed: {_stderr(err.stderr)}") from None
     repo = Repository(dest)
+    repo.use_credentials(source)
     repo.fetch()
     return repo
 
@@ -424,4 +464,12 @@ def current_branch(path: Path) -> str | None:
     return Repository(path).current_branch()
 
 
-__all__: Sequence[str] = ("Repository", "RevSpec", "clone", "commit_info", "current_branch")
+__all__: Sequence[str] = (
+    "Repository",
+    "RevSpec",
+    "clone",
+    "commit_info",
+    "credential_env",
+    "current_branch",
+    "public_url",
+)
