@@ -75,6 +75,8 @@ class PlainLab:
             profile="smoke",
             run_id=uuid.uuid4(),
             run_started_at=T0,
+            n=len(samples),
+            first_parent=None,
             case=case,
             metric="time",
             unit="ms",
@@ -122,7 +124,7 @@ def test_a_regression_that_interleaving_confirms_fails_the_gate() -> None:
     assert verdicts(result.rows) == [(MATMUL, "regressed", 1.2, 15, 15)]
     assert verdicts(result.confirmation) == [(MATMUL, "regressed", 1.2, 45, 45)]
     assert result.confirmed == result.confirmation
-    assert (result.exit_code, result.summary) == (1, "1 regression(s) confirmed")
+    assert (result.exit_code, result.summary) == (1, "1 regression confirmed")
     assert len(lab.calls) == 2 + 2 * 3
 
 

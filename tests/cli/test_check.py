@@ -129,7 +129,7 @@ def test_check_passes_a_stale_slow_head_that_interleaving_does_not_confirm(  # t
         "3.4e-06",
         "regressed",
     ]
-    (confirmation,) = table(outcome.text, "confirmation, 2 interleaved round(s)")
+    (confirmation,) = table(outcome.text, "confirmation, 2 interleaved rounds")
     assert confirmation[:2] + confirmation[3:] == [
         CASE,
         "time",
@@ -140,13 +140,13 @@ def test_check_passes_a_stale_slow_head_that_interleaving_does_not_confirm(  # t
         "1.000",
         "unchanged",
     ]
-    assert f"check {title}: no confirmed regression (1 not confirmed)" in outcome.err
+    assert f"check {title}: no confirmed regression (1 not confirmed)" in outcome.out
 
     # A pull request's step summary (--markdown) shows the unconfirmed suspect too.
     md = cli("check", c0, c1, *stale_head(tmp_path / "r2"), "--markdown", "--rounds", "1")
     assert md.code == 0, md.text
     confirmation_md = md.out.split("### ")[2]
-    assert confirmation_md.startswith("confirmation, 1 interleaved round(s)\n\n1 unchanged\n")
+    assert confirmation_md.startswith("confirmation, 1 interleaved round\n\n1 unchanged\n")
     assert (
         f"| `{CASE}` | time | {confirmation[2].removesuffix(' (smoke)')} | 50.000 ms | "
         "50.000 ms | +0.0% | [-1.6%, +1.6%] | 1.000 | unchanged |"  # 15 samples a side

@@ -54,7 +54,7 @@ def test_a_token_url_is_used_but_never_kept(  # type: ignore[no-untyped-def]
         args = ("--repo", secret, "--cache", str(cache), "--benches", "benches")
         out = cli("enqueue", *args, "--max-attempts", "1", "HEAD")
         assert out.code == 0, out.err
-        assert out.err.endswith(f"1 job(s) enqueued, 0 already queued: {public}\n")
+        assert out.out.endswith(f"1 job enqueued, 0 already queued: {public}\n")
         assert TOKEN not in out.text
         assert any(r.endswith(" auth") for r in server.requests)  # it did authenticate
         with engine.connect() as conn:
