@@ -151,7 +151,10 @@ def test_check_passes_a_stale_slow_head_that_interleaving_does_not_confirm(  # t
         f"| `{CASE}` | time | {confirmation[2].removesuffix(' (smoke)')} | 50.000 ms | "
         "50.000 ms | +0.0% | [-1.6%, +1.6%] | 1.000 | unchanged |"  # 15 samples a side
     ) in confirmation_md
-    assert confirmation_md.endswith("Mann-Whitney U on raw samples.\n")
+    assert confirmation_md.endswith(
+        "Mann-Whitney U on raw samples.\n"
+        f"check {title}: no confirmed regression (1 not confirmed)\n"
+    )
 
 
 def test_check_defaults_to_the_merge_base_of_a_pull_request(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
