@@ -5,8 +5,7 @@
 #
 #   cd .gpu && bash perf/suite_gpu.sh OUTDIR [extra `commitbench run` options]
 #
-# Expects ../.whl/*.whl (bitsandbytes, SQLAlchemy, psycopg[-binary], alembic, Mako,
-# GitPython, gitdb, smmap) and ../.whl/git.deb for a machine without git. The commit is
+# Expects the wheels of perf/gpu_env.sh in $WHEELS (default ../.whl). The commit is
 # made with fixed author, committer and dates, so the same tree always has the same sha
 # and a second call resumes (commitbench skips what is recorded) when the results of the
 # first are carried back as ./results-in. BUDGET_S bounds the run (SIGINT, so the runner
@@ -14,20 +13,8 @@
 set -u
 OUTDIR=$1
 shift
-PY=${PY:-python3}
 cd "$(dirname "$0")/.."
-if [ -d ../.whl ] && ls ../.whl/*.whl >/dev/null 2>&1; then
-    $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site ../.whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH=$PWD/service${PYTHONPATH:+:$PYTHONPATH}
-if ! command -v git >/dev/null; then
-    dpkg -x ../.whl/git.deb /tmp/gitroot || exit 1
-    export PATH=/tmp/gitroot/usr/bin:$PATH GIT_EXEC_PATH=/tmp/gitroot/usr/lib/git-core
-    export GIT_TEMPLATE_DIR=/tmp/gitroot/usr/share/git-core/templates
-fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null
-$PY -c 'import torch, bitsandbytes; print("torch", torch.__version__, "cuda", torch.version.cuda, "bitsandbytes", bitsandbytes.__version__)'
+. perf/gpu_env.sh || exit 1
 
 REPO=/tmp/suite-repo
 rm -rf "$REPO" && mkdir -p "$REPO" && cp -r benches "$REPO"/ || exit 1
@@ -43,3 +30,15 @@ COLUMNS=200 timeout -s INT "${BUDGET_S:-540}" $PY -m commitbench run --repo "$RE
     --benches benches --results "$RESULTS" --trigger manual "$@" 2>&1 | tee "$OUTDIR/run.log"
 tar czf "$OUTDIR/results.tgz" -C "$RESULTS" .
 ls -la "$OUTDIR"
+
+# RERUN=1: what a second run of the same commit costs (the store is asked first: no
+# worktree, no worker), and one result shown in full.
+if [ "${RERUN:-0}" = 1 ]; then
+    t0=$(date +%s.%N)
+    $PY -m commitbench run --repo "$REPO" --benches benches --results "$RESULTS" "$@" \
+        > "$OUTDIR/rerun.log" 2>&1
+    echo "re-run of a recorded commit: exit $?, $(echo "$(date +%s.%N) - $t0" | bc) s"
+    tail -3 "$OUTDIR/rerun.log"
+    $PY -m commitbench show --repo "$REPO" --results "$RESULTS" \
+        --case "${SHOW_CASE:-matmul.dense[impl=bf16,shape=4096x12288]}" 2>&1 | tee "$OUTDIR/show.txt" | head -60
+fi
