@@ -34,10 +34,10 @@ ls -la "$OUTDIR"
 # RERUN=1: what a second run of the same commit costs (the store is asked first: no
 # worktree, no worker), and one result shown in full.
 if [ "${RERUN:-0}" = 1 ]; then
-    t0=$(date +%s.%N)
+    t0=$(date +%s)
     $PY -m commitbench run --repo "$REPO" --benches benches --results "$RESULTS" "$@" \
         > "$OUTDIR/rerun.log" 2>&1
-    echo "re-run of a recorded commit: exit $?, $(echo "$(date +%s.%N) - $t0" | bc) s"
+    echo "re-run of a recorded commit: exit $?, $(($(date +%s) - t0)) s"
     tail -3 "$OUTDIR/rerun.log"
     $PY -m commitbench show --repo "$REPO" --results "$RESULTS" \
         --case "${SHOW_CASE:-matmul.dense[impl=bf16,shape=4096x12288]}" 2>&1 | tee "$OUTDIR/show.txt" | head -60
