@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import signal
@@ -11,26 +12,48 @@ from pathlib import Path
 
 import click
 
-from commitbench.cli.bisect import bisect_command
-from commitbench.cli.check import check_command
 from commitbench.cli.common import global_options
-from commitbench.cli.compare import compare_command
-from commitbench.cli.db import db_group
-from commitbench.cli.detect import detect_command, regressions_group
-from commitbench.cli.enqueue import enqueue_command
-from commitbench.cli.jobs import jobs_command
-from commitbench.cli.report import report_command
-from commitbench.cli.run import run_command
-from commitbench.cli.show import show_command
-from commitbench.cli.transfer import export_command, import_command
-from commitbench.cli.worker import worker_command
 from commitbench.errors import CommitbenchError
-from commitbench.store.engine import DB_LOST
+
+# Subcommands load on first use: `commitbench compare` on CSV results must not pay for
+# importing SQLAlchemy, psycopg and Alembic (about a second) or matplotlib.
+_COMMANDS = {
+    "run": "commitbench.cli.run:run_command",
+    "compare": "commitbench.cli.compare:compare_command",
+    "check": "commitbench.cli.check:check_command",
+    "bisect": "commitbench.cli.bisect:bisect_command",
+    "show": "commitbench.cli.show:show_command",
+    "report": "commitbench.cli.report:report_command",
+    "detect": "commitbench.cli.detect:detect_command",
+    "regressions": "commitbench.cli.detect:regressions_group",
+    "db": "commitbench.cli.db:db_group",
+    "export": "commitbench.cli.transfer:export_command",
+    "import": "commitbench.cli.transfer:import_command",
+    "enqueue": "commitbench.cli.enqueue:enqueue_command",
+    "worker": "commitbench.cli.worker:worker_command",
+    "jobs": "commitbench.cli.jobs:jobs_command",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported when one is invoked (or listed by --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = _COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, attribute = where.partition(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
+
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="commitbench")
 @global_options
 def cli(db: str | None, results: Path | None, as_json: bool) -> None:
@@ -39,22 +62,6 @@ def cli(db: str | None, results: Path | None, as_json: bool) -> None:
     --db, --results and --json may come before the subcommand or after it; given in
     both places, the subcommand's own value wins.
     """
-
-
-cli.add_command(run_command)
-cli.add_command(compare_command)
-cli.add_command(check_command)
-cli.add_command(bisect_command)
-cli.add_command(show_command)
-cli.add_command(report_command)
-cli.add_command(detect_command)
-cli.add_command(regressions_group)
-cli.add_command(db_group)
-cli.add_command(export_command)
-cli.add_command(import_command)
-cli.add_command(enqueue_command)
-cli.add_command(worker_command)
-cli.add_command(jobs_command)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -95,9 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except CommitbenchError as err:
         return _error(str(err), err.exit_code)
-    except DB_LOST as err:
-        return _error(f"database connection lost: {type(err).__name__}", 3)
+    except Exception as err:
+        if _database_lost(err):
+            return _error(f"database connection lost: {type(err).__name__}", 3)
+        raise
     return result if isinstance(result, int) else 0
+
+
+def _database_lost(err: Exception) -> bool:
+    """A connection-level database failure (store.engine.DB_LOST). Only a command that
+    loaded the database stack can meet one, so the stack is not imported to ask."""
+    if "sqlalchemy" not in sys.modules and "psycopg" not in sys.modules:
+        return False
+    from commitbench.store.engine import DB_LOST
+
+    return isinstance(err, DB_LOST)
 
 
 def _show(err: click.ClickException) -> int:

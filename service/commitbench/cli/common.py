@@ -8,11 +8,10 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy import Engine
 
 from commitbench import config
 from commitbench.analysis.compare import Policies
@@ -20,8 +19,12 @@ from commitbench.errors import ConfigError
 from commitbench.model.records import PROFILES
 from commitbench.runner.vcs import RevSpec
 from commitbench.store import open as store_open
-from commitbench.store.csv import CsvStore
-from commitbench.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from commitbench.store.csv import CsvStore
+    from commitbench.store.sql import SqlStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 

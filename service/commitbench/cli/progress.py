@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -23,10 +23,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from commitbench.model.records import FAILED_STATUSES as BROKEN
 from commitbench.model.records import CommitInfo, MetricRecord, ResultRecord
 from commitbench.model.words import plural
-from commitbench.runner.runner import BROKEN, CommitOutcome
 from commitbench.runner.vcs import WORKTREE_PREFIX
+
+if TYPE_CHECKING:  # the runner (and the database stack behind it) only where it runs
+    from commitbench.runner.runner import CommitOutcome
 
 
 def headline_metric(result: ResultRecord) -> MetricRecord | None:

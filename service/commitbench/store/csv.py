@@ -45,7 +45,7 @@ from commitbench.model.records import (
     RunEnd,
     RunHeader,
 )
-from commitbench.store import history
+from commitbench.store import csvpoints
 from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -266,10 +266,10 @@ class CsvStore:
     # -- reading -------------------------------------------------------------------------
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
-        return history.csv_points(self.root, where)
+        return csvpoints.csv_points(self.root, where)
 
     def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
-        return history.csv_series_points(self.root, where)
+        return csvpoints.csv_series_points(self.root, where)
 
     def load_run(self, run_id: uuid.UUID) -> RunData:
         if not (self.run_dir(run_id) / MANIFEST).is_file():

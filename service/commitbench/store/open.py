@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from commitbench.errors import DatabaseUnavailable
-from commitbench.store import engine as dbengine
-from commitbench.store import migrate
 from commitbench.store.csv import CsvStore
-from commitbench.store.sql import SqlStore
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from commitbench.store.sql import SqlStore
+
+# The database stack (SQLAlchemy, psycopg, Alembic; about a second to import) is loaded
+# inside the functions, only when a database is asked for: a command on CSV results
+# never pays for it.
 
 
 def open_engine(raw_url: str, *, require_schema: bool = True, pre_ping: bool = True) -> Engine:
     """A checked engine: reachable, credentials accepted, schema at head if required."""
+    from commitbench.store import engine as dbengine
+    from commitbench.store import migrate
+
     url = dbengine.parse_url(raw_url)
     engine = dbengine.make_engine(url, pre_ping=pre_ping)
     try:
@@ -39,6 +47,10 @@ def open_store(
     """
     if not db:
         return CsvStore(results), None
+    from commitbench.store import engine as dbengine
+    from commitbench.store import migrate
+    from commitbench.store.sql import SqlStore
+
     engine = dbengine.make_engine(dbengine.parse_url(db))
     try:
         dbengine.check(engine)
@@ -60,6 +72,8 @@ def open_reading_store(db: str | None, results: Path) -> tuple[SqlStore | CsvSto
     """Where analysis commands read: the database when configured (it must be reachable:
     a comparison against partial CSV would mislead), else the CSV results."""
     if db:
+        from commitbench.store.sql import SqlStore
+
         engine = open_engine(db)
         return SqlStore(engine), engine
     return CsvStore(results), None

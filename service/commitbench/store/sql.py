@@ -32,7 +32,7 @@ from commitbench.model.records import (
     RunEnd,
     RunHeader,
 )
-from commitbench.store import history, regressions, sqlread
+from commitbench.store import regressions, sqlpoints, sqlread
 from commitbench.store.engine import describe
 from commitbench.store.tables import (
     DEVICE_SAMPLE_COLUMNS,
@@ -354,10 +354,10 @@ class SqlStore:
         return out
 
     def points(self, where: PointFilter = ANY) -> list[Point]:
-        return history.sql_points(self.engine, where)
+        return sqlpoints.sql_points(self.engine, where)
 
     def series_points(self, where: PointFilter = ANY) -> list[SeriesPoint]:
-        return history.sql_series_points(self.engine, where)
+        return sqlpoints.sql_series_points(self.engine, where)
 
     def save_regression(self, series: Series, step: Step) -> int | None:
         return regressions.record(self.engine, series, step)
