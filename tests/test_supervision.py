@@ -159,6 +159,10 @@ def test_a_module_that_never_lists_its_cases() -> None:
     assert module_message(returncode=KILL, timed_out=True) == (
         "importing the module took more than 30 s"
     )
+    # A worker's start-up gets more than a case (launcher.STARTUP_TIMEOUT_S): that one.
+    assert module_message(returncode=KILL, timed_out=True, silence_s=120.0) == (
+        "importing the module took more than 120 s"
+    )
     assert module_message(returncode=1, output="No module named commitbench\n") == (
         f"worker ended with code 1 before listing its cases\n{OUTPUT_HEADING}\n"
         "No module named commitbench\n"

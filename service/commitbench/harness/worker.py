@@ -9,28 +9,51 @@ Deaths it cannot report (a signal, `os._exit`, a hang) are classified by
 runner/supervision.py. `--list` sends the plans of several modules instead, and
 `--environment` what harness/environment.py probes.
 
+A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
+run: its bench reports one `failed` result, named after the bench function, that lists
+the values; the bench's other cases run.
+
+Bench code is not trusted with the protocol. The result pipe is moved to a high,
+close-on-exec descriptor and `--result-fd` is taken out of `sys.argv`, so programs a
+bench starts do not inherit it and its code is not told where it is; code in this
+process can still find it (/proc/self/fd), which is why the runner accepts a result
+only for the case this worker announced (runner/protocol.py). The worker dies with the
+runner thread that started it (PR_SET_PDEATHSIG; `--supervisor` is that process, to
+catch a runner that died before the worker asked); the runner's watchdog takes the
+bench's own processes (runner/workerproc.py).
+
 This is the only module under service/ that lets torch in, and only inside functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
+import fcntl
 import importlib
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from commitbench.harness import environment
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, MetricRecord, ResultRecord, Window, utcnow
+from commitbench.model.text import unstorable
+from commitbench.model.words import plural
 
 MAX_ERROR_CHARS = 8000
+# The result pipe's descriptor is moved at or above this (below the usual 1024 limit),
+# away from the small numbers that code assumes are free or its own.
+RESULT_FD_FLOOR = 900
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _tail(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -133,18 +156,53 @@ def run_case(
     return result, ctx.windows
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A case this worker will report: run, or, with `refused`, failed without running."""
+
+    spec: Bench
+    case: CaseKey
+    refused: str | None = None
+
+
+def _refusal(spec: Bench, bad: list[CaseKey]) -> str:
+    """Why the cases in `bad` are not run: each parameter value no store can hold."""
+    values: dict[tuple[str, str], str] = {}
+    for case in bad:
+        for key, value in case.params:
+            found = unstorable(value) if isinstance(value, str) else None
+            if found is not None:
+                values.setdefault((key, repr(value)), found)
+    shown = ", ".join(f"param {k}={v} holds {u}" for (k, v), u in values.items())
+    count = plural(len(bad), "case")
+    return f"{count} of {spec.name} not run: {shown}, which PostgreSQL cannot store"
+
+
+def _expand(spec: Bench) -> list[Planned]:
+    """The bench's cases; those whose parameters no store can hold become one refused
+    entry named after the bench function, first."""
+    good: list[CaseKey] = []
+    bad: list[CaseKey] = []
+    for case in spec.cases():
+        storable = all(not isinstance(v, str) or unstorable(v) is None for _, v in case.params)
+        (good if storable else bad).append(case)
+    refused = [Planned(spec, CaseKey.of(spec.name), _refusal(spec, bad))] if bad else []
+    return refused + [Planned(spec, case) for case in good]
+
+
 def _select(
     benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
-) -> list[tuple[Bench, CaseKey]]:
+) -> list[Planned]:
     chosen = []
     for spec in benches:
         if profile not in spec.profiles:
             continue
-        for case in spec.cases():
-            if only and case.label not in only:
+        for planned in _expand(spec):
+            label = planned.case.label
+            if only and label not in only:
                 continue
-            if case.label not in skip:
-                chosen.append((spec, case))
+            if label not in skip:
+                chosen.append(planned)
     return chosen
 
 
@@ -161,15 +219,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
+    p.add_argument(
+        "--supervisor", type=int, default=None, help="die with this process (the runner)"
+    )
     return p
+
+
+def _die_with(supervisor: int) -> None:
+    """SIGKILL this process when the runner thread that started it ends (PR_SET_PDEATHSIG,
+    Linux); a runner gone before we asked has left us to another parent already."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the runner's watchdog alone
+        pass
+    if os.getppid() != supervisor:
+        os._exit(1)
+
+
+def _result_pipe(fd: int) -> BinaryIO:
+    """The pipe, moved to a close-on-exec descriptor at or above RESULT_FD_FLOOR (the
+    one we were given was inheritable), and no longer named in sys.argv."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    floor = RESULT_FD_FLOOR if soft == resource.RLIM_INFINITY else min(RESULT_FD_FLOOR, soft - 1)
+    try:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:  # every descriptor up there in use: any close-on-exec one
+        moved = os.dup(fd)
+    os.close(fd)
+    if "--result-fd" in sys.argv:
+        at = sys.argv.index("--result-fd")
+        del sys.argv[at : at + 2]
+    return os.fdopen(moved, "wb", buffering=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.supervisor is not None:
+        _die_with(args.supervisor)
     out: BinaryIO = (
-        os.fdopen(args.result_fd, "wb", buffering=0)
-        if args.result_fd is not None
-        else sys.stdout.buffer
+        _result_pipe(args.result_fd) if args.result_fd is not None else sys.stdout.buffer
     )
 
     def emit(event: str, **fields: Any) -> None:
@@ -188,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception:
                 emit("error", module=name, error=_tail(traceback.format_exc()))
                 continue
-            emit("plan", module=name, cases=[wire.case_to_json(case) for _, case in listed])
+            emit("plan", module=name, cases=[wire.case_to_json(p.case) for p in listed])
         return 0
     if args.environment and not args.module:
         return 0
@@ -201,11 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
-    emit("plan", cases=[wire.case_to_json(case) for _, case in plan])
+    emit("plan", cases=[wire.case_to_json(p.case) for p in plan])
     probe = Probe(args.device)
-    for spec, case in plan:
+    for spec, case, refused in ((p.spec, p.case, p.refused) for p in plan):
         emit("start", case=wire.case_to_json(case), time=time.time())
-        result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
+        if refused is not None:
+            result: ResultRecord = ResultRecord(case, "failed", refused, 0.0, utcnow())
+            windows: tuple[Window, ...] = ()
+        else:
+            result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]

@@ -31,11 +31,14 @@ from typing import Any, Protocol
 
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
+from commitbench.runner.protocol import Conversation
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
 
-# Seconds the environment probe may take at least, whatever the per-case timeout.
-PROBE_TIMEOUT_S = 120.0
+# Seconds a worker may take at least to get past its start-up, whatever the per-case
+# timeout: the interpreter, the bench module's imports (torch: seconds, more on a busy
+# machine), the environment probe. Not a case; a short --timeout must not fail them.
+STARTUP_TIMEOUT_S = 120.0
 # The name the tests know the kernel's OOM-kill counter by.
 _oom_kills = oom_kills
 
@@ -107,9 +110,16 @@ def _command(
     return cmd
 
 
-def _process(options: WorkerOptions, command: list[str]) -> WorkerProcess:
+def _process(
+    options: WorkerOptions, command: list[str], conversation: Conversation
+) -> WorkerProcess:
     return WorkerProcess(
-        command, timeout_s=options.timeout_s, cwd=options.cwd, env=_environ(options)
+        command,
+        timeout_s=options.timeout_s,
+        startup_s=STARTUP_TIMEOUT_S,
+        cwd=options.cwd,
+        env=_environ(options),
+        conversation=conversation,
     )
 
 
@@ -167,7 +177,8 @@ def _supervise(
     plan: tuple[CaseKey, ...] | None = None
     while True:
         command = _command(options, module, only=only, skip=done)
-        with _process(options, command) as worker:
+        talk = Conversation(skip=frozenset(done))
+        with _process(options, command, talk) as worker:
             if observer is not None and worker.pid is not None:
                 observer.worker_started(worker.pid)
             for event in worker.events():
@@ -200,7 +211,8 @@ def list_cases(
 ) -> list[CaseKey] | CaseRun:
     """The module's cases for the profile, or a failed CaseRun when it does not import."""
     options = options or WorkerOptions()
-    with _process(options, _command(options, "--list", module, only=only)) as worker:
+    command = _command(options, "--list", module, only=only)
+    with _process(options, command, Conversation(listing=(module,))) as worker:
         for _ in worker.events():
             pass
     if worker.plan is not None and worker.returncode == 0:
@@ -227,7 +239,8 @@ def survey(
     options = options or WorkerOptions()
     args = ["--list", *(["--environment"] if environment else []), *modules]
     plans: dict[str, list[CaseKey] | CaseRun] = {}
-    with _process(options, _command(options, *args)) as worker:
+    talk = Conversation(listing=tuple(modules), environment=environment)
+    with _process(options, _command(options, *args), talk) as worker:
         for event in worker.events():
             name = str(event.get("module"))
             if event["event"] == "plan" and name in modules:
@@ -250,11 +263,10 @@ def worker_environment(options: WorkerOptions | None = None) -> dict[str, Any]:
     """Versions (python, torch, CUDA, cuDNN, triton, bitsandbytes, ...) and GPUs (name,
     SM count, memory) as a worker sees them: the worktree's interpreter, not this one's.
     WorkerError when the worker does not start or answer (within the case timeout, and
-    at least PROBE_TIMEOUT_S: not a case, and a cold torch import on a busy machine must
-    not fail a short --timeout)."""
+    at least STARTUP_TIMEOUT_S: not a case, and a cold torch import on a busy machine
+    must not fail a short --timeout)."""
     options = options or WorkerOptions()
-    patient = dataclasses.replace(options, timeout_s=max(options.timeout_s, PROBE_TIMEOUT_S))
-    found = survey((), patient, environment=True)
+    found = survey((), options, environment=True)
     if found.environment is None:
         raise WorkerError(found.failure or "the worker sent no environment")
     return found.environment

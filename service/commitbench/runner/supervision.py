@@ -44,6 +44,7 @@ class WorkerEnd:
     protocol_error: str | None = None  # we killed it: it sent a line we cannot read
     error: str | None = None  # its `error` event (the module did not import)
     start_error: str | None = None  # it could not be started at all (OSError)
+    silence_s: float | None = None  # the silence it was allowed last (timed_out: exceeded)
     oom_before: int | None = None  # the kernel's oom_kill counter before it started
     oom_after: int | None = None  # ... and after it ended
     output: str = ""  # the tail of its stdout and stderr
@@ -99,6 +100,11 @@ def in_case(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     return "crashed", f"worker exited with code {rc} during the case"
 
 
+def _waited(end: WorkerEnd, timeout_s: float) -> str:
+    """The silence a worker we killed had exceeded (longer than timeout_s at start-up)."""
+    return f"{end.silence_s if end.silence_s is not None else timeout_s:g} s"
+
+
 def before_cases(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     """Status and message for cases a worker ended without starting (no progress)."""
     rc = end.returncode
@@ -109,7 +115,7 @@ def before_cases(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     if end.protocol_error is not None:
         return "crashed", f"worker broke the result protocol: {end.protocol_error}"
     if end.timed_out:
-        return "timeout", f"no case started within {timeout_s:g} s; worker killed"
+        return "timeout", f"no case started within {_waited(end, timeout_s)}; worker killed"
     if rc is not None and rc < 0:
         return "crashed", f"worker killed by signal {_signal_name(-rc)} before its next case"
     return "crashed", f"worker exited with code {rc} before its next case"
@@ -125,7 +131,7 @@ def module_failure(module: str, end: WorkerEnd, timeout_s: float) -> Failure:
     elif end.protocol_error is not None:
         message = f"worker broke the result protocol: {end.protocol_error}"
     elif end.timed_out:
-        message = f"importing the module took more than {timeout_s:g} s"
+        message = f"importing the module took more than {_waited(end, timeout_s)}"
     elif rc is not None and rc < 0:
         message = f"worker killed by signal {_signal_name(-rc)} before listing its cases"
     else:
@@ -141,7 +147,7 @@ def no_answer(end: WorkerEnd, timeout_s: float) -> str:
     elif end.protocol_error is not None:
         message = f"worker broke the result protocol: {end.protocol_error}"
     elif end.timed_out:
-        message = f"the worker sent nothing for {timeout_s:g} s; worker killed"
+        message = f"the worker sent nothing for {_waited(end, timeout_s)}; worker killed"
     elif rc is not None and rc < 0:
         message = f"worker killed by signal {_signal_name(-rc)} before answering"
     else:
