@@ -45,8 +45,16 @@ from typing import Any, BinaryIO
 from commitbench.harness import environment
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
-from commitbench.model.records import PROFILES, CaseKey, MetricRecord, ResultRecord, Window, utcnow
-from commitbench.model.text import unstorable
+from commitbench.model.records import (
+    PROFILES,
+    CaseKey,
+    MetricRecord,
+    ParamValue,
+    ResultRecord,
+    Window,
+    utcnow,
+)
+from commitbench.model.text import storable, unstorable
 from commitbench.model.words import plural
 
 MAX_ERROR_CHARS = 8000
@@ -57,7 +65,9 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _tail(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
+    """The end of an error text, with what no store can hold escaped (a NUL in an
+    exception's message is kept as `\\x00`, not refused)."""
+    return storable(text if len(text) <= limit else "...\n" + text[-limit:])
 
 
 def reset_peak_rss() -> bool:
@@ -137,7 +147,7 @@ def run_case(
     try:
         spec.fn(ctx, **case.params_dict)
     except Skipped as skip:
-        status, error = "skipped", str(skip) or "skipped by the bench"
+        status, error = "skipped", _tail(str(skip)) or "skipped by the bench"
     except MemoryError:
         status, error = "oom", _tail(traceback.format_exc())
     except (Exception, SystemExit) as exc:
@@ -165,29 +175,37 @@ class Planned:
     refused: str | None = None
 
 
-def _refusal(spec: Bench, bad: list[CaseKey]) -> str:
-    """Why the cases in `bad` are not run: each parameter value no store can hold."""
-    values: dict[tuple[str, str], str] = {}
-    for case in bad:
-        for key, value in case.params:
-            found = unstorable(value) if isinstance(value, str) else None
-            if found is not None:
-                values.setdefault((key, repr(value)), found)
-    shown = ", ".join(f"param {k}={v} holds {u}" for (k, v), u in values.items())
-    count = plural(len(bad), "case")
-    return f"{count} of {spec.name} not run: {shown}, which PostgreSQL cannot store"
+def _unstorable(params: dict[str, ParamValue]) -> list[tuple[str, ParamValue, str]]:
+    """Each parameter whose value no store can hold: name, value, the character."""
+    found = []
+    for key, value in params.items():
+        char = unstorable(value) if isinstance(value, str) else None
+        if char is not None:
+            found.append((key, value, char))
+    return found
 
 
 def _expand(spec: Bench) -> list[Planned]:
-    """The bench's cases; those whose parameters no store can hold become one refused
-    entry named after the bench function, first."""
+    """The bench's cases; those whose parameters no store can hold (which no CaseKey may
+    name either) become one refused entry named after the bench function, first."""
     good: list[CaseKey] = []
-    bad: list[CaseKey] = []
-    for case in spec.cases():
-        storable = all(not isinstance(v, str) or unstorable(v) is None for _, v in case.params)
-        (good if storable else bad).append(case)
-    refused = [Planned(spec, CaseKey.of(spec.name), _refusal(spec, bad))] if bad else []
-    return refused + [Planned(spec, case) for case in good]
+    bad: dict[str, str] = {}  # `param k='v' holds U+0000`, once per parameter value
+    refused = 0
+    for params in spec.grid():
+        found = _unstorable(params)
+        if not found:
+            good.append(CaseKey.of(spec.name, params))
+            continue
+        refused += 1
+        for key, value, char in found:
+            bad.setdefault(f"param {key}={value!r}", char)
+    if not refused:
+        return [Planned(spec, case) for case in good]
+    shown = ", ".join(f"{value} holds {char}" for value, char in bad.items())
+    why = (
+        f"{plural(refused, 'case')} of {spec.name} not run: {shown}, which PostgreSQL cannot store"
+    )
+    return [Planned(spec, CaseKey.of(spec.name), why)] + [Planned(spec, case) for case in good]
 
 
 def _select(

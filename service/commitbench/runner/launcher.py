@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
+from commitbench.model.text import storable
 from commitbench.runner.protocol import Conversation
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
@@ -246,7 +247,7 @@ def survey(
             if event["event"] == "plan" and name in modules:
                 plans[name] = [wire.case_from_json(c) for c in event["cases"]]
             elif event["event"] == "error" and name in modules:
-                message = str(event["error"])
+                message = storable(str(event["error"]))
                 plans[name] = CaseRun(ResultRecord(CaseKey.of(name), "failed", message))
     found = worker.environment if environment else None
     failure = None

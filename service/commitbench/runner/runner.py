@@ -33,6 +33,7 @@ from commitbench.model.records import (
     RunInfo,
     utcnow,
 )
+from commitbench.model.text import storable
 from commitbench.runner import machine
 from commitbench.runner.launcher import (
     CaseRun,
@@ -414,7 +415,7 @@ class Runner:
         )
         if done.returncode == 0:
             return None
-        tail = (done.stdout + done.stderr)[-SETUP_TAIL_CHARS:]
+        tail = storable((done.stdout + done.stderr)[-SETUP_TAIL_CHARS:])
         return ResultRecord(
             case=CaseKey.of(SETUP_CASE),
             status="failed",

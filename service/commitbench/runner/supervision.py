@@ -27,6 +27,7 @@ import signal
 from dataclasses import dataclass
 
 from commitbench.model.records import CaseKey
+from commitbench.model.text import storable
 
 OUTPUT_HEADING = "--- worker output (tail) ---"
 
@@ -67,7 +68,9 @@ class Decision:
 
 
 def with_output(message: str, output: str) -> str:
-    return f"{message}\n{OUTPUT_HEADING}\n{output}" if output.strip() else message
+    """The message and the tail of the worker's output (a NUL a bench printed, or put in
+    its error event, kept as an escape: model/text.py)."""
+    return storable(f"{message}\n{OUTPUT_HEADING}\n{output}" if output.strip() else message)
 
 
 def _signal_name(number: int) -> str:
