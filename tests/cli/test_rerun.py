@@ -98,7 +98,9 @@ def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[GitBuilder
 
 
 def run_json(cli, *args: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    outcome = cli("run", "--json", *args)
+    # The workers' interpreters and the setup count into files the environment names.
+    passed = ("--pass-env", "COMMITBENCH_TEST_STARTS", "--pass-env", "COMMITBENCH_TEST_SETUPS")
+    outcome = cli("run", "--json", *passed, *args)
     assert outcome.code == 0, outcome.err
     return json.loads(outcome.out)  # type: ignore[no-any-return]
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
 from commitbench.model.text import storable
+from commitbench.runner.environ import bench_environment
 from commitbench.runner.protocol import Conversation
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
@@ -62,9 +63,10 @@ class WorkerOptions:
     device: str = "auto"
     pythonpath: tuple[Path, ...] = ()
     cwd: Path | None = None
-    env: Mapping[str, str] | None = None  # None: this process's environment
+    env: Mapping[str, str] | None = None  # None: this process's (scrubbed: environ.py)
     python: str = sys.executable
     quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
+    pass_env: tuple[str, ...] = ()  # names bench code gets beyond the allow-list
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -85,7 +87,9 @@ class CaseRun:
 
 
 def _environ(options: WorkerOptions) -> dict[str, str]:
-    env = dict(os.environ if options.env is None else options.env)
+    """The worker's environment: the allow-list of runner/environ.py and the names
+    passed, never the runner's secrets; PYTHONPATH built around the worktree."""
+    env = bench_environment(os.environ if options.env is None else options.env, options.pass_env)
     # The worktree first, then wherever this commitbench lives, then what was there.
     # The folder holding the commitbench package (service/, or site-packages).
     package_root = str(Path(__file__).resolve().parents[2])

@@ -11,6 +11,7 @@ records no run at all.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 import uuid
@@ -35,6 +36,7 @@ from commitbench.model.records import (
 )
 from commitbench.model.text import storable
 from commitbench.runner import machine
+from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
     WorkerError,
@@ -79,6 +81,7 @@ class RunOptions:
     quick: bool = False  # each timed loop once, nothing recorded (asv's --quick)
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
     retry_failed: bool = False  # measure again the cases whose latest result failed
+    pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
 
 
 @dataclass
@@ -260,6 +263,7 @@ class Runner:
             pythonpath=self._pythonpath(tree, benches),
             cwd=tree,
             quick=self.options.quick,
+            pass_env=self.options.pass_env,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
@@ -409,6 +413,7 @@ class Runner:
             self.options.setup,
             shell=True,
             cwd=tree,
+            env=bench_environment(os.environ, self.options.pass_env),
             capture_output=True,
             text=True,
             check=False,
