@@ -152,7 +152,11 @@ def test_known_cases_all_recorded_cost_nothing(cli, counted, tmp_path: Path) -> 
 
     def probe(cases: set[str]) -> list[str]:
         options = RunOptions(
-            repo=g.path, revs=RevSpec(("main",)), benches="benches", cases=frozenset(cases)
+            repo=g.path,
+            revs=RevSpec(("main",)),
+            benches="benches",
+            cases=frozenset(cases),
+            pass_env=("COMMITBENCH_TEST_STARTS",),
         )
         runner = Runner(options, CsvStore(results), spool=None, events=Quiet())
         (outcome,) = runner.run(runner.plan())

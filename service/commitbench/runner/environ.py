@@ -69,7 +69,9 @@ ALLOWED = frozenset(
         # The container runtime's view of the GPUs.
         "NVIDIA_VISIBLE_DEVICES",
         "NVIDIA_DRIVER_CAPABILITIES",
-        # How Python behaves; PYTHONPATH is rebuilt by the launcher around the worktree.
+        # How Python starts and behaves: a Python that needs PYTHONHOME to find its
+        # library needs it in the worker too; PYTHONPATH is rebuilt around the worktree.
+        "PYTHONHOME",
         "PYTHONPATH",
         "PYTHONHASHSEED",
         "PYTHONDONTWRITEBYTECODE",
