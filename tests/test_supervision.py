@@ -143,6 +143,23 @@ def test_a_protocol_error_between_cases_fails_the_rest() -> None:
     assert decide("m", end, 30).failed == tuple(Failure(c, "crashed", message) for c in PLAN)
 
 
+def test_a_protocol_error_with_nothing_left_fails_the_module() -> None:
+    """A plan forged at import time, with its cases reported, then the real plan: the
+    module's cases are unknown, and the broken protocol is said, not swallowed."""
+    end = WorkerEnd(
+        plan=(B,),
+        done=frozenset({B.label}),
+        results=1,
+        returncode=KILL,
+        protocol_error="a second plan",
+    )
+    assert decide("m", end, 30) == Decision(
+        failed=(
+            Failure(CaseKey.of("m"), "failed", "worker broke the result protocol: a second plan"),
+        )
+    )
+
+
 def test_an_import_failure_is_one_failed_result_named_after_the_module() -> None:
     end = WorkerEnd(error="Traceback ...\nImportError: no lib", returncode=1)
     assert decide("pkg.bench_x", end, 30) == Decision(

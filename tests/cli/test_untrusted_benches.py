@@ -297,3 +297,75 @@ def test_a_case_id_with_a_line_break_stays_on_its_line(cli, tmp_path: Path) -> N
                           "--force", "--json", "main").out)["commits"][0]["results"][0]["case"] == (
         "bench_nl.f[s=two\nlines]"  # JSON carries the id as it is
     )  # fmt: skip
+
+
+FORGES_AT_IMPORT = """\
+import json
+import os
+
+import commitbench as cb
+
+
+def _send(event):
+    # Where a determined bench finds the result pipe: a pipe among its descriptors.
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("pipe:") and int(name) > 2:
+            os.write(int(name), (json.dumps({**event, "v": 1}) + "\\n").encode())
+
+
+VICTIM = {"name": "bench_b.victim", "params": {}}
+_send({"event": "plan", "cases": [VICTIM]})
+_send({"event": "start", "case": VICTIM, "time": 1.0})
+_send({"event": "result", "windows": [], "result": {
+    "case": VICTIM, "status": "ok", "error": None, "duration_s": 0.0, "started_at": None,
+    "metrics": [{"name": "time", "unit": "s", "direction": "lower", "n": 1, "mean": 1e-9,
+                 "median": 1e-9, "stddev": None, "min": 1e-9, "max": 1e-9, "ci_low": None,
+                 "ci_high": None, "samples": [1e-9], "properties": {}}]}})
+
+
+@cb.bench
+def mine(ctx):
+    ctx.record("x", 1, unit="1")
+"""
+
+VICTIMS = """\
+import commitbench as cb
+
+
+@cb.bench
+def victim(ctx):
+    ctx.record("time", [0.5, 0.5, 0.5], unit="s")
+
+
+@cb.bench
+def other(ctx):
+    ctx.record("time", [0.25, 0.25, 0.25], unit="s")
+"""
+
+
+def test_a_plan_forged_at_import_cannot_record_a_case_twice_or_stop_the_run(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path
+) -> None:
+    g = repo_with(
+        tmp_path / "repo",
+        {"benches/bench_a.py": FORGES_AT_IMPORT, "benches/bench_b.py": VICTIMS},
+    )
+    outcome = cli(
+        "run", "--repo", str(g.path), "--benches", "benches", "--json",
+        "--results", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert outcome.code == 1, outcome.text
+    assert "Traceback" not in outcome.err
+    results = json.loads(outcome.out)["commits"][0]["results"]
+    # One result per case. bench_a's code is the commit's own: what it said about a case
+    # of its commit is kept, first; the module that broke the protocol is a failure.
+    assert [(r["case"], r["status"]) for r in results] == [
+        ("bench_b.victim", "ok"),
+        ("bench_a", "failed"),
+        ("bench_b.other", "ok"),
+    ]
+    assert results[1]["error"] == "worker broke the result protocol: a second plan"

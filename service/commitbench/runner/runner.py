@@ -367,8 +367,13 @@ class Runner:
             skip=sorted(done),
         )
         for run in runs:
-            if run.result.case.label in done:
-                continue  # a module that fails to import is reported once per commit
+            label = run.result.case.label
+            if label in done:
+                # A module that fails to import is reported once per commit; and a case
+                # another module's worker reported (bench code can forge a plan when it
+                # is imported: runner/protocol.py) keeps its first result, never two.
+                continue
+            done.add(label)  # and later modules' workers are told to skip it
             self._record(recorder, out, sampler.annotate(run))
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()

@@ -17,6 +17,9 @@ sight, so every branch is tested with plain values (tests/runner/test_supervisio
   waiting for its first case, else `crashed` with how it ended.
 - It never sent a plan (the module did not import, the interpreter did not start):
   the cases are unknown, and one `failed` result named after the module says why.
+- It broke the protocol (runner/protocol.py) with no case of its plan left (a second
+  plan after a first one forged at import, a line after its last result): that too is
+  one `failed` result named after the module, so a broken protocol is never silent.
 
 Messages end with the tail of the worker's stdout and stderr when it printed anything.
 """
@@ -170,7 +173,8 @@ def decide(module: str, end: WorkerEnd, timeout_s: float) -> Decision:
         return Decision(failed=(module_failure(module, end, timeout_s),))
     remaining = [c for c in end.plan if c.label not in end.done]
     if not remaining:
-        return Decision()
+        broke = end.protocol_error is not None
+        return Decision(failed=(module_failure(module, end, timeout_s),)) if broke else Decision()
     if end.results > 0 and end.error is None:
         return Decision(again=True)  # it died between cases after progress: try again
     status, message = before_cases(end, timeout_s)
