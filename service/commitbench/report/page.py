@@ -155,8 +155,8 @@ def write(
         Figure(
             f"trend-{slug(s.case)}-{slug(s.metric)}-{slug(s.machine_label)}-{s.profile}.png",
             plots.trend(s, change_points(s)),
-            f"{s.title} on {s.machine_label} ({s.profile}), {plural(len(s.shas), 'commit')}"
-            + _runs_note(s),
+            f"{printable(s.title)} on {s.machine_label} ({s.profile}), "
+            f"{plural(len(s.shas), 'commit')}" + _runs_note(s),
         )
         for s in series
     ]
