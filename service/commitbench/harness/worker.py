@@ -244,15 +244,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _die_with(supervisor: int) -> None:
-    """SIGKILL this process when the runner thread that started it ends (PR_SET_PDEATHSIG,
-    Linux); a runner gone before we asked has left us to another parent already."""
+    """SIGKILL this process when the thread that started it ends (PR_SET_PDEATHSIG,
+    Linux): the runner's, unless an interpreter wrapper that does not exec sits between
+    (then the runner's watchdog alone). A runner gone before we asked: exit now."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the runner's watchdog alone
         pass
     if os.getppid() != supervisor:
-        os._exit(1)
+        try:
+            os.kill(supervisor, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, another user's: a wrapper's doing
+            pass
 
 
 def _result_pipe(fd: int) -> BinaryIO:

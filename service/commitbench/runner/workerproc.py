@@ -58,6 +58,12 @@ _BAD_EVENT = (ProtocolError, RecordError, KeyError, TypeError, ValueError)
 WATCHDOG = 'read -r _ || kill -KILL "-$1"'
 # How often to look whether the worker still runs, where no pidfd tells us.
 _POLL_S = 0.25
+# A line longer than this is no event (a result with a million raw samples is ~20 MiB):
+# the protocol is broken, before the runner's memory is.
+MAX_LINE_BYTES = 256 * 2**20
+# What is read from the pipe after the worker exited: what it wrote fits in the pipe
+# (at most pipe-max-size, 1 MiB by default); more comes from a child still writing.
+_DRAIN_BYTES = 16 * 2**20
 
 
 def oom_kills() -> int | None:
@@ -148,7 +154,10 @@ class WorkerProcess:
         """Start the worker's watchdog, and a pidfd that tells when the worker exits."""
         with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3: polled
             self._exit_fd = os.pidfd_open(pid)
-        read_end, self._lifeline = os.pipe()
+        try:
+            read_end, self._lifeline = os.pipe()
+        except OSError:  # out of descriptors: PR_SET_PDEATHSIG alone
+            return
         try:
             self._watchdog = subprocess.Popen(
                 ["/bin/sh", "-c", WATCHDOG, "commitbench-watchdog", str(pid)],
@@ -253,6 +262,10 @@ class WorkerProcess:
                 if chunk is None:
                     return  # the worker closed its end: it is exiting
                 buffer += chunk
+                if len(buffer) > MAX_LINE_BYTES and b"\n" not in buffer:
+                    self.protocol_error = f"a line longer than {MAX_LINE_BYTES >> 20} MiB"
+                    self.kill()
+                    return
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     try:
@@ -281,7 +294,7 @@ class WorkerProcess:
         """Everything the pipe holds now, without waiting for more."""
         assert self._read_fd is not None  # noqa: S101 - events() checked
         data = b""
-        while select.select([self._read_fd], [], [], 0)[0]:
+        while len(data) < _DRAIN_BYTES and select.select([self._read_fd], [], [], 0)[0]:
             chunk = os.read(self._read_fd, 1 << 16)
             if not chunk:
                 break
