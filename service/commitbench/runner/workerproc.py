@@ -41,13 +41,13 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from commitbench.model import wire
-from commitbench.model.records import CaseKey, RecordError
+from commitbench.model.records import CaseKey, RecordError, utcnow
 from commitbench.runner.protocol import Conversation, ProtocolError
 from commitbench.runner.supervision import WorkerEnd
 
@@ -308,7 +308,7 @@ class WorkerProcess:
         if kind == "start":
             self.current = self.conversation.current
             self.current_since = time.monotonic()
-            self.current_at = _when(event["time"])
+            self.current_at = utcnow()  # our clock: the worker's `time` is its word
         elif kind == "result":
             self.current = None
             self.results += 1
@@ -337,14 +337,6 @@ class WorkerProcess:
             oom_after=self._oom_after,
             output=self.output,
         )
-
-
-def _when(stamp: object) -> datetime:
-    """A start event's epoch seconds as a time; RecordError for anything else."""
-    try:
-        return datetime.fromtimestamp(float(stamp), timezone.utc)  # type: ignore[arg-type]
-    except (OverflowError, OSError, TypeError, ValueError) as err:
-        raise RecordError(f"a start time that is no time: {stamp!r}") from err
 
 
 def _tail(log: IO[bytes]) -> str:
