@@ -72,12 +72,12 @@ def test_the_decorated_function_stays_callable() -> None:
 
 def test_profiles_select_benches(module: types.ModuleType) -> None:
     mod = module
-    smoke = [c.label for _, c in _select(benches_of(mod), "smoke", (), ())]
-    full = [c.label for _, c in _select(benches_of(mod), "full", (), ())]
+    smoke = [p.case.label for p in _select(benches_of(mod), "smoke", (), ())]
+    full = [p.case.label for p in _select(benches_of(mod), "full", (), ())]
     assert "example.big" not in smoke
     assert "example.big" in full
     only = _select(benches_of(mod), "full", ["example.big"], ())
-    assert [c.label for _, c in only] == ["example.big"]
+    assert [p.case.label for p in only] == ["example.big"]
     skipped = _select(benches_of(mod), "smoke", (), ["example.matmul[impl=fp16,shape=4k]"])
     assert len(skipped) == 3
 

@@ -104,6 +104,8 @@ def test_cli_run_losing_the_database_exits_1_and_says_how_to_import(
             "benches",
             "--results",
             str(results_dir),
+            "--pass-env",
+            "COMMITBENCH_TEST_GATE",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -143,6 +143,23 @@ def test_a_protocol_error_between_cases_fails_the_rest() -> None:
     assert decide("m", end, 30).failed == tuple(Failure(c, "crashed", message) for c in PLAN)
 
 
+def test_a_protocol_error_with_nothing_left_fails_the_module() -> None:
+    """A plan forged at import time, with its cases reported, then the real plan: the
+    module's cases are unknown, and the broken protocol is said, not swallowed."""
+    end = WorkerEnd(
+        plan=(B,),
+        done=frozenset({B.label}),
+        results=1,
+        returncode=KILL,
+        protocol_error="a second plan",
+    )
+    assert decide("m", end, 30) == Decision(
+        failed=(
+            Failure(CaseKey.of("m"), "failed", "worker broke the result protocol: a second plan"),
+        )
+    )
+
+
 def test_an_import_failure_is_one_failed_result_named_after_the_module() -> None:
     end = WorkerEnd(error="Traceback ...\nImportError: no lib", returncode=1)
     assert decide("pkg.bench_x", end, 30) == Decision(
@@ -158,6 +175,10 @@ def test_a_module_that_never_lists_its_cases() -> None:
 
     assert module_message(returncode=KILL, timed_out=True) == (
         "importing the module took more than 30 s"
+    )
+    # A worker's start-up gets more than a case (launcher.STARTUP_TIMEOUT_S): that one.
+    assert module_message(returncode=KILL, timed_out=True, silence_s=120.0) == (
+        "importing the module took more than 120 s"
     )
     assert module_message(returncode=1, output="No module named commitbench\n") == (
         f"worker ended with code 1 before listing its cases\n{OUTPUT_HEADING}\n"

@@ -111,7 +111,8 @@ def test_check_passes_a_stale_slow_head_that_interleaving_does_not_confirm(  # t
     def stale_head(out: Path) -> tuple[str, ...]:
         common = ("--benches", "benches", *args(g, out))
         monkeypatch.setenv("COMMITBENCH_TEST_SLOWDOWN", "1.2")
-        assert cli("run", *common, c1).code == 0  # the stale slow result, recorded first
+        slow = ("--pass-env", "COMMITBENCH_TEST_SLOWDOWN")
+        assert cli("run", *common, *slow, c1).code == 0  # the stale slow result, recorded first
         monkeypatch.delenv("COMMITBENCH_TEST_SLOWDOWN")
         return common
 

@@ -98,7 +98,9 @@ def counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[GitBuilder
 
 
 def run_json(cli, *args: str) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    outcome = cli("run", "--json", *args)
+    # The workers' interpreters and the setup count into files the environment names.
+    passed = ("--pass-env", "COMMITBENCH_TEST_STARTS", "--pass-env", "COMMITBENCH_TEST_SETUPS")
+    outcome = cli("run", "--json", *passed, *args)
     assert outcome.code == 0, outcome.err
     return json.loads(outcome.out)  # type: ignore[no-any-return]
 
@@ -150,7 +152,11 @@ def test_known_cases_all_recorded_cost_nothing(cli, counted, tmp_path: Path) -> 
 
     def probe(cases: set[str]) -> list[str]:
         options = RunOptions(
-            repo=g.path, revs=RevSpec(("main",)), benches="benches", cases=frozenset(cases)
+            repo=g.path,
+            revs=RevSpec(("main",)),
+            benches="benches",
+            cases=frozenset(cases),
+            pass_env=("COMMITBENCH_TEST_STARTS",),
         )
         runner = Runner(options, CsvStore(results), spool=None, events=Quiet())
         (outcome,) = runner.run(runner.plan())

@@ -169,6 +169,8 @@ def test_an_interrupt_keeps_finished_results_and_leaves_no_worktree(  # type: ig
         str(g.path),
         "--benches",
         "benches",
+        "--pass-env",
+        "COMMITBENCH_TEST_GATE",
     ]
     gate = tmp_path / "gate"
     env = {**os.environ, "COMMITBENCH_TEST_GATE": str(gate)}

@@ -121,7 +121,7 @@ def test_failed_cases_are_named_and_retried_on_request(  # type: ignore[no-untyp
     )
 
     monkeypatch.setenv("COMMITBENCH_TEST_FIXED", "1")
-    code, retried = run_json(cli, *base, "--retry-failed")
+    code, retried = run_json(cli, *base, "--retry-failed", "--pass-env", "COMMITBENCH_TEST_FIXED")
     assert code == 0
     (commit,) = retried["commits"]
     assert (commit["already_recorded"], commit["recorded_failed"]) == (2, 0)

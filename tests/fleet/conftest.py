@@ -71,6 +71,8 @@ class Fleet:
                 "0.5",
                 "--name",
                 f"w{n}",
+                "--pass-env",
+                "COMMITBENCH_TEST_GATE",
                 *args,
             ],
             stdout=out,

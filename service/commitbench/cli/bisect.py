@@ -12,11 +12,13 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
+    pass_env_option,
     profile_option,
     timeout_option,
     warn,
 )
 from commitbench.cli.progress import Quiet, fmt_value
+from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
 from commitbench.runner.runner import Runner, RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
@@ -35,6 +37,7 @@ from commitbench.store import open_store
 @profile_option
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
+@pass_env_option
 @global_options
 def bisect_command(
     good: str,
@@ -46,6 +49,7 @@ def bisect_command(
     profile: str,
     timeout: float,
     setup: str | None,
+    pass_env: tuple[str, ...],
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -53,6 +57,7 @@ def bisect_command(
     """Binary search over the first-parent commits between GOOD and BAD, measuring only
     what is missing, for the first commit where CASE's metric stepped."""
     g = globals_from(db, results, as_json)
+    passed = check_pass_env(pass_env)
     repository = Repository(repo)
     g_sha, b_sha = repository.sha(good), repository.sha(bad)
     candidates = repository.resolve(RevSpec((f"{g_sha}..{b_sha}",), first_parent=True))
@@ -64,6 +69,7 @@ def bisect_command(
         timeout_s=timeout,
         setup=setup,
         cases=frozenset({case}),
+        pass_env=passed,
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:

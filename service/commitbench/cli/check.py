@@ -16,6 +16,7 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
+    pass_env_option,
     policies_from,
     profile_option,
     say,
@@ -27,6 +28,7 @@ from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.words import plural
+from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
 from commitbench.runner.runner import Runner, RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
@@ -49,6 +51,7 @@ from commitbench.store import open_store
 @profile_option
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
+@pass_env_option
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
@@ -69,6 +72,7 @@ def check_command(
     profile: str,
     timeout: float,
     setup: str | None,
+    pass_env: tuple[str, ...],
     rounds: int,
     as_markdown: bool,
     policy: str | None,
@@ -80,6 +84,7 @@ def check_command(
 ) -> int:
     """Fail a build only on a regression confirmed by interleaved re-measurement."""
     g = globals_from(db, results, as_json)
+    passed = check_pass_env(pass_env)
     policies = policies_from(policy, thresholds)  # bad policies fail before anything runs
     repository = Repository(repo)
     h = repository.sha(head or "HEAD")
@@ -95,6 +100,7 @@ def check_command(
         timeout_s=timeout,
         setup=setup,
         trigger="ci",
+        pass_env=passed,
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:

@@ -77,6 +77,17 @@ timeout_option = click.option(
 )
 
 
+pass_env_option = click.option(
+    "--pass-env",
+    "pass_env",
+    multiple=True,
+    metavar="NAME",
+    help="Give bench code (workers, --setup) the environment variable NAME as this "
+    "process has it; repeatable. Bench code gets only an allow-list otherwise "
+    "(README, Untrusted bench code); the database's credentials never.",
+)
+
+
 def rev_spec(
     revs: Sequence[str], since: str | None, max_count: int | None, first_parent: bool
 ) -> RevSpec:

@@ -23,6 +23,7 @@ from commitbench.cli.common import (
     stdout,
 )
 from commitbench.model.points import PointFilter
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner.vcs import Repository
 from commitbench.store import open_engine
@@ -151,7 +152,7 @@ def detect_command(
             )
             out.add_row(
                 Text(r["kind"], style="red" if r["kind"] == "regression" else "green"),
-                Text(r["case"]),
+                Text(printable(r["case"])),
                 r["metric"],
                 Text(r["machine"]),
                 r["branch"] or "",
@@ -201,7 +202,7 @@ def regressions_group(
     for r in rows:
         out.add_row(
             str(r.id),
-            Text(r.case),
+            Text(printable(r.case)),
             r.metric,
             Text(r.machine),
             r.branch or "",

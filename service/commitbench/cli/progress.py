@@ -25,6 +25,7 @@ from rich.text import Text
 
 from commitbench.model.records import FAILED_STATUSES as BROKEN
 from commitbench.model.records import CommitInfo, MetricRecord, ResultRecord
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner.vcs import WORKTREE_PREFIX
 
@@ -91,7 +92,7 @@ def failure_line(result: ResultRecord) -> str:
     last = (result.error or "").strip().splitlines()[-1:] or [""]
     site = failure_site(result.error)
     where = f" at {site}" if site else ""
-    return f"{result.status}: {result.case.label}{where}: {last[0]}"
+    return f"{result.status}: {printable(result.case.label)}{where}: {printable(last[0])}"
 
 
 def fmt_value(value: float | None, unit: str) -> str:
@@ -147,7 +148,7 @@ class Lines(Quiet):
         else:
             used = fmt_used(used_of(result))
             click.echo(
-                f"  {result.status:8} {result.case.label}  {fmt_headline(result)}"
+                f"  {result.status:8} {printable(result.case.label)}  {fmt_headline(result)}"
                 + (f"  (used {used})" if used else ""),
                 err=True,
             )
@@ -198,13 +199,13 @@ class Live(Quiet):
         self.progress.update(self.task, description=self.prefix)
 
     def case_started(self, label: str) -> None:
-        self.progress.update(self.task, description=f"{self.prefix} {escape(label)}")
+        self.progress.update(self.task, description=f"{self.prefix} {escape(printable(label))}")
 
     def case_finished(self, result: ResultRecord) -> None:
         line = (
             failure_line(result)
             if result.status in BROKEN
-            else f"{result.status:8} {result.case.label}"
+            else f"{result.status:8} {printable(result.case.label)}"
         )
         self.progress.console.print(Text(f"  {line}"), highlight=False)
 
@@ -238,5 +239,5 @@ def summary(outcomes: Sequence[CommitOutcome]) -> Table | None:
         change = f"{(now / then - 1) * 100:+.1f}%" if now is not None and then else ""
         status = Text(r.status, style="green" if r.status in ("ok", "skipped") else "red")
         used = [Text(fmt_used(used_of(r)))] if with_used else []
-        table.add_row(Text(r.case.label), status, fmt_headline(r), change, *used)
+        table.add_row(Text(printable(r.case.label)), status, fmt_headline(r), change, *used)
     return table

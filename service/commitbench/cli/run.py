@@ -12,6 +12,7 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
+    pass_env_option,
     profile_option,
     rev_spec,
     say,
@@ -33,6 +34,7 @@ from commitbench.cli.progress import (
 from commitbench.errors import ConfigError
 from commitbench.model.records import TRIGGERS, ResultRecord
 from commitbench.model.words import plural
+from commitbench.runner.environ import check_pass_env
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
 from commitbench.runner.vcs import Repository
 from commitbench.store import open_store
@@ -66,6 +68,7 @@ from commitbench.store import open_store
     metavar="CMD",
     help="Shell command run in each commit's worktree first (e.g. pip install -e .).",
 )
+@pass_env_option
 @click.option(
     "--pythonpath",
     multiple=True,
@@ -121,6 +124,7 @@ def run_command(
     profile: str,
     timeout: float,
     setup: str | None,
+    pass_env: tuple[str, ...],
     pythonpath: tuple[str, ...],
     force: bool,
     retry_failed: bool,
@@ -144,6 +148,7 @@ def run_command(
     spooled to CSV), 2 on bad input.
     """
     g = globals_from(db, results, as_json)
+    passed = check_pass_env(pass_env)
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
     spec = rev_spec(revs, since, max_count, first_parent)
@@ -164,6 +169,7 @@ def run_command(
         trigger=trigger,
         isolate=isolate,
         quick=quick,
+        pass_env=passed,
     )
     live = Live(stderr) if sys.stderr.isatty() and not g.json else None
     events = Quiet() if g.json else live or Lines()

@@ -31,6 +31,7 @@ from commitbench.cli.progress import failure_site, fmt_used, fmt_value, used_of
 from commitbench.errors import CommitbenchError, ConfigError
 from commitbench.model.points import machine_label
 from commitbench.model.records import DeviceSample, MachineInfo, ResultRecord, RunData
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner import machine
 from commitbench.runner.vcs import Repository
@@ -124,7 +125,7 @@ def _pick_run(store: ReadStore, repository: str, sha: str, case: str) -> uuid.UU
     if not mine:
         others = ", ".join(f"{h.run.id} ({_machine(h.machine)})" for h in with_case[-3:])
         raise CommitbenchError(
-            f"{case} at {sha[:12]} was measured on other machines only: "
+            f"{printable(case)} at {sha[:12]} was measured on other machines only: "
             f"pick one with --run UUID ({others})"
         )
     return mine[-1].run.id
@@ -211,7 +212,7 @@ def render(data: RunData, r: ResultRecord) -> None:
     h = data.header
     run_status = data.end.status if data.end is not None else "running (not finished)"
     facts = [
-        ("case", r.case.label),
+        ("case", printable(r.case.label)),
         ("status", r.status),
         ("commit", f"{h.commit.sha[:12]} {h.commit.subject or ''}".rstrip()),
         ("run", f"{h.run.id} ({h.run.profile}, {h.run.trigger}, {run_status})"),

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from commitbench.analysis.compare import Row
 from commitbench.cli.progress import fmt_value
+from commitbench.model.text import printable
 
 _STYLE = {"regressed": "bold red", "improved": "green", "noisy": "yellow", "unchanged": "dim"}
 _MARK = {
@@ -39,7 +40,7 @@ def rich_table(rows: Sequence[Row], title: str) -> Table:
     for r in rows:
         c = r.comparison
         table.add_row(
-            Text(r.case),
+            Text(printable(r.case)),
             r.metric,
             Text(f"{r.machine_label} ({r.profile})"),
             fmt_value(c.base, r.unit),
@@ -72,7 +73,7 @@ def markdown(rows: Sequence[Row], title: str, *, every_row: bool = False) -> str
         "|---|---|---|---|---|---|---|---|---|",
     ]
     body = [
-        f"| `{_md(r.case)}` | {_md(r.metric)} | {_md(r.machine_label)} | "
+        f"| `{_md(printable(r.case))}` | {_md(r.metric)} | {_md(r.machine_label)} | "
         f"{fmt_value(r.comparison.base, r.unit)} | {fmt_value(r.comparison.head, r.unit)} | "
         f"{r.comparison.change * 100:+.1f}% | {_ci(r)} | {_p(r)} | {_MARK[r.comparison.verdict]} |"
         for r in shown

@@ -13,12 +13,14 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
+    pass_env_option,
     require_db,
     say,
 )
 from commitbench.fleet.repos import default_cache
 from commitbench.fleet.store import Backoff
 from commitbench.fleet.worker import FleetOptions, FleetWorker, Interrupted
+from commitbench.runner.environ import check_pass_env
 from commitbench.store import open_engine
 
 
@@ -93,6 +95,7 @@ def install_signals(worker: FleetWorker) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Where the clones of job repositories live [default: ~/.cache/commitbench/repos].",
 )
+@pass_env_option
 @click.option("--name", help="Runner name in `jobs` [default: HOST:PID:RANDOM].")
 @click.option("--quiet", is_flag=True, help="Log only warnings, not every job and case.")
 @global_options
@@ -106,6 +109,7 @@ def worker_command(
     patience: float,
     isolate: str,
     cache: Path | None,
+    pass_env: tuple[str, ...],
     name: str | None,
     quiet: bool,
     db: str | None,
@@ -117,6 +121,7 @@ def worker_command(
     --drain, until nothing is left for this machine. Exit 0, or 1 when a job it ran
     found failures (a case failed, crashed or timed out, or an attempt errored)."""
     g = globals_from(db, results, as_json)
+    passed = check_pass_env(pass_env)
     if not quiet:
         logging.getLogger("commitbench.fleet").setLevel(logging.INFO)
     options = FleetOptions(
@@ -129,6 +134,7 @@ def worker_command(
         backoff=Backoff(initial_s=min(0.5, reconnect_max), max_s=reconnect_max),
         patience_s=patience,
         isolate=isolate,
+        pass_env=passed,
     )
     # No pre-ping: every statement of a runner is retried on a lost connection.
     engine = open_engine(require_db(g), pre_ping=False)

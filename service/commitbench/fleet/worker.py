@@ -34,6 +34,7 @@ from commitbench.fleet.repos import RepoCache
 from commitbench.fleet.store import Backoff, JobStore, patiently
 from commitbench.model.records import CommitInfo, MachineInfo, ResultRecord
 from commitbench.model.stats import percentile
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner import machine
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
@@ -59,6 +60,7 @@ class FleetOptions:
     patience_s: float = 600.0
     isolate: str = "module"
     sample_interval_s: float = 0.1
+    pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
 
 
 @dataclass
@@ -144,7 +146,7 @@ class _Log:
         pass
 
     def case_finished(self, result: ResultRecord) -> None:
-        log.info("job %d: %s %s", self.job.id, result.status, result.case.label)
+        log.info("job %d: %s %s", self.job.id, result.status, printable(result.case.label))
 
     def commit_finished(self, outcome: CommitOutcome) -> None:
         pass
@@ -157,7 +159,7 @@ def broken_summary(outcomes: Sequence[CommitOutcome]) -> str | None:
     lines = [f"{plural(len(broken), 'case')} broke:"]
     for r in broken:
         last = (r.error or "").strip().splitlines()[-1:] or [""]
-        lines.append(f"{r.status}: {r.case.label}: {last[0]}")
+        lines.append(f"{r.status}: {printable(r.case.label)}: {last[0]}")
     return "\n".join(lines)
 
 
@@ -284,6 +286,7 @@ class FleetWorker:
             trigger=spec.trigger,
             isolate=self.options.isolate,
             sample_interval_s=self.options.sample_interval_s,
+            pass_env=self.options.pass_env,
         )
         store = JobStore(
             self.engine, job, backoff=self.options.backoff, patience_s=self.options.patience_s

@@ -93,10 +93,14 @@ class Bench:
                 raise ValueError(f"{self.name}: param {key} has no values")
         CaseKey.of(self.name)  # validates the name
 
-    def cases(self) -> tuple[CaseKey, ...]:
+    def grid(self) -> list[dict[str, ParamValue]]:
+        """The parameter mappings of its cases, in the order written."""
         keys = [k for k, _ in self.params]
         grid = itertools.product(*(values for _, values in self.params))
-        return tuple(CaseKey.of(self.name, dict(zip(keys, combo, strict=True))) for combo in grid)
+        return [dict(zip(keys, combo, strict=True)) for combo in grid]
+
+    def cases(self) -> tuple[CaseKey, ...]:
+        return tuple(CaseKey.of(self.name, params) for params in self.grid())
 
 
 @overload

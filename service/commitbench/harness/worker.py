@@ -9,32 +9,65 @@ Deaths it cannot report (a signal, `os._exit`, a hang) are classified by
 runner/supervision.py. `--list` sends the plans of several modules instead, and
 `--environment` what harness/environment.py probes.
 
+A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
+run: its bench reports one `failed` result, named after the bench function, that lists
+the values; the bench's other cases run.
+
+Bench code is not trusted with the protocol. The result pipe is moved to a high,
+close-on-exec descriptor and `--result-fd` is taken out of `sys.argv`, so programs a
+bench starts do not inherit it and its code is not told where it is; code in this
+process can still find it (/proc/self/fd), which is why the runner accepts a result
+only for the case this worker announced (runner/protocol.py). The worker dies with the
+runner thread that started it (PR_SET_PDEATHSIG; `--supervisor` is that process, to
+catch a runner that died before the worker asked); the runner's watchdog takes the
+bench's own processes (runner/workerproc.py).
+
 This is the only module under service/ that lets torch in, and only inside functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
+import fcntl
 import importlib
 import os
 import resource
+import signal
 import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from commitbench.harness import environment
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
-from commitbench.model.records import PROFILES, CaseKey, MetricRecord, ResultRecord, Window, utcnow
+from commitbench.model.records import (
+    PROFILES,
+    CaseKey,
+    MetricRecord,
+    ParamValue,
+    ResultRecord,
+    Window,
+    utcnow,
+)
+from commitbench.model.text import storable, unstorable
+from commitbench.model.words import plural
 
 MAX_ERROR_CHARS = 8000
+# The result pipe's descriptor is moved at or above this (below the usual 1024 limit),
+# away from the small numbers that code assumes are free or its own.
+RESULT_FD_FLOOR = 900
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _tail(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    return text if len(text) <= limit else "...\n" + text[-limit:]
+    """The end of an error text, with what no store can hold escaped (a NUL in an
+    exception's message is kept as `\\x00`, not refused)."""
+    return storable(text if len(text) <= limit else "...\n" + text[-limit:])
 
 
 def reset_peak_rss() -> bool:
@@ -114,7 +147,7 @@ def run_case(
     try:
         spec.fn(ctx, **case.params_dict)
     except Skipped as skip:
-        status, error = "skipped", str(skip) or "skipped by the bench"
+        status, error = "skipped", _tail(str(skip)) or "skipped by the bench"
     except MemoryError:
         status, error = "oom", _tail(traceback.format_exc())
     except (Exception, SystemExit) as exc:
@@ -133,18 +166,61 @@ def run_case(
     return result, ctx.windows
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A case this worker will report: run, or, with `refused`, failed without running."""
+
+    spec: Bench
+    case: CaseKey
+    refused: str | None = None
+
+
+def _unstorable(params: dict[str, ParamValue]) -> list[tuple[str, ParamValue, str]]:
+    """Each parameter whose value no store can hold: name, value, the character."""
+    found = []
+    for key, value in params.items():
+        char = unstorable(value) if isinstance(value, str) else None
+        if char is not None:
+            found.append((key, value, char))
+    return found
+
+
+def _expand(spec: Bench) -> list[Planned]:
+    """The bench's cases; those whose parameters no store can hold (which no CaseKey may
+    name either) become one refused entry named after the bench function, first."""
+    good: list[CaseKey] = []
+    bad: dict[str, str] = {}  # `param k='v' holds U+0000`, once per parameter value
+    refused = 0
+    for params in spec.grid():
+        found = _unstorable(params)
+        if not found:
+            good.append(CaseKey.of(spec.name, params))
+            continue
+        refused += 1
+        for key, value, char in found:
+            bad.setdefault(f"param {key}={value!r}", char)
+    if not refused:
+        return [Planned(spec, case) for case in good]
+    shown = ", ".join(f"{value} holds {char}" for value, char in bad.items())
+    why = (
+        f"{plural(refused, 'case')} of {spec.name} not run: {shown}, which PostgreSQL cannot store"
+    )
+    return [Planned(spec, CaseKey.of(spec.name), why)] + [Planned(spec, case) for case in good]
+
+
 def _select(
     benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
-) -> list[tuple[Bench, CaseKey]]:
+) -> list[Planned]:
     chosen = []
     for spec in benches:
         if profile not in spec.profiles:
             continue
-        for case in spec.cases():
-            if only and case.label not in only:
+        for planned in _expand(spec):
+            label = planned.case.label
+            if only and label not in only:
                 continue
-            if case.label not in skip:
-                chosen.append((spec, case))
+            if label not in skip:
+                chosen.append(planned)
     return chosen
 
 
@@ -161,15 +237,52 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
+    p.add_argument(
+        "--supervisor", type=int, default=None, help="die with this process (the runner)"
+    )
     return p
+
+
+def _die_with(supervisor: int) -> None:
+    """SIGKILL this process when the thread that started it ends (PR_SET_PDEATHSIG,
+    Linux): the runner's, unless an interpreter wrapper that does not exec sits between
+    (then the runner's watchdog alone). A runner gone before we asked: exit now."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the runner's watchdog alone
+        pass
+    if os.getppid() != supervisor:
+        try:
+            os.kill(supervisor, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # alive, another user's: a wrapper's doing
+            pass
+
+
+def _result_pipe(fd: int) -> BinaryIO:
+    """The pipe, moved to a close-on-exec descriptor at or above RESULT_FD_FLOOR (the
+    one we were given was inheritable), and no longer named in sys.argv."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    floor = RESULT_FD_FLOOR if soft == resource.RLIM_INFINITY else min(RESULT_FD_FLOOR, soft - 1)
+    try:
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    except OSError:  # every descriptor up there in use: any close-on-exec one
+        moved = os.dup(fd)
+    os.close(fd)
+    if "--result-fd" in sys.argv:
+        at = sys.argv.index("--result-fd")
+        del sys.argv[at : at + 2]
+    return os.fdopen(moved, "wb", buffering=0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.supervisor is not None:
+        _die_with(args.supervisor)
     out: BinaryIO = (
-        os.fdopen(args.result_fd, "wb", buffering=0)
-        if args.result_fd is not None
-        else sys.stdout.buffer
+        _result_pipe(args.result_fd) if args.result_fd is not None else sys.stdout.buffer
     )
 
     def emit(event: str, **fields: Any) -> None:
@@ -188,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception:
                 emit("error", module=name, error=_tail(traceback.format_exc()))
                 continue
-            emit("plan", module=name, cases=[wire.case_to_json(case) for _, case in listed])
+            emit("plan", module=name, cases=[wire.case_to_json(p.case) for p in listed])
         return 0
     if args.environment and not args.module:
         return 0
@@ -201,11 +314,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
-    emit("plan", cases=[wire.case_to_json(case) for _, case in plan])
+    emit("plan", cases=[wire.case_to_json(p.case) for p in plan])
     probe = Probe(args.device)
-    for spec, case in plan:
+    for spec, case, refused in ((p.spec, p.case, p.refused) for p in plan):
         emit("start", case=wire.case_to_json(case), time=time.time())
-        result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
+        if refused is not None:
+            result: ResultRecord = ResultRecord(case, "failed", refused, 0.0, utcnow())
+            windows: tuple[Window, ...] = ()
+        else:
+            result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]

@@ -12,7 +12,9 @@ With --list the worker runs nothing and sends a `plan` or an `error` per module 
 each with a `module` field naming it.
 
 Results decode into the same records.ResultRecord/MetricRecord values the recorder
-takes, so a bad value fails on decoding, in the runner, with the case named.
+takes, so a bad value fails on decoding, in the runner, with the case named. A case
+whose parameters no store can hold is no case (the worker refuses those where it finds
+them); an error text keeps what no store can hold as escapes (model/text.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from commitbench.model.records import CaseKey, MetricRecord, RecordError, ResultRecord, Window
+from commitbench.model.text import storable, unstorable
 
 WIRE_VERSION = 1
 
@@ -33,7 +36,12 @@ def case_to_json(case: CaseKey) -> dict[str, Any]:
 
 
 def case_from_json(data: dict[str, Any]) -> CaseKey:
-    return CaseKey.of(data["name"], data.get("params") or {})
+    case = CaseKey.of(data["name"], data.get("params") or {})
+    for key, value in case.params:
+        found = unstorable(value) if isinstance(value, str) else None
+        if found is not None:
+            raise RecordError(f"case {case.name}: param {key} holds {found}, which no store keeps")
+    return case
 
 
 def metric_to_json(m: MetricRecord) -> dict[str, Any]:
@@ -79,7 +87,7 @@ def result_from_json(data: dict[str, Any]) -> ResultRecord:
     return ResultRecord(
         case=case_from_json(data["case"]),
         status=data["status"],
-        error=data.get("error"),
+        error=storable(data["error"]) if isinstance(data.get("error"), str) else data.get("error"),
         duration_s=data.get("duration_s"),
         started_at=datetime.fromisoformat(started) if started else None,
         metrics=tuple(metric_from_json(m) for m in data.get("metrics") or ()),

@@ -15,6 +15,7 @@ from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.series import build
 from commitbench.model.points import PointFilter, Series, SeriesPoint
 from commitbench.model.records import DeviceSample, RunData, case_matches
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.report import plots
 from commitbench.store.base import ReadStore
@@ -154,8 +155,8 @@ def write(
         Figure(
             f"trend-{slug(s.case)}-{slug(s.metric)}-{slug(s.machine_label)}-{s.profile}.png",
             plots.trend(s, change_points(s)),
-            f"{s.title} on {s.machine_label} ({s.profile}), {plural(len(s.shas), 'commit')}"
-            + _runs_note(s),
+            f"{printable(s.title)} on {s.machine_label} ({s.profile}), "
+            f"{plural(len(s.shas), 'commit')}" + _runs_note(s),
         )
         for s in series
     ]
@@ -211,7 +212,7 @@ def _rows(rows: Sequence[Row]) -> str:
         p = "" if c.p_value is None else f"{c.p_value:.2g}"
         factor, unit = plots.scale([c.base, c.head], r.unit)
         cells.append(
-            f"<tr><td><code>{html.escape(r.case)}</code></td><td>{html.escape(r.metric)}</td>"
+            f"<tr><td><code>{html.escape(printable(r.case))}</code></td><td>{html.escape(r.metric)}</td>"
             f"<td>{c.base / factor:.4g} {html.escape(unit)}</td>"
             f"<td>{c.head / factor:.4g} {html.escape(unit)}</td>"
             f"<td>{c.change * 100:+.1f}%</td>"

@@ -31,11 +31,16 @@ from typing import Any, Protocol
 
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
+from commitbench.model.text import storable
+from commitbench.runner.environ import bench_environment
+from commitbench.runner.protocol import Conversation
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
 
-# Seconds the environment probe may take at least, whatever the per-case timeout.
-PROBE_TIMEOUT_S = 120.0
+# Seconds a worker may take at least to get past its start-up, whatever the per-case
+# timeout: the interpreter, the bench module's imports (torch: seconds, more on a busy
+# machine), the environment probe. Not a case; a short --timeout must not fail them.
+STARTUP_TIMEOUT_S = 120.0
 # The name the tests know the kernel's OOM-kill counter by.
 _oom_kills = oom_kills
 
@@ -58,9 +63,10 @@ class WorkerOptions:
     device: str = "auto"
     pythonpath: tuple[Path, ...] = ()
     cwd: Path | None = None
-    env: Mapping[str, str] | None = None  # None: this process's environment
+    env: Mapping[str, str] | None = None  # None: this process's (scrubbed: environ.py)
     python: str = sys.executable
     quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
+    pass_env: tuple[str, ...] = ()  # names bench code gets beyond the allow-list
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -81,7 +87,9 @@ class CaseRun:
 
 
 def _environ(options: WorkerOptions) -> dict[str, str]:
-    env = dict(os.environ if options.env is None else options.env)
+    """The worker's environment: the allow-list of runner/environ.py and the names
+    passed, never the runner's secrets; PYTHONPATH built around the worktree."""
+    env = bench_environment(os.environ if options.env is None else options.env, options.pass_env)
     # The worktree first, then wherever this commitbench lives, then what was there.
     # The folder holding the commitbench package (service/, or site-packages).
     package_root = str(Path(__file__).resolve().parents[2])
@@ -107,9 +115,16 @@ def _command(
     return cmd
 
 
-def _process(options: WorkerOptions, command: list[str]) -> WorkerProcess:
+def _process(
+    options: WorkerOptions, command: list[str], conversation: Conversation
+) -> WorkerProcess:
     return WorkerProcess(
-        command, timeout_s=options.timeout_s, cwd=options.cwd, env=_environ(options)
+        command,
+        timeout_s=options.timeout_s,
+        startup_s=STARTUP_TIMEOUT_S,
+        cwd=options.cwd,
+        env=_environ(options),
+        conversation=conversation,
     )
 
 
@@ -167,7 +182,8 @@ def _supervise(
     plan: tuple[CaseKey, ...] | None = None
     while True:
         command = _command(options, module, only=only, skip=done)
-        with _process(options, command) as worker:
+        talk = Conversation(skip=frozenset(done))
+        with _process(options, command, talk) as worker:
             if observer is not None and worker.pid is not None:
                 observer.worker_started(worker.pid)
             for event in worker.events():
@@ -200,7 +216,8 @@ def list_cases(
 ) -> list[CaseKey] | CaseRun:
     """The module's cases for the profile, or a failed CaseRun when it does not import."""
     options = options or WorkerOptions()
-    with _process(options, _command(options, "--list", module, only=only)) as worker:
+    command = _command(options, "--list", module, only=only)
+    with _process(options, command, Conversation(listing=(module,))) as worker:
         for _ in worker.events():
             pass
     if worker.plan is not None and worker.returncode == 0:
@@ -227,13 +244,14 @@ def survey(
     options = options or WorkerOptions()
     args = ["--list", *(["--environment"] if environment else []), *modules]
     plans: dict[str, list[CaseKey] | CaseRun] = {}
-    with _process(options, _command(options, *args)) as worker:
+    talk = Conversation(listing=tuple(modules), environment=environment)
+    with _process(options, _command(options, *args), talk) as worker:
         for event in worker.events():
             name = str(event.get("module"))
             if event["event"] == "plan" and name in modules:
                 plans[name] = [wire.case_from_json(c) for c in event["cases"]]
             elif event["event"] == "error" and name in modules:
-                message = str(event["error"])
+                message = storable(str(event["error"]))
                 plans[name] = CaseRun(ResultRecord(CaseKey.of(name), "failed", message))
     found = worker.environment if environment else None
     failure = None
@@ -250,11 +268,10 @@ def worker_environment(options: WorkerOptions | None = None) -> dict[str, Any]:
     """Versions (python, torch, CUDA, cuDNN, triton, bitsandbytes, ...) and GPUs (name,
     SM count, memory) as a worker sees them: the worktree's interpreter, not this one's.
     WorkerError when the worker does not start or answer (within the case timeout, and
-    at least PROBE_TIMEOUT_S: not a case, and a cold torch import on a busy machine must
-    not fail a short --timeout)."""
+    at least STARTUP_TIMEOUT_S: not a case, and a cold torch import on a busy machine
+    must not fail a short --timeout)."""
     options = options or WorkerOptions()
-    patient = dataclasses.replace(options, timeout_s=max(options.timeout_s, PROBE_TIMEOUT_S))
-    found = survey((), patient, environment=True)
+    found = survey((), options, environment=True)
     if found.environment is None:
         raise WorkerError(found.failure or "the worker sent no environment")
     return found.environment

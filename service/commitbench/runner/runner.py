@@ -11,6 +11,7 @@ records no run at all.
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
 import uuid
@@ -33,7 +34,9 @@ from commitbench.model.records import (
     RunInfo,
     utcnow,
 )
+from commitbench.model.text import storable
 from commitbench.runner import machine
+from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
     WorkerError,
@@ -78,6 +81,7 @@ class RunOptions:
     quick: bool = False  # each timed loop once, nothing recorded (asv's --quick)
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
     retry_failed: bool = False  # measure again the cases whose latest result failed
+    pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
 
 
 @dataclass
@@ -259,6 +263,7 @@ class Runner:
             pythonpath=self._pythonpath(tree, benches),
             cwd=tree,
             quick=self.options.quick,
+            pass_env=self.options.pass_env,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
@@ -362,8 +367,13 @@ class Runner:
             skip=sorted(done),
         )
         for run in runs:
-            if run.result.case.label in done:
-                continue  # a module that fails to import is reported once per commit
+            label = run.result.case.label
+            if label in done:
+                # A module that fails to import is reported once per commit; and a case
+                # another module's worker reported (bench code can forge a plan when it
+                # is imported: runner/protocol.py) keeps its first result, never two.
+                continue
+            done.add(label)  # and later modules' workers are told to skip it
             self._record(recorder, out, sampler.annotate(run))
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
@@ -408,13 +418,14 @@ class Runner:
             self.options.setup,
             shell=True,
             cwd=tree,
+            env=bench_environment(os.environ, self.options.pass_env),
             capture_output=True,
             text=True,
             check=False,
         )
         if done.returncode == 0:
             return None
-        tail = (done.stdout + done.stderr)[-SETUP_TAIL_CHARS:]
+        tail = storable((done.stdout + done.stderr)[-SETUP_TAIL_CHARS:])
         return ResultRecord(
             case=CaseKey.of(SETUP_CASE),
             status="failed",

@@ -17,6 +17,9 @@ sight, so every branch is tested with plain values (tests/runner/test_supervisio
   waiting for its first case, else `crashed` with how it ended.
 - It never sent a plan (the module did not import, the interpreter did not start):
   the cases are unknown, and one `failed` result named after the module says why.
+- It broke the protocol (runner/protocol.py) with no case of its plan left (a second
+  plan after a first one forged at import, a line after its last result): that too is
+  one `failed` result named after the module, so a broken protocol is never silent.
 
 Messages end with the tail of the worker's stdout and stderr when it printed anything.
 """
@@ -27,6 +30,7 @@ import signal
 from dataclasses import dataclass
 
 from commitbench.model.records import CaseKey
+from commitbench.model.text import storable
 
 OUTPUT_HEADING = "--- worker output (tail) ---"
 
@@ -44,6 +48,7 @@ class WorkerEnd:
     protocol_error: str | None = None  # we killed it: it sent a line we cannot read
     error: str | None = None  # its `error` event (the module did not import)
     start_error: str | None = None  # it could not be started at all (OSError)
+    silence_s: float | None = None  # the silence it was allowed last (timed_out: exceeded)
     oom_before: int | None = None  # the kernel's oom_kill counter before it started
     oom_after: int | None = None  # ... and after it ended
     output: str = ""  # the tail of its stdout and stderr
@@ -66,7 +71,9 @@ class Decision:
 
 
 def with_output(message: str, output: str) -> str:
-    return f"{message}\n{OUTPUT_HEADING}\n{output}" if output.strip() else message
+    """The message and the tail of the worker's output (a NUL a bench printed, or put in
+    its error event, kept as an escape: model/text.py)."""
+    return storable(f"{message}\n{OUTPUT_HEADING}\n{output}" if output.strip() else message)
 
 
 def _signal_name(number: int) -> str:
@@ -99,6 +106,11 @@ def in_case(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     return "crashed", f"worker exited with code {rc} during the case"
 
 
+def _waited(end: WorkerEnd, timeout_s: float) -> str:
+    """The silence a worker we killed had exceeded (longer than timeout_s at start-up)."""
+    return f"{end.silence_s if end.silence_s is not None else timeout_s:g} s"
+
+
 def before_cases(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     """Status and message for cases a worker ended without starting (no progress)."""
     rc = end.returncode
@@ -109,7 +121,7 @@ def before_cases(end: WorkerEnd, timeout_s: float) -> tuple[str, str]:
     if end.protocol_error is not None:
         return "crashed", f"worker broke the result protocol: {end.protocol_error}"
     if end.timed_out:
-        return "timeout", f"no case started within {timeout_s:g} s; worker killed"
+        return "timeout", f"no case started within {_waited(end, timeout_s)}; worker killed"
     if rc is not None and rc < 0:
         return "crashed", f"worker killed by signal {_signal_name(-rc)} before its next case"
     return "crashed", f"worker exited with code {rc} before its next case"
@@ -125,7 +137,7 @@ def module_failure(module: str, end: WorkerEnd, timeout_s: float) -> Failure:
     elif end.protocol_error is not None:
         message = f"worker broke the result protocol: {end.protocol_error}"
     elif end.timed_out:
-        message = f"importing the module took more than {timeout_s:g} s"
+        message = f"importing the module took more than {_waited(end, timeout_s)}"
     elif rc is not None and rc < 0:
         message = f"worker killed by signal {_signal_name(-rc)} before listing its cases"
     else:
@@ -141,7 +153,7 @@ def no_answer(end: WorkerEnd, timeout_s: float) -> str:
     elif end.protocol_error is not None:
         message = f"worker broke the result protocol: {end.protocol_error}"
     elif end.timed_out:
-        message = f"the worker sent nothing for {timeout_s:g} s; worker killed"
+        message = f"the worker sent nothing for {_waited(end, timeout_s)}; worker killed"
     elif rc is not None and rc < 0:
         message = f"worker killed by signal {_signal_name(-rc)} before answering"
     else:
@@ -161,7 +173,8 @@ def decide(module: str, end: WorkerEnd, timeout_s: float) -> Decision:
         return Decision(failed=(module_failure(module, end, timeout_s),))
     remaining = [c for c in end.plan if c.label not in end.done]
     if not remaining:
-        return Decision()
+        broke = end.protocol_error is not None
+        return Decision(failed=(module_failure(module, end, timeout_s),)) if broke else Decision()
     if end.results > 0 and end.error is None:
         return Decision(again=True)  # it died between cases after progress: try again
     status, message = before_cases(end, timeout_s)

@@ -7,35 +7,63 @@
 
 The worker writes its events to a pipe it is given with `--result-fd` (its stdout and
 stderr go to a temporary file, whose tail ends up in the messages of a dead worker).
-No event for `timeout_s` seconds, or a line that is not an event, and the worker's
-process group is killed with SIGKILL; the group, because a bench may start processes
-of its own (torchrun, a compile server). Leaving the `with` block, by the end of the
-events, an exception or a caller that stops early, kills the group too, so no worker
-outlives its supervisor.
+Each event must fit the conversation (runner/protocol.py: a result only for the case
+the worker started, ...). No event for `timeout_s` seconds (`startup_s`, if longer,
+until its plan: the interpreter and the bench module's imports are no case), or an
+event that is not one or does not fit, and the worker's process group is killed with
+SIGKILL; the group, because a bench may start processes of its own (torchrun, a compile
+server). The events end when the worker closes its end of the pipe or when the worker
+process exits (a pidfd): a child it forked may hold the pipe open for much longer.
+
+No worker outlives its supervisor:
+- leaving the `with` block, by the end of the events, an exception or a caller that
+  stops early, kills the group;
+- a runner killed outright (SIGKILL, the OOM killer) cannot, so each worker has a
+  watchdog, `/bin/sh` blocked reading a pipe whose only writer is this process, outside
+  the worker's tree (the device sampler does not see it) and its group: at end of file
+  without the line we write when we are done, the kernel closed the pipe because we
+  died, and it kills the worker's process group. The worker also asks the kernel for
+  SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG, harness/worker.py):
+  the thread that enters the `with` block waits for the worker in it, so while the
+  worker lives that thread does.
+A bench process that leaves the group (setsid, a daemon) escapes both; only a container
+or cgroup would hold it (README, Reliability).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import selectors
 import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from commitbench.model import wire
-from commitbench.model.records import CaseKey, RecordError
+from commitbench.model.records import CaseKey, RecordError, utcnow
+from commitbench.runner.protocol import Conversation, ProtocolError
 from commitbench.runner.supervision import WorkerEnd
 
 OUTPUT_TAIL_CHARS = 4000
 # Malformed events: the protocol is broken, and the worker is killed.
-_BAD_EVENT = (RecordError, KeyError, TypeError, ValueError)
+_BAD_EVENT = (ProtocolError, RecordError, KeyError, TypeError, ValueError)
+# Reads a line; end of file first means the runner died: kill the worker's group ($1).
+WATCHDOG = 'read -r _ || kill -KILL "-$1"'
+# How often to look whether the worker still runs, where no pidfd tells us.
+_POLL_S = 0.25
+# A line longer than this is no event (a result with a million raw samples is ~20 MiB):
+# the protocol is broken, before the runner's memory is.
+MAX_LINE_BYTES = 256 * 2**20
+# What is read from the pipe after the worker exited: what it wrote fits in the pipe
+# (at most pipe-max-size, 1 MiB by default); more comes from a child still writing.
+_DRAIN_BYTES = 16 * 2**20
 
 
 def oom_kills() -> int | None:
@@ -60,9 +88,13 @@ class WorkerProcess:
         timeout_s: float,
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
+        startup_s: float = 0.0,
+        conversation: Conversation | None = None,
     ) -> None:
         self.command = list(command)
         self.timeout_s = timeout_s
+        self.startup_s = startup_s
+        self.conversation = conversation or Conversation()
         self.cwd = cwd
         self.env = dict(env) if env is not None else None
         self.pid: int | None = None
@@ -81,7 +113,11 @@ class WorkerProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._read_fd: int | None = None
+        self._exit_fd: int | None = None  # a pidfd: readable once the worker exited
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._lifeline: int | None = None  # the watchdog's pipe, our end
         self._deadline = 0.0
+        self._silence = 0.0  # the silence the deadline allows
         self._oom_before: int | None = None
         self._oom_after: int | None = None
 
@@ -93,7 +129,7 @@ class WorkerProcess:
         read_fd, write_fd = os.pipe()
         try:
             self._proc = subprocess.Popen(
-                [*self.command, "--result-fd", str(write_fd)],
+                [*self.command, "--result-fd", str(write_fd), "--supervisor", str(os.getpid())],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -108,10 +144,45 @@ class WorkerProcess:
         else:
             self.pid = self._proc.pid
             self._read_fd = read_fd
+            self._watch(self._proc.pid)
         finally:
             os.close(write_fd)
-        self._deadline = time.monotonic() + self.timeout_s
+        self._wait_for_event()
         return self
+
+    def _watch(self, pid: int) -> None:
+        """Start the worker's watchdog, and a pidfd that tells when the worker exits."""
+        with contextlib.suppress(AttributeError, OSError):  # not Linux >= 5.3: polled
+            self._exit_fd = os.pidfd_open(pid)
+        try:
+            read_end, self._lifeline = os.pipe()
+        except OSError:  # out of descriptors: PR_SET_PDEATHSIG alone
+            return
+        try:
+            self._watchdog = subprocess.Popen(
+                ["/bin/sh", "-c", WATCHDOG, "commitbench-watchdog", str(pid)],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not killed with ours by a Ctrl-C
+            )
+        except OSError:  # no /bin/sh: PR_SET_PDEATHSIG alone
+            os.close(self._lifeline)
+            self._lifeline = None
+        finally:
+            os.close(read_end)
+
+    def _stand_down(self) -> None:
+        """Tell the watchdog we are done (a line, then end of file), and reap it."""
+        if self._lifeline is not None:
+            with contextlib.suppress(OSError):  # it died: nothing to tell
+                os.write(self._lifeline, b"done\n")
+            os.close(self._lifeline)
+            self._lifeline = None
+        if self._watchdog is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(timeout=5)
+            self._watchdog = None
 
     def __exit__(
         self,
@@ -128,6 +199,10 @@ class WorkerProcess:
                     self.kill()  # the caller stopped early or something raised
                 self._wait(self._proc)
         finally:
+            self._stand_down()  # the group is dead (or was never started) by now
+            if self._exit_fd is not None:
+                os.close(self._exit_fd)
+                self._exit_fd = None
             if self._log is not None:
                 self.output = _tail(self._log)
                 self._log.close()
@@ -156,26 +231,41 @@ class WorkerProcess:
 
     # -- events --------------------------------------------------------------------------
 
+    def _wait_for_event(self) -> None:
+        """The next event is due within timeout_s, or startup_s (if longer) while the
+        worker has not got past its imports (its plan)."""
+        starting = not self.conversation.planned or self.conversation.listing is not None
+        self._silence = max(self.timeout_s, self.startup_s) if starting else self.timeout_s
+        self._deadline = time.monotonic() + self._silence
+
     def events(self) -> Iterator[dict[str, Any]]:
-        """Its events as they come, until it closes its end of the pipe, breaks the
-        protocol or stays silent for `timeout_s` seconds (then it is killed)."""
+        """Its events as they come, until it closes its end of the pipe or exits, breaks
+        the protocol or stays silent too long (then it is killed)."""
         if self._read_fd is None:
             return
         buffer = b""
         with selectors.DefaultSelector() as sel:
-            sel.register(self._read_fd, selectors.EVENT_READ)
+            sel.register(self._read_fd, selectors.EVENT_READ, "pipe")
+            if self._exit_fd is not None:
+                sel.register(self._exit_fd, selectors.EVENT_READ, "exit")
             while True:
                 left = self._deadline - time.monotonic()
                 if left <= 0:
                     self.timed_out = True
                     self.kill()
                     return
-                if not sel.select(timeout=left):
-                    continue
-                chunk = os.read(self._read_fd, 1 << 16)
-                if not chunk:
+                polled = self._exit_fd is None
+                ready = sel.select(timeout=min(left, _POLL_S) if polled else left)
+                exited = self._exited(ready)
+                # What the worker wrote before it exited is in the pipe: read all of it.
+                chunk = self._read_all() if exited else self._read_some(ready)
+                if chunk is None:
                     return  # the worker closed its end: it is exiting
                 buffer += chunk
+                if len(buffer) > MAX_LINE_BYTES and b"\n" not in buffer:
+                    self.protocol_error = f"a line longer than {MAX_LINE_BYTES >> 20} MiB"
+                    self.kill()
+                    return
                 while b"\n" in buffer:
                     line, buffer = buffer.split(b"\n", 1)
                     try:
@@ -184,21 +274,46 @@ class WorkerProcess:
                         self.protocol_error = str(err)
                         self.kill()
                         return
-                    self._deadline = time.monotonic() + self.timeout_s
+                    self._wait_for_event()
                     yield event
+                if exited:
+                    return  # a child of the worker may hold the pipe: not our business
+
+    def _exited(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
+        if self._exit_fd is not None:
+            return any(key.data == "exit" for key, _ in ready)
+        return self._proc is not None and self._proc.poll() is not None
+
+    def _read_some(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bytes | None:
+        """What is in the pipe now (b"" when nothing is); None at end of file."""
+        if not ready or self._read_fd is None:
+            return b""
+        return os.read(self._read_fd, 1 << 16) or None
+
+    def _read_all(self) -> bytes:
+        """Everything the pipe holds now, without waiting for more."""
+        assert self._read_fd is not None  # noqa: S101 - events() checked
+        data = b""
+        while len(data) < _DRAIN_BYTES and select.select([self._read_fd], [], [], 0)[0]:
+            chunk = os.read(self._read_fd, 1 << 16)
+            if not chunk:
+                break
+            data += chunk
+        return data
 
     def _track(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Update what we know of the worker from one of its events."""
+        """Check one event against the conversation, and note what it tells us."""
+        self.conversation.take(event)  # ProtocolError when it does not fit
         kind = event["event"]
         if kind == "start":
-            self.current = wire.case_from_json(event["case"])
+            self.current = self.conversation.current
             self.current_since = time.monotonic()
-            self.current_at = datetime.fromtimestamp(event["time"], timezone.utc)
+            self.current_at = utcnow()  # our clock: the worker's `time` is its word
         elif kind == "result":
             self.current = None
             self.results += 1
         elif kind == "plan":
-            self.plan = tuple(wire.case_from_json(c) for c in event["cases"])
+            self.plan = self.conversation.plan
         elif kind == "error":
             self.error = str(event["error"])
         elif kind == "environment":
@@ -217,6 +332,7 @@ class WorkerProcess:
             protocol_error=self.protocol_error,
             error=self.error,
             start_error=self.start_error,
+            silence_s=self._silence,
             oom_before=self._oom_before,
             oom_after=self._oom_after,
             output=self.output,
