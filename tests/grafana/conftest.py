@@ -195,8 +195,10 @@ def seed(url: URL, engine: Engine, now: datetime, work: Path) -> Seeded:
     real = store.load_run(run_id)
     _replay(store, real, now)
     _commandline(url, "detect", "--json")
+    # Folders that hold result directories; a folder with only an archive
+    # (h200-layout-check/results.tgz) is evidence for a README, not a seed.
     for folder in sorted(GPU_RESULTS.iterdir()):
-        if folder.is_dir():
+        if folder.is_dir() and any(folder.glob("*/manifest.json")):
             _commandline(url, "import", str(folder))
     # The fleet's queue (Overview's job panels): three commits queued, one claimed.
     from commitbench.fleet import queue

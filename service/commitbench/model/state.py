@@ -1,0 +1,39 @@
+"""The machine's state, recorded with every result as metrics named `state.*`.
+
+Two helpers of issue 13 meet here: the harness and the runner measure the state (a
+calibration loop timed when each worker process starts and ends, load, CPU steal, CPU time
+against wall time, GPU clocks and throttling, other processes on the GPU), and the
+statistics read it (a process whose calibration differs from its peers is flagged; where the
+calibration explains the spread between processes it is used as a covariate). Stored as
+ordinary metrics, the state travels through every store, CSV, import and export unchanged;
+it is context, never a verdict: compare, check, detect and bisect skip these names.
+
+Each `state.*` metric holds one sample per worker process (its position in the samples is
+the process's, as for every metric), unless its docstring below says otherwise.
+"""
+
+from __future__ import annotations
+
+PREFIX = "state."
+
+# Milliseconds of a fixed loop (tiny kernel launches on a GPU, a fixed CPU loop otherwise)
+# timed when the worker process starts and when it ends.
+CALIBRATION_START = "state.calibration_start_ms"
+CALIBRATION_END = "state.calibration_end_ms"
+# One-minute load average over the case, and the share of CPU time stolen by a hypervisor.
+LOAD = "state.load_avg"
+STEAL = "state.cpu_steal_pct"
+# Wall time over CPU time of the timed calls (CPU cases): above 1.1, the process waited.
+WALL_PER_CPU = "state.wall_per_cpu"
+# GPU: SM clock around the timed batches, the share of batches under thermal or power
+# throttling, and processes of other programs on the worker's GPUs.
+SM_CLOCK = "state.sm_clock_mhz"
+THROTTLED = "state.throttled_fraction"
+OTHER_GPU_PROCESSES = "state.other_gpu_processes"
+
+CONTENTION_WALL_PER_CPU = 1.1
+
+
+def is_state(metric: str) -> bool:
+    """Whether `metric` describes the machine rather than the code under test."""
+    return metric.startswith(PREFIX)
