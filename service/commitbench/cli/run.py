@@ -33,6 +33,7 @@ from commitbench.cli.progress import (
 )
 from commitbench.errors import ConfigError
 from commitbench.model.records import TRIGGERS, ResultRecord
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
@@ -212,6 +213,14 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
         )
         for r in broken:
             say(f"  {failure_line(r)}")
+        for o in outcomes:
+            if o.recorded_elsewhere:
+                say(
+                    f"  {o.commit.sha[:12]}: "
+                    f"{plural(len(o.recorded_elsewhere), 'case')} already recorded by another "
+                    f"run meanwhile, not recorded again: "
+                    f"{', '.join(map(printable, o.recorded_elsewhere))}"
+                )
         failed_before = sum(o.recorded_failed for o in outcomes)
         if failed_before:
             say(
@@ -241,6 +250,7 @@ def _outcome_json(o: CommitOutcome) -> dict[str, Any]:
         "run_id": str(o.run_id) if o.run_id else None,
         "already_recorded": o.already_recorded,
         "recorded_failed": o.recorded_failed,
+        "recorded_elsewhere": o.recorded_elsewhere,
         "spooled_to": str(o.spooled_to) if o.spooled_to else None,
         "results": [_result_json(r) for r in o.results],
     }

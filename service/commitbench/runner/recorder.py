@@ -54,6 +54,8 @@ class MetricsRecorder:
         self._statuses: list[str] = []
         self.spooled_to: Path | None = None
         self.written = 0
+        # Cases another run recorded first: measured here, dropped, not written.
+        self.recorded_elsewhere: list[str] = []
         self._opened = False
         self._closed = False
 
@@ -94,6 +96,7 @@ class MetricsRecorder:
         unit, self._pending = self._pending, []
         self._guard(lambda: self._store.write_unit(self.run_id, unit))
         self.written += len(unit)
+        self.recorded_elsewhere.extend(self._store.take_recorded_elsewhere(self.run_id))
 
     def close(self, *, interrupted: bool = False) -> str:
         """Flush, then mark the run finished. Returns the run status."""

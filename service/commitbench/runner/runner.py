@@ -25,6 +25,8 @@ from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
 from commitbench.model.records import (
     FAILED_STATUSES,
+    REMEASURE_ALL,
+    REMEASURE_FAILED,
     CaseKey,
     CommitInfo,
     MachineInfo,
@@ -94,6 +96,8 @@ class CommitOutcome:
     recorded_failed: int = 0  # of those, how many failed, timed out or crashed
     matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
+    # Measured here, but another run recorded them first: dropped (store/sql.py).
+    recorded_elsewhere: list[str] = field(default_factory=list)
 
 
 class Events(Protocol):
@@ -283,7 +287,7 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": recorded},
+                environment={**environment, "selection": recorded, **self._remeasure()},
             ),
             commit=commit,
             machine=host,
@@ -307,9 +311,20 @@ class Runner:
             # closed as interrupted so a later run resumes with the missing cases.
             if out.run_id is not None:
                 recorder.close(interrupted=interrupted)
+                out.recorded_elsewhere = recorder.recorded_elsewhere
                 out.spooled_to = recorder.spooled_to
                 if self._spooling is not None:
                     out.spooled_to = self._spooling.run_dir(out.run_id)
+
+    def _remeasure(self) -> dict[str, str]:
+        """What this run measures again on purpose, for the store's exactly-once check
+        (store/sql.py): everything measured before it started (--force, check's
+        confirmation rounds), or the cases whose latest result failed."""
+        if self.options.force:
+            return {"remeasure": REMEASURE_ALL}
+        if self.options.retry_failed:
+            return {"remeasure": REMEASURE_FAILED}
+        return {}
 
     def _bench_dir(self, tree: Path) -> tuple[Path, list[str]] | None:
         """The folder that goes on the workers' path and the bench modules in it: every

@@ -25,6 +25,11 @@ class Store(Protocol):
 
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int: ...
 
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """The cases of the run's units written since the last call that another run had
+        recorded first, so were dropped (store/sql.py: exactly once across runs)."""
+        ...
+
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:

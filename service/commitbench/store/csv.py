@@ -158,6 +158,11 @@ class CsvStore:
         self._next_key[run_id] = 0
         self._save_manifest(run_id)
 
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """None: a run directory has one writer; `import` drops what another run
+        recorded first (store/sql.py)."""
+        return []
+
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
         if not results:
             return 0
