@@ -98,6 +98,9 @@ class CommitOutcome:
     spooled_to: Path | None = None
     # Measured here, but another run recorded them first: dropped (store/sql.py).
     recorded_elsewhere: list[str] = field(default_factory=list)
+    # Measured, but the CSV directory could not take them (recorder.py), and why.
+    unwritten: list[ResultRecord] = field(default_factory=list)
+    storage_error: str | None = None
 
 
 class Events(Protocol):
@@ -312,8 +315,9 @@ class Runner:
             if out.run_id is not None:
                 recorder.close(interrupted=interrupted)
                 out.recorded_elsewhere = recorder.recorded_elsewhere
+                out.unwritten, out.storage_error = recorder.unwritten, recorder.storage_error
                 out.spooled_to = recorder.spooled_to
-                if self._spooling is not None:
+                if self._spooling is not None and recorder.written:
                     out.spooled_to = self._spooling.run_dir(out.run_id)
 
     def _remeasure(self) -> dict[str, str]:
