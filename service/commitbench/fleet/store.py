@@ -135,6 +135,11 @@ class JobStore:
             )
         return taken
 
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        return self._patient(
+            lambda: self._sql.interrupt_stale(fingerprint, gone), "mark stale runs"
+        )
+
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
         return self._patient(lambda: self._sql.finish_run(run_id, end), "finish run")
 

@@ -37,7 +37,7 @@ from commitbench.model.records import (
     utcnow,
 )
 from commitbench.model.text import storable
-from commitbench.runner import machine
+from commitbench.runner import liveness, machine
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
@@ -54,7 +54,7 @@ from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
-from commitbench.store.engine import DB_LOST
+from commitbench.store.engine import DB_LOST, unwritable
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class Runner:
         self.repo.prune_worktrees()
         host = self.machine()
         profile = self.profile = self.profile_for(host)
+        self._interrupt_stale(host)
         self.events.plan(shas)
         outcomes = []
         for index, sha in enumerate(shas):
@@ -290,7 +291,12 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": recorded, **self._remeasure()},
+                environment={
+                    **environment,
+                    "selection": recorded,
+                    "runner": liveness.identity(),
+                    **self._remeasure(),
+                },
             ),
             commit=commit,
             machine=host,
@@ -319,6 +325,21 @@ class Runner:
                 out.spooled_to = recorder.spooled_to
                 if self._spooling is not None and recorder.written:
                     out.spooled_to = self._spooling.run_dir(out.run_id)
+
+    def _interrupt_stale(self, host: MachineInfo) -> None:
+        """Runs of this machine left `running` by a runner that died (SIGKILL, power)
+        become `interrupted` (runner/liveness.py says how death is told)."""
+        if self.options.quick:
+            return
+        try:
+            stale = self.store.interrupt_stale(host.fingerprint, liveness.gone)
+        except Exception as err:
+            if not unwritable(err):
+                raise
+            log.info("stale runs not checked: the database is lost or read-only")
+            return
+        for run_id in stale:
+            log.warning("run %s was left running by a runner that is gone: interrupted", run_id)
 
     def _remeasure(self) -> dict[str, str]:
         """What this run measures again on purpose, for the store's exactly-once check

@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,11 @@ class CsvStore:
         }
         self._next_key[run_id] = 0
         self._save_manifest(run_id)
+
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """None: a CSV run without an end already reads as unfinished (a later run
+        resumes it), and `import` brings it to the database, where it is judged."""
+        return []
 
     def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
         """None: a run directory has one writer; `import` drops what another run

@@ -304,6 +304,43 @@ class SqlStore:
             self._copy_samples(_driver(conn), ((run_id, None, s) for s in end.device_samples))
         return True
 
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """Mark `interrupted` this machine's runs still `running` whose runner `gone`
+        says is dead (runner/liveness.py); they end at their last result's end (or
+        their start). Only unfinished runs change, so sweepers running at once and a
+        runner finishing meanwhile leave one end."""
+        with self.engine.begin() as conn:
+            candidates = conn.execute(
+                select(Run.id, Run.environment["runner"])
+                .join(Machine, Machine.id == Run.machine_id)
+                .where(
+                    Machine.fingerprint == fingerprint,
+                    Run.status == "running",
+                    Run.finished_at.is_(None),
+                )
+            ).all()
+            stale = [run_id for run_id, runner in candidates if gone(runner)]
+            if not stale:
+                return []
+            last = (
+                select(
+                    func.max(
+                        Result.started_at
+                        + func.make_interval(0, 0, 0, 0, 0, 0, func.coalesce(Result.duration_s, 0))
+                    )
+                )
+                .where(Result.run_id == Run.id)
+                .scalar_subquery()
+            )
+            return list(
+                conn.execute(
+                    update(Run)
+                    .where(Run.id.in_(stale), Run.finished_at.is_(None))
+                    .values(status="interrupted", finished_at=func.greatest(Run.started_at, last))
+                    .returning(Run.id)
+                ).scalars()
+            )
+
     def _machine_id(self, conn: Connection, m: MachineInfo) -> int:
         conn.execute(
             insert(Machine)
