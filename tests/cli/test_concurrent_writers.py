@@ -38,7 +38,8 @@ def meet(ctx: cb.Context, n: int) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the other runners never came")
         time.sleep(0.02)
-    ctx.record("time", [0.001 * (model.VERSION + 1)] * 3, unit="s")
+    flat = os.environ.get("COMMITBENCH_TEST_FLAT")
+    ctx.record("time", [0.001 * (1 if flat else model.VERSION + 1)] * 3, unit="s")
 """
 CASES = ["bench_meet.meet[n=1]", "bench_meet.meet[n=2]"]
 
@@ -66,13 +67,14 @@ def _start(
     runners: int,
     *extra: str,
     json_output: bool = True,
+    command: str = "run",
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "commitbench",
-            "run",
+            command,
             *extra,
             "--repo",
             str(repo),
@@ -84,6 +86,7 @@ def _start(
             *("--pass-env", "COMMITBENCH_TEST_BARRIER"),
             *("--pass-env", "COMMITBENCH_TEST_RUNNERS"),
             *("--pass-env", "COMMITBENCH_TEST_NAME"),
+            *("--pass-env", "COMMITBENCH_TEST_FLAT"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -93,6 +96,7 @@ def _start(
             "COMMITBENCH_TEST_BARRIER": str(barrier),
             "COMMITBENCH_TEST_RUNNERS": str(runners),
             "COMMITBENCH_TEST_NAME": name,
+            "COMMITBENCH_TEST_FLAT": "1" if command == "check" else "",
         },
     )
 
@@ -172,3 +176,20 @@ def test_the_runner_that_lost_the_race_names_the_cases(
     )
     assert sorted(line in out.splitlines() for out in outs) == [False, True]
     assert _per_key(engine) == [(sha, case, 1) for case in CASES]
+
+
+def test_two_concurrent_checks_record_each_measurement_once(
+    db_env: str, engine: Engine, tmp_path: Path
+) -> None:
+    """`check` measures through the same store: two checks of the same pair at once
+    (unchanged, so no confirmation rounds) record base and head once."""
+    g, (base, head) = _repo(tmp_path / "repo", commits=2)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [
+        _start(g.path, db_env, barrier, f"c{i}", 2, base, head, command="check") for i in range(2)
+    ]
+    reports = _finish(procs)
+
+    assert _per_key(engine) == [(sha, case, 1) for sha in sorted((base, head)) for case in CASES]
+    assert [r["confirmed"] for r in reports] == [[], []]
