@@ -20,7 +20,10 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from commitbench.model import checks
+from commitbench.model.checks import INT2, INT4, INT8, RecordError
 from commitbench.model.stats import Stats
+from commitbench.model.text import storable
 from commitbench.model.words import plural
 
 RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
@@ -44,8 +47,7 @@ _LABEL_PUNCTUATION = frozenset(',=[]"')
 ParamValue = str | int | float | bool | None
 
 
-class RecordError(ValueError):
-    """A value that must not be recorded."""
+__all__ = ["RecordError"]  # defined with the rules it enforces (model/checks.py)
 
 
 def utcnow() -> datetime:
@@ -62,6 +64,7 @@ def _aware(value: datetime | None, what: str) -> None:
     # (Python 3.11's fromisoformat drops its microseconds), so no store could keep it.
     if offset.microseconds:
         raise RecordError(f"{what}: UTC offset {offset} is not whole seconds")
+    checks.moment(value, what)
 
 
 def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
@@ -196,13 +199,21 @@ class MetricRecord:
     def __post_init__(self) -> None:
         if not self.name:
             raise RecordError("metric name is empty")
+        checks.text(self.name, "metric name")
+        checks.text(self.unit, f"metric {self.name}: unit")
         _one_of(self.direction, DIRECTIONS, f"metric {self.name}: direction")
+        checks.integer(self.n, f"metric {self.name}: n", INT4)
         if self.n < 0:
             raise RecordError(f"metric {self.name}: n is negative")
-        if self.samples is not None and len(self.samples) != self.n:
-            raise RecordError(
-                f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
-            )
+        for stat in _STATISTICS:
+            checks.finite(getattr(self, stat), f"metric {self.name}: {stat}")
+        if self.samples is not None:
+            check_values(self.samples, f"metric {self.name}")
+            if len(self.samples) != self.n:
+                raise RecordError(
+                    f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
+                )
+        checks.json_value(self.properties, f"metric {self.name}: properties")
         if self.stddev is not None and self.stddev < 0:
             raise RecordError(f"metric {self.name}: negative stddev")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -225,6 +236,7 @@ class MetricRecord:
     ) -> MetricRecord:
         """The summary of `samples` (model/stats.py); the samples themselves are kept
         unless `keep_samples` is false (sampler summaries: device_samples has them)."""
+        check_values(samples, f"metric {name}")
         stats = Stats.of(samples)
         ci = stats.median_ci
         return cls(
@@ -246,6 +258,16 @@ class MetricRecord:
 
 # Column order of a metric in the stores (after the result reference).
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
+_STATISTICS = ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
+
+
+def check_values(values: Sequence[float], what: str) -> None:
+    """Every sample a finite number: a NaN or infinite sample is not a measurement."""
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecordError(f"{what}: sample {i + 1} is not a number")
+        if not math.isfinite(value):
+            raise RecordError(f"{what}: sample {i + 1} is {value}, not a measurement")
 
 
 class Window(NamedTuple):
@@ -276,11 +298,67 @@ class DeviceSample(NamedTuple):
     rss_mib: float | None = None
 
 
+# Sampler figures that are >= 0 (temperature_c may be below zero, but is finite).
+_NON_NEGATIVE = (
+    "gpu_util_pct",
+    "gpu_mem_mib",
+    "power_w",
+    "sm_clock_mhz",
+    "cpu_util_pct",
+    "rss_mib",
+)
+_BIG = 1.7976931348623157e308  # the largest float: `0 <= v <= _BIG` is false for NaN and inf
+
+
 def check_samples(samples: Iterable[DeviceSample]) -> None:
+    """Refuse a sample with a time outside the sane range, a gpu_index PostgreSQL's
+    smallint cannot hold or below 0, a negative or non-finite figure. Hundreds of
+    thousands of these pass here per run: a fast test first, the precise one (and its
+    message) only for a sample that fails it."""
     for s in samples:
-        _aware(s.time, "device sample time")
-        if s.gpu_index is not None and s.gpu_index < 0:
-            raise RecordError("device sample gpu_index is negative")
+        if not _sample_ok(s):
+            _check_sample(s)
+
+
+def _sample_ok(s: DeviceSample) -> bool:
+    try:
+        t = s.time
+        return (
+            isinstance(t, datetime)
+            and (offset := t.utcoffset()) is not None
+            and not offset.microseconds
+            and checks.EARLIEST <= t < checks.LATEST
+            and (s.gpu_index is None or (type(s.gpu_index) is int and 0 <= s.gpu_index <= INT2[1]))
+            and (
+                s.throttle_reasons is None
+                or (type(s.throttle_reasons) is int and 0 <= s.throttle_reasons <= INT8[1])
+            )
+            and (s.temperature_c is None or -_BIG <= s.temperature_c <= _BIG)
+            and all(
+                v is None or 0.0 <= v <= _BIG
+                for v in (
+                    s.gpu_util_pct,
+                    s.gpu_mem_mib,
+                    s.power_w,
+                    s.sm_clock_mhz,
+                    s.cpu_util_pct,
+                    s.rss_mib,
+                )
+            )
+        )
+    except TypeError:  # a value of the wrong type: the precise check names it
+        return False
+
+
+def _check_sample(s: DeviceSample) -> None:
+    if not isinstance(s.time, datetime):
+        raise RecordError("device sample time is not a datetime")
+    _aware(s.time, "device sample time")
+    checks.integer(s.gpu_index, "device sample gpu_index", (0, INT2[1]))
+    checks.integer(s.throttle_reasons, "device sample throttle_reasons", (0, INT8[1]))
+    checks.finite(s.temperature_c, "device sample temperature_c")
+    for name in _NON_NEGATIVE:
+        checks.non_negative(getattr(s, name), f"device sample {name}")
 
 
 @dataclass(frozen=True)
@@ -299,9 +377,11 @@ class ResultRecord:
         if self.error == "":
             # An empty error says nothing, and the CSV store cannot tell it from None.
             object.__setattr__(self, "error", None)
+        elif self.error is not None:
+            # Free text is kept, with what no store can hold escaped (model/text.py).
+            object.__setattr__(self, "error", storable(self.error))
         _one_of(self.status, RESULT_STATUSES, f"{self.case.label}: status")
-        if self.duration_s is not None and not self.duration_s >= 0:
-            raise RecordError(f"{self.case.label}: duration must be >= 0")
+        checks.non_negative(self.duration_s, f"{self.case.label}: duration_s")
         _aware(self.started_at, f"{self.case.label}: started_at")
         names = [m.name for m in self.metrics]
         if len(names) != len(set(names)):
@@ -348,8 +428,11 @@ class MachineInfo:
     def __post_init__(self) -> None:
         if not _FINGERPRINT.match(self.fingerprint):
             raise RecordError("machine fingerprint must be a sha256 hex digest")
-        if self.gpu_count < 0:
-            raise RecordError("gpu_count is negative")
+        checks.integer(self.gpu_count, "gpu_count", (0, INT4[1]))
+        checks.integer(self.cpu_count, "cpu_count", (0, INT4[1]))
+        checks.integer(self.gpu_memory_mib, "gpu_memory_mib", (0, INT8[1]))
+        checks.integer(self.ram_mib, "ram_mib", (0, INT8[1]))
+        checks.json_value(self.info, "machine info")
 
     @classmethod
     def from_facts(cls, **facts: Any) -> MachineInfo:
@@ -384,6 +467,7 @@ class RunInfo:
         _one_of(self.trigger, TRIGGERS, "trigger")
         _one_of(self.profile, PROFILES, "profile")
         _aware(self.started_at, "started_at")
+        checks.json_value(self.environment, "environment")
 
 
 @dataclass(frozen=True)
@@ -433,6 +517,19 @@ class RunData:
     header: RunHeader
     units: tuple[tuple[ResultRecord, ...], ...]
     end: RunEnd | None
+
+    def __post_init__(self) -> None:
+        for unit in self.units:
+            labels = [r.case.label for r in unit]
+            if len(labels) != len(set(labels)):
+                twice = next(label for label in labels if labels.count(label) > 1)
+                raise RecordError(f"{twice} is listed twice in one unit")
+        started = self.header.run.started_at
+        if self.end is not None and self.end.finished_at < started:
+            raise RecordError(
+                f"finished_at {self.end.finished_at.isoformat()} is before started_at "
+                f"{started.isoformat()}"
+            )
 
     @property
     def results(self) -> tuple[ResultRecord, ...]:
