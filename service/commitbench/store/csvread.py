@@ -114,6 +114,12 @@ def _capped(text: str, limit: int) -> Iterator[str]:
         yield line
 
 
+def _shown(value: Any) -> str:
+    """A value in an error message: its repr (escapes, no line break), cut at 40."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _has_manifest(folder: Path) -> bool:
     # Whatever is there, a link or a FIFO included: reading it says what is wrong with it.
     return os.path.lexists(folder / MANIFEST)
@@ -156,7 +162,7 @@ class _Reader:
         if type(version) is not int or version not in READABLE_VERSIONS:
             readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
             raise self.fail(
-                f"format version {version!r} is not supported (this commitbench reads "
+                f"format version {_shown(version)} is not supported (this commitbench reads "
                 f"versions {readable})"
             )
         if version >= CHECKSUM_SINCE:
@@ -210,10 +216,10 @@ class _Reader:
             or name.startswith(".")
             or len(name.encode("utf-8", "surrogatepass")) > 255
         ):
-            raise self.fail(f"{field}.file: bad file name {name!r}")
+            raise self.fail(f"{field}.file: bad file name {_shown(name)}")
         rows = entry["rows"]
         if type(rows) is not int or rows < 0:
-            raise self.fail(f"{field}.rows: expected a count, found {rows!r}")
+            raise self.fail(f"{field}.rows: expected a count, found {_shown(rows)}")
         if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
             raise self.fail(f"{field}.sha256: not a sha256 hex digest")
 
