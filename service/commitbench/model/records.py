@@ -315,39 +315,37 @@ def check_samples(samples: Iterable[DeviceSample]) -> None:
     smallint cannot hold or below 0, a negative or non-finite figure. Hundreds of
     thousands of these pass here per run: a fast test first, the precise one (and its
     message) only for a sample that fails it."""
-    for s in samples:
-        if not _sample_ok(s):
-            _check_sample(s)
-
-
-def _sample_ok(s: DeviceSample) -> bool:
+    batch = samples if isinstance(samples, list | tuple) else list(samples)
     try:
-        t = s.time
-        return (
-            isinstance(t, datetime)
-            and (offset := t.utcoffset()) is not None
+        bad = _first_suspect(batch)
+    except (TypeError, AttributeError):  # a value of the wrong type: named below
+        bad = 0
+    for s in batch[bad:] if bad is not None else ():
+        _check_sample(s)
+
+
+def _first_suspect(samples: Sequence[DeviceSample]) -> int | None:
+    """The index of the first sample that may break a rule (None: none does). Inline
+    comparisons, no call per value: NaN fails every comparison, inf fails `<= _BIG`."""
+    early, late, big, int2, int8 = checks.EARLIEST, checks.LATEST, _BIG, INT2[1], INT8[1]
+    for i, (t, gi, gu, gm, pw, sm, tc, tr, cu, rs) in enumerate(samples):
+        offset = t.utcoffset()
+        if not (
+            offset is not None
             and not offset.microseconds
-            and checks.EARLIEST <= t < checks.LATEST
-            and (s.gpu_index is None or (type(s.gpu_index) is int and 0 <= s.gpu_index <= INT2[1]))
-            and (
-                s.throttle_reasons is None
-                or (type(s.throttle_reasons) is int and 0 <= s.throttle_reasons <= INT8[1])
-            )
-            and (s.temperature_c is None or -_BIG <= s.temperature_c <= _BIG)
-            and all(
-                v is None or 0.0 <= v <= _BIG
-                for v in (
-                    s.gpu_util_pct,
-                    s.gpu_mem_mib,
-                    s.power_w,
-                    s.sm_clock_mhz,
-                    s.cpu_util_pct,
-                    s.rss_mib,
-                )
-            )
-        )
-    except TypeError:  # a value of the wrong type: the precise check names it
-        return False
+            and early <= t < late
+            and (gi is None or (type(gi) is int and 0 <= gi <= int2))
+            and (tr is None or (type(tr) is int and 0 <= tr <= int8))
+            and (tc is None or -big <= tc <= big)
+            and (gu is None or 0.0 <= gu <= big)
+            and (gm is None or 0.0 <= gm <= big)
+            and (pw is None or 0.0 <= pw <= big)
+            and (sm is None or 0.0 <= sm <= big)
+            and (cu is None or 0.0 <= cu <= big)
+            and (rs is None or 0.0 <= rs <= big)
+        ):
+            return i
+    return None
 
 
 def _check_sample(s: DeviceSample) -> None:
