@@ -8,6 +8,7 @@ directory also holds a good run that is read first."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -21,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
 
 from commitbench.model.records import ResultRecord
 from commitbench.runner.recorder import MetricsRecorder
+from commitbench.store import migrate
 from commitbench.store.csv import MANIFEST, CsvStore
 from commitbench.store.csvformat import MAX_FILE_BYTES, manifest_checksum
+from commitbench.store.engine import make_engine
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 from tests.conftest import Outcome
@@ -440,3 +444,27 @@ def test_a_version_1_directory_is_still_read(  # type: ignore[no-untyped-def]
     done = cli("import", str(results))
     assert (done.code, done.out) == (0, "imported 2 runs: 4 new results (0 already present)\n")
     assert SqlStore(engine).counts()["runs"] == 3
+
+
+def test_a_row_the_database_refuses_after_all_rolls_back_every_run(  # type: ignore[no-untyped-def]
+    cli, fresh_url: URL, results: Path
+) -> None:
+    """The one transaction, shown with a database stricter than the records (a CHECK
+    this test adds): GOOD is written first, BAD's results are refused, and GOOD goes too."""
+    engine = make_engine(fresh_url)
+    try:
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE results ADD CONSTRAINT strict CHECK (duration_s < 100)"))
+        shutil.rmtree(results / str(BAD))
+        record(results, BAD, [f.result(i=0), dataclasses.replace(f.result(i=1), duration_s=150.0)])
+        url = fresh_url.render_as_string(hide_password=False)
+        done = cli("import", str(results), "--db", url, "--json")  # --json: no progress lines
+        refused_in_one_line(
+            done,
+            f'{results / str(BAD)}: refused by the database (new row for relation "results" '
+            'violates check constraint "strict"); nothing was imported',
+        )
+        assert set(SqlStore(engine).counts().values()) == {0}
+    finally:
+        engine.dispose()
