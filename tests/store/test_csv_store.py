@@ -73,6 +73,26 @@ def test_resuming_a_spooled_run_appends_parts(tmp_path: Path) -> None:
     ]
 
 
+def test_a_version_1_run_resumed_stays_version_1_and_reads(tmp_path: Path) -> None:
+    """A run spooled by a commitbench that wrote version 1, resumed by this one: its
+    parts are of version 1, so its manifest stays version 1 (no checksum)."""
+    header = f.header()
+    store = CsvStore(tmp_path)
+    store.open_run(header)
+    store.write_unit(header.run.id, [f.result(i=0)])
+    folder = tmp_path / str(header.run.id)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["version"] = 1
+    del manifest["checksum"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    again = CsvStore(tmp_path)
+    again.open_run(header)
+    again.write_unit(header.run.id, [f.result(i=1)])
+    resumed = json.loads((folder / MANIFEST).read_text())
+    assert (resumed["version"], "checksum" in resumed) == (1, False)
+    assert [r.case.params_dict["i"] for r in read_run(folder).results] == [0, 1]
+
+
 def test_find_runs_accepts_a_results_dir_or_a_run_dir(tmp_path: Path) -> None:
     _, one = write(tmp_path)
     _, two = write(tmp_path)
