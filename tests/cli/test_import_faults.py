@@ -29,7 +29,12 @@ from commitbench.model.records import ResultRecord
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import migrate
 from commitbench.store.csv import MANIFEST, CsvStore
-from commitbench.store.csvformat import MAX_FILE_BYTES, manifest_checksum
+from commitbench.store.csvformat import (
+    MAX_FILE_BYTES,
+    MAX_LINE_CHARS,
+    MAX_MANIFEST_BYTES,
+    manifest_checksum,
+)
 from commitbench.store.engine import make_engine
 from commitbench.store.sql import SqlStore
 from tests import factories as f
@@ -268,6 +273,14 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "a file over the size cap": (
         replace_file("metrics-0001.csv", lambda p: os.truncate(_touch(p), MAX_FILE_BYTES + 1)),
         "metrics-0001.csv: larger than the 1024 MiB a reader takes; refused",
+    ),
+    "a line over the line cap": (
+        set_cell("metrics-0001.csv", 2, "unit", "s" * (MAX_LINE_CHARS + 1)),
+        "metrics-0001.csv: unreadable CSV (a line is over 16 Mi characters)",
+    ),
+    "a manifest over its cap": (
+        edit_manifest(lambda m: m["run"]["environment"].update(pad="x" * MAX_MANIFEST_BYTES)),
+        "manifest.json: larger than the 16 MiB a reader takes; refused",
     ),
     # -- item 3: values that are not measurements ----------------------------------------
     "NaN in a statistic": (
