@@ -21,7 +21,8 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from commitbench.model import checks
-from commitbench.model.checks import INT2, INT4, INT8, RecordError
+from commitbench.model.checks import INT2, INT4, INT8
+from commitbench.model.checks import RecordError as RecordError  # defined with its rules
 from commitbench.model.stats import Stats
 from commitbench.model.text import storable
 from commitbench.model.words import plural
@@ -45,9 +46,6 @@ _NAME = re.compile(r"[A-Za-z_][\w.]*")  # fullmatch: "$" would let a final newli
 _LABEL_PUNCTUATION = frozenset(',=[]"')
 
 ParamValue = str | int | float | bool | None
-
-
-__all__ = ["RecordError"]  # defined with the rules it enforces (model/checks.py)
 
 
 def utcnow() -> datetime:
