@@ -14,15 +14,16 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from commitbench.model import checks
-from commitbench.model.checks import INT2, INT4, INT8
+from commitbench.model.checks import INT4, INT8
 from commitbench.model.checks import RecordError as RecordError  # defined with its rules
+from commitbench.model.checks import check_samples as check_samples
 from commitbench.model.stats import Stats
 from commitbench.model.text import storable
 from commitbench.model.words import plural
@@ -50,19 +51,6 @@ ParamValue = str | int | float | bool | None
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None, what: str) -> None:
-    if value is None:
-        return
-    offset = value.utcoffset()
-    if offset is None:
-        raise RecordError(f"{what} must be timezone-aware")
-    # Every time zone's offset is whole seconds; a finer one does not survive ISO text
-    # (Python 3.11's fromisoformat drops its microseconds), so no store could keep it.
-    if offset.microseconds:
-        raise RecordError(f"{what}: UTC offset {offset} is not whole seconds")
-    checks.moment(value, what)
 
 
 def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
@@ -206,7 +194,7 @@ class MetricRecord:
         for stat in _STATISTICS:
             checks.finite(getattr(self, stat), f"metric {self.name}: {stat}")
         if self.samples is not None:
-            check_values(self.samples, f"metric {self.name}")
+            checks.check_values(self.samples, f"metric {self.name}")
             if len(self.samples) != self.n:
                 raise RecordError(
                     f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
@@ -234,7 +222,7 @@ class MetricRecord:
     ) -> MetricRecord:
         """The summary of `samples` (model/stats.py); the samples themselves are kept
         unless `keep_samples` is false (sampler summaries: device_samples has them)."""
-        check_values(samples, f"metric {name}")
+        checks.check_values(samples, f"metric {name}")
         stats = Stats.of(samples)
         ci = stats.median_ci
         return cls(
@@ -257,15 +245,6 @@ class MetricRecord:
 # Column order of a metric in the stores (after the result reference).
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
 _STATISTICS = ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
-
-
-def check_values(values: Sequence[float], what: str) -> None:
-    """Every sample a finite number: a NaN or infinite sample is not a measurement."""
-    for i, value in enumerate(values):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise RecordError(f"{what}: sample {i + 1} is not a number")
-        if not math.isfinite(value):
-            raise RecordError(f"{what}: sample {i + 1} is {value}, not a measurement")
 
 
 class Window(NamedTuple):
@@ -296,67 +275,6 @@ class DeviceSample(NamedTuple):
     rss_mib: float | None = None
 
 
-# Sampler figures that are >= 0 (temperature_c may be below zero, but is finite).
-_NON_NEGATIVE = (
-    "gpu_util_pct",
-    "gpu_mem_mib",
-    "power_w",
-    "sm_clock_mhz",
-    "cpu_util_pct",
-    "rss_mib",
-)
-_BIG = 1.7976931348623157e308  # the largest float: `0 <= v <= _BIG` is false for NaN and inf
-
-
-def check_samples(samples: Iterable[DeviceSample]) -> None:
-    """Refuse a sample with a time outside the sane range, a gpu_index PostgreSQL's
-    smallint cannot hold or below 0, a negative or non-finite figure. Hundreds of
-    thousands of these pass here per run: a fast test first, the precise one (and its
-    message) only for a sample that fails it."""
-    batch = samples if isinstance(samples, list | tuple) else list(samples)
-    try:
-        bad = _first_suspect(batch)
-    except (TypeError, AttributeError):  # a value of the wrong type: named below
-        bad = 0
-    for s in batch[bad:] if bad is not None else ():
-        _check_sample(s)
-
-
-def _first_suspect(samples: Sequence[DeviceSample]) -> int | None:
-    """The index of the first sample that may break a rule (None: none does). Inline
-    comparisons, no call per value: NaN fails every comparison, inf fails `<= _BIG`."""
-    early, late, big, int2, int8 = checks.EARLIEST, checks.LATEST, _BIG, INT2[1], INT8[1]
-    for i, (t, gi, gu, gm, pw, sm, tc, tr, cu, rs) in enumerate(samples):
-        offset = t.utcoffset()
-        if not (
-            offset is not None
-            and not offset.microseconds
-            and early <= t < late
-            and (gi is None or (type(gi) is int and 0 <= gi <= int2))
-            and (tr is None or (type(tr) is int and 0 <= tr <= int8))
-            and (tc is None or -big <= tc <= big)
-            and (gu is None or 0.0 <= gu <= big)
-            and (gm is None or 0.0 <= gm <= big)
-            and (pw is None or 0.0 <= pw <= big)
-            and (sm is None or 0.0 <= sm <= big)
-            and (cu is None or 0.0 <= cu <= big)
-            and (rs is None or 0.0 <= rs <= big)
-        ):
-            return i
-    return None
-
-
-def _check_sample(s: DeviceSample) -> None:
-    if not isinstance(s.time, datetime):
-        raise RecordError("device sample time is not a datetime")
-    _aware(s.time, "device sample time")
-    checks.integer(s.gpu_index, "device sample gpu_index", (0, INT2[1]))
-    checks.integer(s.throttle_reasons, "device sample throttle_reasons", (0, INT8[1]))
-    checks.finite(s.temperature_c, "device sample temperature_c")
-    for name in _NON_NEGATIVE:
-        checks.non_negative(getattr(s, name), f"device sample {name}")
-
-
 @dataclass(frozen=True)
 class ResultRecord:
     """The outcome of one case in one run."""
@@ -378,7 +296,7 @@ class ResultRecord:
             object.__setattr__(self, "error", storable(self.error))
         _one_of(self.status, RESULT_STATUSES, f"{self.case.label}: status")
         checks.non_negative(self.duration_s, f"{self.case.label}: duration_s")
-        _aware(self.started_at, f"{self.case.label}: started_at")
+        checks.aware(self.started_at, f"{self.case.label}: started_at")
         names = [m.name for m in self.metrics]
         if len(names) != len(set(names)):
             raise RecordError(f"{self.case.label}: duplicate metric names")
@@ -402,8 +320,8 @@ class CommitInfo:
         for sha in (self.sha, *self.parents):
             if not _SHA.match(sha):
                 raise RecordError(f"{sha!r} is not a full lowercase hex commit sha")
-        _aware(self.authored_at, "authored_at")
-        _aware(self.committed_at, "committed_at")
+        checks.aware(self.authored_at, "authored_at")
+        checks.aware(self.committed_at, "committed_at")
 
 
 @dataclass(frozen=True)
@@ -462,7 +380,7 @@ class RunInfo:
     def __post_init__(self) -> None:
         _one_of(self.trigger, TRIGGERS, "trigger")
         _one_of(self.profile, PROFILES, "profile")
-        _aware(self.started_at, "started_at")
+        checks.aware(self.started_at, "started_at")
         checks.json_value(self.environment, "environment")
 
 
@@ -502,7 +420,7 @@ class RunEnd:
 
     def __post_init__(self) -> None:
         _one_of(self.status, RUN_STATUSES[1:], "run status")
-        _aware(self.finished_at, "finished_at")
+        checks.aware(self.finished_at, "finished_at")
         check_samples(self.device_samples)
 
 
