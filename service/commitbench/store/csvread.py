@@ -2,7 +2,7 @@
 
 Files are opened without following a symbolic link and without blocking (a FIFO or a
 device in place of a part is refused, not waited on or read forever), and read up to
-the limits in csvformat.py. The manifest's shape is checked field by field before any
+the limits in csvformat.py (csvfiles.py). The manifest's shape is checked field by field before any
 file it names is opened; every text, in a cell or in the manifest, must be one
 PostgreSQL can hold, so what reads here imports.
 """
@@ -12,11 +12,9 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
-import io
 import json
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,12 @@ from commitbench.model.records import (
 )
 from commitbench.model.text import printable, unstorable
 from commitbench.model.words import plural
+from commitbench.store.csvfiles import (
+    capped_lines,
+    read_regular,
+    shown,
+    storable_json,
+)
 from commitbench.store.csvformat import (
     CHECKSUM_SINCE,
     FORMAT_NAME,
@@ -78,48 +82,6 @@ def find_runs(path: Path) -> list[Path]:
     return runs
 
 
-def _read_file(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes; OSError (errno set) or
-    ValueError (its reason) for anything else. A symbolic link is not followed, and
-    opening does not block, so a FIFO or a device is refused instead of read."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    fd = os.open(path, flags)
-    try:
-        found = os.fstat(fd)
-        if not stat.S_ISREG(found.st_mode):
-            raise ValueError(f"not a regular file ({_file_kind(found.st_mode)}); refused")
-    except BaseException:
-        os.close(fd)
-        raise
-    too_big = f"larger than the {limit // 2**20} MiB a reader takes; refused"
-    with os.fdopen(fd, "rb") as fh:
-        if found.st_size > limit:
-            raise ValueError(too_big)
-        data = fh.read(limit + 1)  # and if it grew meanwhile, no more than that
-    if len(data) > limit:
-        raise ValueError(too_big)
-    return data
-
-
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "a device")
-
-
-def _capped(text: str, limit: int) -> Iterator[str]:
-    """The lines of `text` (CSV's own ends kept), refusing one over `limit` characters."""
-    for line in io.StringIO(text, newline=""):
-        if len(line) > limit:
-            raise ValueError(f"a line is over {limit // 2**20} Mi characters")
-        yield line
-
-
-def _shown(value: Any) -> str:
-    """A value in an error message: its repr (escapes, no line break), cut at 40."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _has_manifest(folder: Path) -> bool:
     # Whatever is there, a link or a FIFO included: reading it says what is wrong with it.
     return os.path.lexists(folder / MANIFEST)
@@ -138,7 +100,7 @@ class _Reader:
     def read(self, path: Path, limit: int) -> bytes:
         self.where = str(path)
         try:
-            return _read_file(path, limit)
+            return read_regular(path, limit)
         except FileNotFoundError:
             raise self.fail("missing") from None
         except ValueError as exc:
@@ -162,7 +124,7 @@ class _Reader:
         if type(version) is not int or version not in READABLE_VERSIONS:
             readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
             raise self.fail(
-                f"format version {_shown(version)} is not supported (this commitbench reads "
+                f"format version {shown(version)} is not supported (this commitbench reads "
                 f"versions {readable})"
             )
         if version >= CHECKSUM_SINCE:
@@ -186,7 +148,7 @@ class _Reader:
     def _shape(self, data: dict[str, Any]) -> None:
         """The manifest's parts and end are what the readers below walk; every string in
         it is one PostgreSQL can hold."""
-        _storable_json(data, self.fail)
+        storable_json(data, self.fail)
         if not isinstance(data["parts"], list):
             raise self.fail("parts: expected a list")
         for i, part in enumerate(data["parts"]):
@@ -216,10 +178,10 @@ class _Reader:
             or name.startswith(".")
             or len(name.encode("utf-8", "surrogatepass")) > 255
         ):
-            raise self.fail(f"{field}.file: bad file name {_shown(name)}")
+            raise self.fail(f"{field}.file: bad file name {shown(name)}")
         rows = entry["rows"]
         if type(rows) is not int or rows < 0:
-            raise self.fail(f"{field}.rows: expected a count, found {_shown(rows)}")
+            raise self.fail(f"{field}.rows: expected a count, found {shown(rows)}")
         if not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"]):
             raise self.fail(f"{field}.sha256: not a sha256 hex digest")
 
@@ -233,7 +195,7 @@ class _Reader:
             # Cells are searched for what PostgreSQL cannot hold only in a file that has
             # some (a search of the whole text is one fast regex pass).
             suspect = unstorable(text) is not None
-            reader = csv.reader(_capped(text, MAX_LINE_CHARS))
+            reader = csv.reader(capped_lines(text, MAX_LINE_CHARS))
             found = next(reader, None)
             if found is None or tuple(found) != tuple(header):
                 missing = [c for c in header if c not in (found or [])]
@@ -270,28 +232,6 @@ class _Reader:
             raise self.fail(f"line {line}: column {column}: {exc}") from None
         except (ValueError, TypeError, RecursionError):
             raise self.fail(f"line {line}: column {column}: bad value {text[:40]!r}") from None
-
-
-def _storable_json(value: Any, fail: Callable[[str], CsvFormatError]) -> None:
-    """Every key and string of a JSON document is one PostgreSQL can hold; the first
-    that is not is named by its path (`commit.subject`, `run.environment.x[2]`)."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, str):
-            bad = unstorable(item)
-            if bad is not None:
-                raise fail(f"{printable(path)} holds {bad}, which PostgreSQL cannot store")
-        elif isinstance(item, dict):
-            for key, inner in item.items():
-                name = f"{path}.{key}" if path else str(key)
-                bad = unstorable(key)
-                if bad is not None:
-                    where = printable(path) or "the manifest"
-                    raise fail(f"a key in {where} holds {bad}, which PostgreSQL cannot store")
-                stack.append((name, inner))
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
 
 
 def _float_list(text: str) -> tuple[float, ...]:
