@@ -123,9 +123,9 @@ def _two_runs(root: Path) -> list[Path]:
 DAMAGE = {
     "wrong version": (
         lambda d: (d / MANIFEST).write_text(
-            (d / MANIFEST).read_text().replace('"version": 1', '"version": 2')
+            (d / MANIFEST).read_text().replace('"version": 2', '"version": 3')
         ),
-        "{m}: format version 2 is not supported (this commitbench reads version 1)",
+        "{m}: format version 3 is not supported (this commitbench reads versions 1, 2)",
     ),
     "truncated": (
         lambda d: (d / "metrics-0001.csv").write_bytes((d / "metrics-0001.csv").read_bytes()[:-9]),

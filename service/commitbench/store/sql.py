@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -204,6 +205,26 @@ class SqlStore:
         self.engine = engine
         self._fence = fence
         self._elsewhere: dict[uuid.UUID, list[str]] = {}
+        self._conn: Connection | None = None  # set inside one_transaction()
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[SqlStore]:
+        """A store whose writes (open_run, write_unit, finish_run) all go into one
+        transaction, committed when the block ends and rolled back if it raises: `import`
+        writes every run this way, all or nothing."""
+        with self.engine.begin() as conn:
+            store = SqlStore(self.engine, fence=self._fence)
+            store._conn = conn
+            yield store
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """The transaction of one write: its own, or the one of one_transaction()."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     @property
     def location(self) -> str:
@@ -212,7 +233,7 @@ class SqlStore:
     # -- writing ---------------------------------------------------------------------
 
     def open_run(self, header: RunHeader) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             machine_id = self._machine_id(conn, header.machine)
             commit_id = self._commit_id(conn, header.commit)
             run = header.run
@@ -240,7 +261,7 @@ class SqlStore:
         """
         if not results:
             return 0
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if self._fence is not None:
                 results = self._fence(conn, run_id, results)
             taken: list[str] = []
@@ -292,7 +313,7 @@ class SqlStore:
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
         """Mark the run finished; run-level samples are written only the first time."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             finished = conn.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.finished_at.is_(None))
