@@ -43,6 +43,7 @@ from commitbench.store.csvfiles import (
 from commitbench.store.csvformat import (
     CHECKSUM_SINCE,
     FORMAT_NAME,
+    FORMAT_VERSION,
     MANIFEST,
     MAX_FILE_BYTES,
     MAX_LINE_CHARS,
@@ -93,6 +94,7 @@ class _Reader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.where = str(folder)
+        self.version = FORMAT_VERSION  # the manifest's, once read
 
     def fail(self, message: str) -> CsvFormatError:
         return CsvFormatError(f"{self.where}: {message}")
@@ -127,6 +129,7 @@ class _Reader:
                 f"format version {shown(version)} is not supported (this commitbench reads "
                 f"versions {readable})"
             )
+        self.version = version
         if version >= CHECKSUM_SINCE:
             found = data.get("checksum")
             try:
