@@ -46,7 +46,8 @@ EARLIER = uuid.UUID(int=3)  # imported before each test, so the database is not 
 
 
 def record(root: Path, run_id: uuid.UUID, results: list[ResultRecord]) -> Path:
-    with MetricsRecorder(CsvStore(root), f.header(run_id)) as rec:
+    """A run of a commit of its own (so no run takes another's cases: exactly once)."""
+    with MetricsRecorder(CsvStore(root), f.header(run_id, sha=f"{run_id.int:040x}")) as rec:
         for r in results:
             rec.add(r)
     return root / str(run_id)

@@ -36,6 +36,10 @@ RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 # Runs that went through their whole selection (a later run of it has nothing to do).
 COMPLETE_RUN_STATUSES = ("ok", "failed")
 TRIGGERS = ("cron", "ci", "manual")
+# A run's environment["remeasure"]: what it measures again on purpose (--force, check's
+# confirmation rounds: all; --retry-failed: the failed). See store/sql.py.
+REMEASURE_ALL = "all"
+REMEASURE_FAILED = "failed"
 PROFILES = ("smoke", "full")
 DIRECTIONS = ("lower", "higher")
 

@@ -32,7 +32,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,16 @@ class CsvStore:
         self._next_key[run_id] = 0
         self._save_manifest(run_id)
 
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """None: a CSV run without an end already reads as unfinished (a later run
+        resumes it), and `import` brings it to the database, where it is judged."""
+        return []
+
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """None: a run directory has one writer; `import` drops what another run
+        recorded first (store/sql.py)."""
+        return []
+
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
         if not results:
             return 0
@@ -195,19 +205,29 @@ class CsvStore:
                 for m in r.metrics
             )
             sample_rows.extend((key, *s) for s in r.device_samples)
-        part = {
-            "results": self._write_file(
-                folder, f"results-{seq:04d}.csv", RESULT_HEADER, result_rows
-            ),
-            "metrics": self._write_file(
-                folder, f"metrics-{seq:04d}.csv", METRIC_HEADER, metric_rows
-            ),
-            "device_samples": self._write_file(
-                folder, f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows
-            ),
-        }
-        manifest["parts"].append(part)
-        self._save_manifest(run_id)
+        files = (
+            (f"results-{seq:04d}.csv", RESULT_HEADER, result_rows),
+            (f"metrics-{seq:04d}.csv", METRIC_HEADER, metric_rows),
+            (f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows),
+        )
+        part: dict[str, Any] = {}
+        try:
+            for kind, (name, header, rows) in zip(
+                ("results", "metrics", "device_samples"), files, strict=True
+            ):
+                part[kind] = self._write_file(folder, name, header, rows)
+            manifest["parts"].append(part)
+            try:
+                self._save_manifest(run_id)
+            except BaseException:
+                manifest["parts"].pop()
+                raise
+        except BaseException:
+            # Nothing of the unit is committed (the manifest does not name it); its files
+            # go, so a full disk gets their space back for the next attempt.
+            for name, _header, _rows in files:
+                (folder / name).unlink(missing_ok=True)
+            raise
         self._next_key[run_id] = first + len(results)
         return len(results)
 
@@ -226,7 +246,11 @@ class CsvStore:
             "status": end.status,
             "device_samples": samples,
         }
-        self._save_manifest(run_id)
+        try:
+            self._save_manifest(run_id)
+        except BaseException:
+            manifest["end"] = None  # not finished on disk: a later call may finish it
+            raise
         return True
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:
