@@ -75,6 +75,8 @@ def find_runs(path: Path) -> list[Path]:
     runs = []
     for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if _has_manifest(child):
+            if child.is_symlink():  # its files would be read from wherever it points
+                raise CsvFormatError(f"{child}: a symbolic link to a run directory; refused")
             runs.append(child)
         elif any(child.glob("*.csv")):
             raise CsvFormatError(f"{child}: {MANIFEST} is missing")
