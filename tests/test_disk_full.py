@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from commitbench.store.csv import MANIFEST, read_run
+from commitbench.runner.recorder import MetricsRecorder
+from commitbench.store.csv import MANIFEST, CsvStore, read_run
+from tests import factories as f
 from tests.conftest import DatabaseOutage
 from tests.gitrepo import CASES, SLOW_CASES, bench_repo
 
@@ -181,3 +183,26 @@ def test_a_full_spool_after_the_database_is_lost_keeps_the_rest_in_memory(
     ) in err
     assert "commitbench import" not in err  # nothing was spooled to import
     assert list(spool.glob(f"*/{MANIFEST}")) == []
+
+
+def test_a_unit_the_disk_refused_is_written_with_the_next_once_space_is_back(
+    small_disk: SmallDisk,
+) -> None:
+    header = f.header()
+    results = small_disk.path / "results"
+    rec = MetricsRecorder(CsvStore(results), header)
+    with rec:
+        rec.add(f.result(i=0))
+        rec.flush()
+        small_disk.fill()
+        rec.add(f.result(i=1))
+        rec.flush()  # refused: kept in memory
+        assert rec.storage_error == f"{small_disk.reason} ({results})"
+        (small_disk.path / "filler").unlink()
+        rec.add(f.result(i=2))
+        rec.flush()
+    assert (rec.written, rec.unwritten, rec.end_unwritten) == (3, [], False)
+    data = read_run(results / str(header.run.id))
+    assert [len(u) for u in data.units] == [1, 2]
+    assert data.results == (f.result(i=0), f.result(i=1), f.result(i=2))
+    assert data.end is not None and data.end.status == "ok"

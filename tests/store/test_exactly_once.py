@@ -102,3 +102,16 @@ def test_import_drops_what_another_run_recorded(engine: Engine, tmp_path: Path) 
         ).scalar_one()
     first = find_runs(tmp_path / "spool")[0].name  # runs are imported in this order
     assert str(owner) == first
+
+
+def test_all_in_one_transactions_run_one_at_a_time(engine: Engine) -> None:
+    """An import holds the work lock of every run it writes until it commits; two such
+    transactions taking them in different orders would deadlock, so the second waits
+    for the first: while one is open, its lock cannot be taken."""
+    probe = text("SELECT pg_try_advisory_xact_lock(hashtextextended(:name, 0))")
+    with SqlStore(engine).one_transaction(), engine.connect() as other:
+        taken = other.execute(probe, {"name": "commitbench.one_transaction"}).scalar_one()
+        other.rollback()
+    assert taken is False
+    with engine.connect() as other:
+        assert other.execute(probe, {"name": "commitbench.one_transaction"}).scalar_one() is True

@@ -164,6 +164,9 @@ def lock_work(conn: Connection, key: RecordedKey) -> None:
     conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
 
 
+_ONE_TRANSACTION = "commitbench.one_transaction"
+
+
 def first_writer(
     conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]
 ) -> tuple[list[ResultRecord], list[str]]:
@@ -211,8 +214,16 @@ class SqlStore:
     def one_transaction(self) -> Iterator[SqlStore]:
         """A store whose writes (open_run, write_unit, finish_run) all go into one
         transaction, committed when the block ends and rolled back if it raises: `import`
-        writes every run this way, all or nothing."""
+        writes every run this way, all or nothing.
+
+        Such a transaction takes the work lock of each run it writes and holds them all
+        to its end; two of them taking locks in different orders could deadlock, so they
+        take one lock of their own first and run one at a time. (A unit's transaction
+        holds one work lock only, so it cannot close a cycle.)"""
         with self.engine.begin() as conn:
+            conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(_ONE_TRANSACTION, 0)))
+            )
             store = SqlStore(self.engine, fence=self._fence)
             store._conn = conn
             yield store
