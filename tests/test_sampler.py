@@ -20,6 +20,7 @@ import pytest
 
 from commitbench.harness.bench import Window
 from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.state import is_state
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.machine import fingerprint, gpu_facts
 from commitbench.runner.sampling.energy import integrate, summarize
@@ -357,7 +358,15 @@ def test_a_skipped_case_keeps_its_samples_but_gets_no_metrics() -> None:
         sampler.case_finished(case)
         result = sampler.annotate(CaseRun(ResultRecord(case, status), ()))
         assert len(result.device_samples) == 2
-        names = [m.name for m in result.metrics]
+        names = [m.name for m in result.metrics if not is_state(m.name)]
         assert names == (
             [] if status == "skipped" else ["gpu_util", "gpu_mem", "gpu_power", "energy"]
         )
+        got = {m.name: m for m in result.metrics if is_state(m.name)}
+        if status == "ok":  # the fake GPU: 1980 MHz under its SW power cap
+            assert got["state.sm_clock_mhz"].samples == (1980.0,)
+            assert got["state.throttled_fraction"].samples == (1.0,)
+            assert got["state.throttled_fraction"].properties["reasons"] == ["sw_power_cap"]
+            assert "state.other_gpu_processes" not in got  # the fake cannot list them
+        else:
+            assert got == {}

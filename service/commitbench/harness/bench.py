@@ -228,10 +228,29 @@ class Probe:
         return None
 
 
+# Set when the worker's calibration (harness/calibration.py), not bench code, initialised
+# CUDA in this process.
+_calibration_cuda = False
+
+
+def mark_calibration_cuda() -> None:
+    """The calibration initialised CUDA: cuda_initialized() counts it only once bench
+    code has allocated GPU memory."""
+    global _calibration_cuda
+    _calibration_cuda = True
+
+
 def cuda_initialized() -> bool:
-    """True when this process has used CUDA (without importing torch otherwise)."""
+    """True when this process's bench code has used CUDA (without importing torch
+    otherwise). Where only the calibration initialised CUDA, the bench has used it once
+    it allocated GPU memory (the peak since the case began; the calibration's tensor is
+    freed), so a CPU-only case keeps its perf_counter timer and no peak_cuda_mem."""
     torch = sys.modules.get("torch")
-    return bool(torch is not None and torch.cuda.is_initialized())
+    if torch is None or not torch.cuda.is_initialized():
+        return False
+    if not _calibration_cuda:
+        return True
+    return bool(torch.cuda.memory_allocated() > 0 or torch.cuda.max_memory_allocated() > 0)
 
 
 class Context:
@@ -262,6 +281,7 @@ class Context:
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
         self._used: dict[str, ParamValue] = {}
+        self._cpu_timed = [0.0, 0.0]  # wall, CPU seconds of perf_counter-timed batches
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -283,6 +303,14 @@ class Context:
     @property
     def used(self) -> dict[str, ParamValue]:
         return dict(self._used)
+
+    @property
+    def wall_per_cpu(self) -> float | None:
+        """Wall time over this process's CPU time across the case's host-timed batches
+        (model/state.py: WALL_PER_CPU); None where nothing was timed on the host or no
+        CPU time was counted."""
+        wall, cpu = self._cpu_timed
+        return wall / cpu if wall > 0 and cpu > 0 else None
 
     def pick(self, *, smoke: T, full: T) -> T:
         """The value for the current profile: `n = ctx.pick(smoke=64, full=8192)`."""
@@ -351,6 +379,9 @@ class Context:
         start = self._wall()
         timing = measure(fn, policy=policy, timer=chosen, clock=self._clock, l2_flush=l2_flush)
         self._windows.append(Window(start, self._wall(), timing.calls))
+        if chosen.name == CpuTimer.name and timing.wall_s is not None and timing.cpu_s is not None:
+            self._cpu_timed[0] += timing.wall_s
+            self._cpu_timed[1] += timing.cpu_s
         peak: float | None = None
         source: str | None = None
         if flops is not None and chosen.name == "cuda_event":

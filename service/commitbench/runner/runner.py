@@ -10,6 +10,7 @@ records no run at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -39,6 +40,7 @@ from commitbench.runner import machine
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
+    ProcessState,
     WorkerError,
     WorkerOptions,
     list_cases,
@@ -48,6 +50,7 @@ from commitbench.runner.launcher import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.sampling.state import calibration_metrics
 from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
@@ -276,6 +279,7 @@ class Runner:
         environment: dict[str, Any] = {}
         if failure is None and not self.options.quick:
             environment, failure = self._env(options)
+        sampler = self._sampler_factory(self.options.sample_interval_s)
         header = RunHeader(
             run=RunInfo(
                 id=uuid.uuid4(),
@@ -283,7 +287,7 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": recorded},
+                environment={**environment, "selection": recorded, **sampler.run_state()},
             ),
             commit=commit,
             machine=host,
@@ -291,7 +295,7 @@ class Runner:
         recorder = MetricsRecorder(self.store, header, spool=self.spool)
         interrupted = True
         try:
-            with self._sampler_factory(self.options.sample_interval_s) as sampler:
+            with sampler:
                 if failure is not None:
                     self._record(recorder, out, failure)
                 else:
@@ -366,6 +370,7 @@ class Runner:
             only=wanted if selection.narrowed else [],
             skip=sorted(done),
         )
+        finished: list[tuple[ResultRecord, ProcessState | None]] = []
         for run in runs:
             label = run.result.case.label
             if label in done:
@@ -374,13 +379,27 @@ class Runner:
                 # is imported: runner/protocol.py) keeps its first result, never two.
                 continue
             done.add(label)  # and later modules' workers are told to skip it
-            self._record(recorder, out, sampler.annotate(run))
+            result = sampler.annotate(run)
+            self.events.case_finished(result)  # shown now, recorded with the module
+            finished.append((result, run.process))
+        # Every worker of the module has ended: each result gets its worker's calibration
+        # at start and end (the unit is written at once anyway).
+        for result, process in finished:
+            self._record(recorder, out, with_calibration(result, process), shown=True)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
 
-    def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
+    def _record(
+        self,
+        recorder: MetricsRecorder,
+        out: CommitOutcome,
+        result: ResultRecord,
+        *,
+        shown: bool = False,
+    ) -> None:
         out.results.append(result)
-        self.events.case_finished(result)
+        if not shown:
+            self.events.case_finished(result)
         if self.options.quick:
             return  # a check that benches run: one sample is no measurement
         if out.run_id is None:
@@ -433,6 +452,19 @@ class Runner:
             duration_s=time.perf_counter() - t0,
             started_at=started,
         )
+
+
+def with_calibration(result: ResultRecord, process: ProcessState | None) -> ResultRecord:
+    """An ok result with its worker's calibration at start and end (state.* metrics)."""
+    if result.status != "ok" or process is None:
+        return result
+    taken = {m.name for m in result.metrics}
+    extra = calibration_metrics(
+        process.calibration_start_ms, process.calibration_end_ms, process.device
+    )
+    return dataclasses.replace(
+        result, metrics=(*result.metrics, *(m for m in extra if m.name not in taken))
+    )
 
 
 def _is_module_file(path: str | None) -> bool:
