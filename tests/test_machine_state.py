@@ -20,10 +20,9 @@ from commitbench.model.points import Point
 from commitbench.model.records import CaseKey, ResultRecord
 from commitbench.runner.launcher import ProcessState, WorkerOptions, run_module
 from commitbench.runner.protocol import Conversation, ProtocolError
-from commitbench.runner.runner import with_calibration
 from commitbench.runner.sampling import host
 from commitbench.runner.sampling.readings import GpuReading, Reading, Tick
-from commitbench.runner.sampling.state import gpu_metrics, host_metrics
+from commitbench.runner.sampling.state import gpu_metrics, host_metrics, with_calibration
 from commitbench.store.csv import find_runs, read_run
 from tests.gitrepo import CASES, bench_repo
 

@@ -14,8 +14,9 @@ and the end figure after its last (harness/worker.py); the runner keeps both wit
 result of that worker (model/state.py: state.calibration_start_ms, _end_ms), so a
 process whose state differs from its peers, or drifted while it ran, can be seen.
 
-GPU or CPU: the GPU loop runs where the bench module imported torch and CUDA is
-available (a worker started with `--device cpu` always calibrates on the CPU). The
+GPU or CPU: the GPU loop runs where CUDA is available and the bench module imported
+torch or one of its planned benches requires CUDA (a worker started with `--device cpu`
+always calibrates on the CPU); the end calibration runs where the start one did. The
 calibration, not the bench, then initialised CUDA; bench.cuda_initialized() does not
 count that, so a CPU-only case in such a module keeps its perf_counter timing.
 
@@ -59,12 +60,19 @@ def _median_ms(fn: Callable[[], object], clock: Clock, repeats: int) -> float:
     return statistics.median(times)
 
 
-def gpu_wanted(device: str) -> bool:
-    """Whether this worker calibrates on the GPU: torch already imported (by the bench
-    module: calibration never imports it, a CPU module pays nothing), CUDA available,
-    and the worker not held to the CPU."""
+def gpu_wanted(device: str, *, cuda_benches: bool = False) -> bool:
+    """Whether this worker calibrates on the GPU: not held to the CPU, CUDA available,
+    and torch imported by the bench module or a bench that requires CUDA (calibration
+    imports torch for no other module: a CPU module pays nothing)."""
+    if device == "cpu":
+        return False
     torch = sys.modules.get("torch")
-    if device == "cpu" or torch is None:
+    if torch is None and (cuda_benches or device == "cuda"):
+        try:
+            import torch
+        except ImportError:
+            return False
+    if torch is None:
         return False
     try:
         return bool(torch.cuda.is_available())
@@ -72,9 +80,13 @@ def gpu_wanted(device: str) -> bool:
         return False
 
 
-def calibrate(device: str = "auto", *, clock: Clock = time.perf_counter) -> tuple[float, str]:
-    """The calibration's median time in milliseconds, and where it ran ("cuda", "cpu")."""
-    if gpu_wanted(device):
+def calibrate(
+    device: str = "auto", *, cuda_benches: bool = False, clock: Clock = time.perf_counter
+) -> tuple[float, str]:
+    """The calibration's median time in milliseconds, and where it ran ("cuda", "cpu").
+    `device` "cuda" or "cpu" holds it there (the end calibration runs where the start
+    one did); `cuda_benches`: a planned bench requires CUDA."""
+    if gpu_wanted(device, cuda_benches=cuda_benches):
         return _gpu(clock), "cuda"
     return _median_ms(cpu_loop, clock, REPEATS), "cpu"
 

@@ -339,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The calibration (harness/calibration.py) before the first case and after the last:
     # the runner keeps both with every result of this process. --quick records nothing.
     calibrated = bool(plan) and not args.quick
-    start = calibration.calibrate(args.device) if calibrated else None
+    cuda_benches = any("cuda" in p.spec.requires for p in plan)
+    start = calibration.calibrate(args.device, cuda_benches=cuda_benches) if calibrated else None
     emit("plan", cases=[wire.case_to_json(p.case) for p in plan])
     if start is not None:
         emit("calibration", at="start", ms=start[0], device=start[1])
@@ -360,8 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             line = wire.encode("result", result=wire.result_to_json(bad), windows=[])
         out.write(line)
         out.flush()
-    if calibrated:
-        ms, device = calibration.calibrate(args.device)
+    if start is not None:  # where the start one ran, whatever the cases imported since
+        ms, device = calibration.calibrate(start[1])
         emit("calibration", at="end", ms=ms, device=device)
     return 0
 

@@ -10,7 +10,6 @@ records no run at all.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import subprocess
@@ -50,7 +49,7 @@ from commitbench.runner.launcher import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
-from commitbench.runner.sampling.state import calibration_metrics
+from commitbench.runner.sampling.state import with_calibration
 from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
@@ -452,19 +451,6 @@ class Runner:
             duration_s=time.perf_counter() - t0,
             started_at=started,
         )
-
-
-def with_calibration(result: ResultRecord, process: ProcessState | None) -> ResultRecord:
-    """An ok result with its worker's calibration at start and end (state.* metrics)."""
-    if result.status != "ok" or process is None:
-        return result
-    taken = {m.name for m in result.metrics}
-    extra = calibration_metrics(
-        process.calibration_start_ms, process.calibration_end_ms, process.device
-    )
-    return dataclasses.replace(
-        result, metrics=(*result.metrics, *(m for m in extra if m.name not in taken))
-    )
 
 
 def _is_module_file(path: str | None) -> bool:

@@ -12,7 +12,9 @@ measurement of the case). Built on the orchestrator side from what it saw:
   clock, and the share of readings with a thermal or power clock-event reason
   (THROTTLING), NVBench's reason to drop a sample; here the samples are kept and the
   case flagged, since which samples a 100 ms tick covers is not known to the sample.
-  The bench process reads no NVML (pyproject's layering: it would cost the bench time).
+  The SM clock's lowest and highest reading are properties (a clock that moves within
+  a case is not locked). The bench process reads no NVML (pyproject's layering: it
+  would cost the bench time).
 - other processes on the case's GPUs (NVML's compute processes at the case's start and
   end, less the worker's process tree): the most seen. Inside a container without the
   host's PID namespace NVML's pids are the host's, and the worker's own context counts
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 
 from commitbench.model import state
-from commitbench.model.records import MetricRecord, Window
+from commitbench.model.records import MetricRecord, ResultRecord, Window
+from commitbench.runner.launcher import ProcessState
 from commitbench.runner.sampling.host import CpuTimes, steal_pct
 from commitbench.runner.sampling.readings import Tick
 
@@ -101,7 +105,15 @@ def gpu_metrics(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> list[M
     out = []
     if clocks:
         out.append(
-            _one(state.SM_CLOCK, statistics.fmean(clocks), "MHz", "higher", readings=len(clocks))
+            _one(
+                state.SM_CLOCK,
+                statistics.fmean(clocks),
+                "MHz",
+                "higher",
+                readings=len(clocks),
+                min_mhz=min(clocks),
+                max_mhz=max(clocks),
+            )
         )
     if reasons:
         hit = [r for r in reasons if r & THROTTLE_MASK]
@@ -123,3 +135,14 @@ def other_processes_metric(count: int | None) -> list[MetricRecord]:
     if count is None:
         return []
     return [_one(state.OTHER_GPU_PROCESSES, float(count), "processes", "lower")]
+
+
+def with_calibration(result: ResultRecord, process: ProcessState | None) -> ResultRecord:
+    """An ok result with its worker's calibration at start and end (state.* metrics)."""
+    if result.status != "ok" or process is None:
+        return result
+    taken = {m.name for m in result.metrics}
+    extra = calibration_metrics(
+        process.calibration_start_ms, process.calibration_end_ms, process.device
+    )
+    return replace(result, metrics=(*result.metrics, *(m for m in extra if m.name not in taken)))
