@@ -226,6 +226,7 @@ def test_the_state_of_a_case_from_its_processes() -> None:
         *(_point(sha, "m.f", state.WALL_PER_CPU, v) for v in (1.0, 1.02, 1.3)),
         _point(sha, "m.f", state.THROTTLED, 0.25),
         _point(sha, "m.f", "time", 1.0),  # not state: ignored
+        *(_point(sha, "m.f", "energy_per_iter", v) for v in (2.0, 2.2, 2.1)),
         _point(sha, "m.g", state.CALIBRATION_START, 9.0),
     ]
     f, g = case_states(points)
@@ -235,10 +236,12 @@ def test_the_state_of_a_case_from_its_processes() -> None:
     assert f.flags == ["contention (wall/CPU 1.30)", "throttled 25%"]
     assert f.line() == (
         "calibration 10 ms spread 40.0% (3 processes), load 2.00, "
-        "contention (wall/CPU 1.30), throttled 25%"
+        "energy/iter spread 9.5%, contention (wall/CPU 1.30), throttled 25%"
     )
     assert f.describe() == f"m.f @ {sha[:12]}: {f.line()}"
+    assert f.energy_spread_pct is not None and round(f.energy_spread_pct, 6) == round(20 / 2.1, 6)
     assert (g.processes, g.calibration_spread_pct, g.contention) == (1, None, False)
+    assert g.energy_spread_pct is None
     assert g.line() == "calibration 9 ms (1 process), no contention"
     assert case_states([_point(sha, "m.f", "time", 1.0)]) == []
 

@@ -197,7 +197,13 @@ def test_summary_metrics_and_energy_per_iteration() -> None:
     assert metrics["energy"].median == 800.0
     # In [0.5, 1.5] each GPU draws 200 -> 300 -> 200 W: 250 J, two GPUs 500 J, 10 calls.
     assert metrics["energy_per_iter"].median == 50.0
-    assert metrics["energy_per_iter"].properties == {"calls": 10, "ticks_in_windows": 1}
+    assert metrics["energy_per_iter"].properties == {
+        "calls": 10,
+        "ticks_in_windows": 1,
+        "window_s": 1.0,
+        "source": "power_integral",
+        "gates": False,  # power ticks never decide a verdict
+    }
 
 
 def test_no_energy_from_fewer_than_two_power_readings() -> None:

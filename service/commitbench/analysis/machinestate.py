@@ -13,7 +13,9 @@ machine the numbers came from:
   the CPU time while the case ran;
 - throttling: the largest share of GPU readings under thermal or power clock-event
   reasons in any process (NVBench drops such samples; here they are flagged);
-- other GPU processes: the most seen on the case's GPUs.
+- other GPU processes: the most seen on the case's GPUs;
+- energy per iteration's spread between the processes ((max - min) / median), with
+  two or more processes: how far energy can be trusted at this commit.
 
 Pure: points in, values and text out. It judges nothing about the code under test, and
 it never changes a verdict (the statistics that use the state are analysis/compare.py's).
@@ -27,6 +29,10 @@ from dataclasses import dataclass
 
 from commitbench.model import state
 from commitbench.model.points import Point
+
+# Energy per iteration (runner/sampling/energy.py): its spread between the processes
+# is shown with the state, since it moves with the machine as much as with the code.
+ENERGY_PER_ITER = "energy_per_iter"
 
 # Steal above this share of CPU time over a case counts as contention: a guest that
 # loses 5% of its time to other guests has its timings stretched by about as much.
@@ -49,6 +55,7 @@ class CaseState:
     wall_per_cpu: float | None  # the largest over the processes
     throttled: float | None  # the largest fraction
     other_gpu_processes: int | None
+    energy_spread_pct: float | None = None  # energy_per_iter between the processes
 
     @property
     def contention(self) -> bool:
@@ -87,6 +94,8 @@ class CaseState:
             parts.append(f"load {self.load:.2f}")
         if self.steal_pct:
             parts.append(f"steal {self.steal_pct:.1f}%")
+        if self.energy_spread_pct is not None:
+            parts.append(f"energy/iter spread {self.energy_spread_pct:.1f}%")
         parts.extend(self.flags or ["no contention"])
         return ", ".join(parts)
 
@@ -108,6 +117,7 @@ class CaseState:
             "wall_per_cpu": self.wall_per_cpu,
             "throttled_fraction": self.throttled,
             "other_gpu_processes": self.other_gpu_processes,
+            "energy_spread_pct": self.energy_spread_pct,
             "contention": self.contention,
         }
 
@@ -129,11 +139,16 @@ def case_states(points: Iterable[Point], order: Sequence[str] = ()) -> list[Case
     case, then in the order of the commits in `order` (compare's base, head), else in
     the order first seen."""
     groups: dict[tuple[str, str, str, str], list[Point]] = {}
+    energy: dict[tuple[str, str, str, str], list[float]] = {}
     for p in points:
+        key = (p.sha, p.case, p.machine, p.profile)
         if state.is_state(p.metric):
-            groups.setdefault((p.sha, p.case, p.machine, p.profile), []).append(p)
+            groups.setdefault(key, []).append(p)
+        elif p.metric == ENERGY_PER_ITER:
+            energy.setdefault(key, []).extend(p.samples)
     out = []
-    for (sha, case, _, profile), mine in groups.items():
+    for key, mine in groups.items():
+        sha, case, _, profile = key
         calib = _samples(mine, state.CALIBRATION_START, state.CALIBRATION_END)
         starts = [p for p in mine if p.metric == state.CALIBRATION_START]
         loads = _samples(mine, state.LOAD)
@@ -155,6 +170,7 @@ def case_states(points: Iterable[Point], order: Sequence[str] = ()) -> list[Case
                 wall_per_cpu=max(ratio) if ratio else None,
                 throttled=max(throttled) if throttled else None,
                 other_gpu_processes=int(max(others)) if others else None,
+                energy_spread_pct=spread_pct(energy.get(key, [])),
             )
         )
     if order:

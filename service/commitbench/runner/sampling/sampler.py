@@ -6,12 +6,13 @@ thread inside a bench process slowed a matmul loop by about 7% on an H100 (3.7% 
 (perf/harness_gpu.py checks <= 0.5% at 100 ms).
 
 One class, pluggable backends: `NvmlBackend` (utilization, memory used, power, SM clock,
-temperature, throttle reasons of each GPU) and `PsutilBackend` (CPU % and RSS of the
-worker's process tree, CPU % of the host). Each tick is tagged with the case that was
-running (the launcher reports starts and ends through the WorkerObserver methods), and
-`annotate` turns a case's ticks into DeviceSample rows and summary metrics, with the
-machine's state over the case (state.py: load, steal, SM clock, throttling, other GPU
-processes; the host and the GPUs' processes are read at each case's start and end).
+temperature, throttle reasons and the total-energy counter of each GPU) and
+`PsutilBackend` (CPU % and RSS of the worker's process tree, CPU % of the host). Each
+tick is tagged with the case that was running (the launcher reports starts and ends
+through the WorkerObserver methods), and `annotate` turns a case's ticks into
+DeviceSample rows and summary metrics, with the machine's state over the case (state.py:
+load, steal, SM clock, throttling, other GPU processes; the host and the GPUs' processes
+are read at each case's start and end).
 
 The clock is wall time in epoch seconds (`time.time` by default, injectable), because the
 worker reports its timed windows in the same clock and energy per iteration integrates
@@ -108,6 +109,7 @@ class NvmlBackend:
             clock = self._get(nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_SM)
             temp = self._get(nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU)
             throttle = self._get(reasons, h)
+            energy = self._get(getattr(nv, "nvmlDeviceGetTotalEnergyConsumption", None), h)
             out.append(
                 GpuReading(
                     gpu=index,
@@ -117,6 +119,7 @@ class NvmlBackend:
                     sm_clock_mhz=None if clock is None else float(clock),
                     temperature_c=None if temp is None else float(temp),
                     throttle_reasons=None if throttle is None else int(throttle),
+                    energy_mj=None if energy is None else float(energy),
                 )
             )
         return Reading(gpus=tuple(out))
