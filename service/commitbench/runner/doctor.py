@@ -138,11 +138,15 @@ def _loops(runs: Sequence[Sequence[ResultRecord]]) -> tuple[Loop, ...]:
     return tuple(out)
 
 
-def _values(runs: Sequence[Sequence[ResultRecord]], *names: str) -> list[float]:
+def _values(
+    runs: Sequence[Sequence[ResultRecord]], *names: str, cases: Sequence[str] = ()
+) -> list[float]:
+    """The samples of metrics `names` in every result (of `cases` only, when given)."""
     return [
         s
         for results in runs
         for r in results
+        if not cases or r.case.label in cases
         for m in r.metrics
         if m.name in names and m.samples
         for s in m.samples
@@ -308,10 +312,13 @@ def _gpu_findings(
         )
     elif worst == 0:
         out.append(Finding("ok", "no other process on the GPU"))
+    # The matmul keeps the GPU busy: its clock should not move. (During the CPU loop
+    # the GPU idles, and between tiny launches its clock may rest: neither says much.)
     clocks = [
         float(m.properties[k])
         for results in runs
         for r in results
+        if r.case.label == "doctor.gpu_matmul"
         for m in r.metrics
         if m.name == state.SM_CLOCK
         for k in ("min_mhz", "max_mhz")
@@ -329,7 +336,7 @@ def _gpu_findings(
         )
     elif clocks:
         out.append(Finding("ok", f"SM clock steady at {statistics.median(clocks):.0f} MHz"))
-    throttled = _values(runs, state.THROTTLED)
+    throttled = _values(runs, state.THROTTLED, cases=("doctor.gpu_launch", "doctor.gpu_matmul"))
     if throttled and max(throttled) > 0:
         out.append(
             Finding(

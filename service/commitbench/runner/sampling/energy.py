@@ -16,9 +16,10 @@ MIN_COUNTER_WINDOW_S is read with an error of a step or more at each end. So
 `energy_per_iter` carries `window_s` (the timed windows' length), and energy metrics
 carry `"gates": false` unless they are per iteration from the counter over at least
 MIN_COUNTER_WINDOW_S: the contract for the gate (analysis/gate.py) is that a metric so
-marked is shown, never decisive (it does not read metric properties yet). Issue 13 saw energy per iteration move
-by -13% to +58% between runs of one commit from power ticks, and 13-25% from the counter
-over 0.65 s windows; its between-process spread is in `compare`'s machine-state lines.
+marked is shown, never decisive (it does not read metric properties yet). Issue 13 saw
+energy per iteration move by -13% to +58% between runs of one commit from power ticks,
+and 13-25% from the counter over 0.65 s windows; its between-process spread is in
+`compare`'s machine-state lines.
 
 Levels and rates. A tick reads levels at its instant (GPU memory, RSS) and rates over a
 span before it (the CPU % of psutil, since its previous call; NVML's GPU utilization,

@@ -129,7 +129,8 @@ class NvmlBackend:
 
     def other_processes(self, ours: set[int]) -> int | None:
         """Processes with a compute context on these GPUs that are not in `ours`; None
-        where NVML cannot list them."""
+        where NVML cannot list them, or lists only pids this PID namespace does not have
+        (a container: NVML gives the host's pids, and ours cannot be told from others)."""
         listing = getattr(self._nvml, "nvmlDeviceGetComputeRunningProcesses", None)
         pids: set[int] = set()
         for h in self._handles:
@@ -137,7 +138,10 @@ class NvmlBackend:
             if procs is None:
                 return None
             pids.update(int(p.pid) for p in procs)
-        return len(pids - ours)
+        foreign = pids - ours
+        if foreign and not any(psutil.pid_exists(p) for p in pids):
+            return None
+        return len(foreign)
 
     def persistence_mode(self) -> list[bool | None]:
         """Each GPU's persistence mode (None where NVML does not say)."""

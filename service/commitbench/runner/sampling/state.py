@@ -17,8 +17,8 @@ measurement of the case). Built on the orchestrator side from what it saw:
   would cost the bench time).
 - other processes on the case's GPUs (NVML's compute processes at the case's start and
   end, less the worker's process tree): the most seen. Inside a container without the
-  host's PID namespace NVML's pids are the host's, and the worker's own context counts
-  as another process there.
+  host's PID namespace NVML's pids are the host's, none of them visible here: then the
+  count is unknown and not recorded (sampler.NvmlBackend.other_processes).
 
 These are context for the reader and the statistics, never a verdict; none of them is
 compared as a metric of the code (model.state.is_state).
