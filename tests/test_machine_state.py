@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from commitbench.runner.sampling import host
 from commitbench.runner.sampling.readings import GpuReading, Reading, Tick
 from commitbench.runner.sampling.state import gpu_metrics, host_metrics, with_calibration
 from commitbench.store.csv import find_runs, read_run
-from tests.gitrepo import CASES, bench_repo
+from tests.gitrepo import CASES, GitBuilder, bench_repo
 
 WAITS = """
 import time
@@ -296,3 +299,57 @@ def test_the_report_shows_the_state_behind_the_newest_commit(cli, measured, tmp_
     )
     assert rows == [(case, b[:12], "1") for case in CASES]
     assert not any("state." in name.name for name in out.glob("*.png"))  # no trend of state
+
+
+GATED = """
+import os
+import time
+
+import commitbench as cb
+
+
+@cb.bench
+def first(ctx):
+    ctx.time("t", lambda: sum(range(100)), warmup=0, repeat=3)
+
+
+@cb.bench
+def second(ctx):
+    gate = os.environ["COMMITBENCH_TEST_GATE"]
+    open(gate + ".waiting", "w").close()
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+"""
+
+
+def test_an_interrupt_mid_module_keeps_its_finished_cases(tmp_path: Path) -> None:
+    """The results of a module are recorded when its workers end (their end calibration
+    comes last); Ctrl-C before that still keeps what finished, with the start alone."""
+    g = GitBuilder(tmp_path / "repo")
+    g.commit("gated", {"benches/gated.py": textwrap.dedent(GATED)})
+    gate, out = tmp_path / "gate", tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "commitbench", "run", "--repo", str(g.path)),
+            *("--benches", "benches", "--results", str(out)),
+            *("--pass-env", "COMMITBENCH_TEST_GATE"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COMMITBENCH_TEST_GATE": str(gate)},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 120
+    while not Path(f"{gate}.waiting").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (data,) = [read_run(folder) for folder in find_runs(out)]
+    assert data.end is not None and data.end.status == "interrupted"
+    (result,) = data.results
+    assert (result.case.label, result.status) == ("gated.first", "ok")
+    names = {m.name for m in result.metrics}
+    assert state.CALIBRATION_START in names and state.CALIBRATION_END not in names

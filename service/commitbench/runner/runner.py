@@ -370,21 +370,24 @@ class Runner:
             skip=sorted(done),
         )
         finished: list[tuple[ResultRecord, ProcessState | None]] = []
-        for run in runs:
-            label = run.result.case.label
-            if label in done:
-                # A module that fails to import is reported once per commit; and a case
-                # another module's worker reported (bench code can forge a plan when it
-                # is imported: runner/protocol.py) keeps its first result, never two.
-                continue
-            done.add(label)  # and later modules' workers are told to skip it
-            result = sampler.annotate(run)
-            self.events.case_finished(result)  # shown now, recorded with the module
-            finished.append((result, run.process))
-        # Every worker of the module has ended: each result gets its worker's calibration
-        # at start and end (the unit is written at once anyway).
-        for result, process in finished:
-            self._record(recorder, out, with_calibration(result, process), shown=True)
+        try:
+            for run in runs:
+                label = run.result.case.label
+                if label in done:
+                    # A module that fails to import is reported once per commit; and a
+                    # case another module's worker reported (bench code can forge a plan
+                    # when it is imported: runner/protocol.py) keeps its first result.
+                    continue
+                done.add(label)  # and later modules' workers are told to skip it
+                result = sampler.annotate(run)
+                self.events.case_finished(result)  # shown now, recorded with the module
+                finished.append((result, run.process))
+        finally:
+            # Every worker of the module has ended (or Ctrl-C stopped it: what finished
+            # is kept, with the calibration known so far): each result gets its worker's
+            # calibration at start and end. The unit is written at once anyway.
+            for result, process in finished:
+                self._record(recorder, out, with_calibration(result, process), shown=True)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
 
