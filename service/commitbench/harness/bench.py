@@ -254,6 +254,29 @@ def cuda_initialized() -> bool:
     return bool(torch.cuda.memory_allocated() > 0 or torch.cuda.max_memory_allocated() > 0)
 
 
+class _CpuCounted:
+    """A host timer that also adds up wall and CPU time (`time.process_time`, the whole
+    process's: work on other threads reads more CPU than wall) around each batch it
+    times, into `spent` [wall, CPU]: their ratio is state.wall_per_cpu (model/state.py),
+    above 1.1 a sign that the process waited for a core."""
+
+    def __init__(self, timer: Timer, spent: list[float]) -> None:
+        self.name = timer.name
+        self.flushes_l2 = timer.flushes_l2
+        self._timer = timer
+        self._spent = spent
+
+    def sync(self) -> None:
+        self._timer.sync()
+
+    def time(self, fn: Callable[[], object], n: int, *, l2_flush: bool) -> list[float]:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        samples = self._timer.time(fn, n, l2_flush=l2_flush)
+        self._spent[0] += time.perf_counter() - wall0
+        self._spent[1] += time.process_time() - cpu0
+        return samples
+
+
 class Context:
     """What a bench function gets: the profile, the device, and the measuring calls."""
 
@@ -308,8 +331,8 @@ class Context:
     @property
     def wall_per_cpu(self) -> float | None:
         """Wall time over this process's CPU time across the case's host-timed batches
-        (model/state.py: WALL_PER_CPU); None where nothing was timed on the host or no
-        CPU time was counted."""
+        (_CpuCounted; model/state.py: WALL_PER_CPU); None where nothing was timed on the
+        host or no CPU time was counted."""
         wall, cpu = self._cpu_timed
         return wall / cpu if wall > 0 and cpu > 0 else None
 
@@ -379,12 +402,10 @@ class Context:
             target_rel_ci=base.target_rel_ci if target_rel_ci is None else target_rel_ci,
         )
         chosen = self._timer(timer)
+        counted = _CpuCounted(chosen, self._cpu_timed) if chosen.name == CpuTimer.name else chosen
         start = self._wall()
-        timing = measure(fn, policy=policy, timer=chosen, clock=self._clock, l2_flush=l2_flush)
+        timing = measure(fn, policy=policy, timer=counted, clock=self._clock, l2_flush=l2_flush)
         self._windows.append(Window(start, self._wall(), timing.calls))
-        if chosen.name == CpuTimer.name and timing.wall_s is not None and timing.cpu_s is not None:
-            self._cpu_timed[0] += timing.wall_s
-            self._cpu_timed[1] += timing.cpu_s
         peak: float | None = None
         source: str | None = None
         if flops is not None and chosen.name == "cuda_event":

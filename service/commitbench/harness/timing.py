@@ -11,11 +11,6 @@ Without a fixed `repeat`, repeats run in doubling batches until the 95% CI of th
 (stats.py) is narrower than `target_rel_ci` of the median, or the time budget or
 `max_repeat` is reached; the reason it stopped is kept with the metric.
 
-CPU time is read next to wall time around every timed batch (`time.process_time`, the
-whole process's CPU time: a case whose work runs on other threads reads more CPU than
-wall): their ratio over the batches of a CPU case is recorded as state.wall_per_cpu
-(model/state.py), above 1.1 a sign that the process waited for a core.
-
 The optional L2 flush (GPU only) writes a 256 MB buffer before each repeat, outside the
 event pair, as `triton.testing.do_bench` does, so each repeat starts with a cold L2.
 """
@@ -25,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from commitbench.model.records import MetricRecord
@@ -140,9 +135,6 @@ class Timing:
     timer: str
     stop: str  # "repeat", "ci", "budget" or "max_repeat"
     l2_flush: bool
-    # Wall and CPU seconds of this process over the timed batches (not the warm-up).
-    wall_s: float | None = field(default=None, compare=False)
-    cpu_s: float | None = field(default=None, compare=False)
 
     @property
     def stats(self) -> Stats:
@@ -180,7 +172,6 @@ def measure(
     timer: Timer,
     clock: Clock = time.perf_counter,
     l2_flush: bool = False,
-    cpu_clock: Clock = time.process_time,
 ) -> Timing:
     """Warm up, then repeat `fn` under `policy`; see the module docstring."""
     flush = l2_flush and timer.flushes_l2
@@ -191,26 +182,15 @@ def measure(
         warm += 1
         if policy.warmup_s:
             timer.sync()
-    spent = [0.0, 0.0]  # wall, CPU over the timed batches
-
-    def batch(n: int) -> list[float]:
-        wall0, cpu0 = clock(), cpu_clock()
-        got = timer.time(fn, n, l2_flush=flush)
-        spent[0] += clock() - wall0
-        spent[1] += cpu_clock() - cpu0
-        return got
-
-    def done(samples: Sequence[float], stop: str) -> Timing:
-        return Timing(tuple(samples), warm, timer.name, stop, flush, spent[0], spent[1])
-
     if policy.repeat is not None:
-        return done(batch(policy.repeat), "repeat")
+        samples = timer.time(fn, policy.repeat, l2_flush=flush)
+        return Timing(tuple(samples), warm, timer.name, "repeat", flush)
 
     start = clock()
-    samples: list[float] = []
-    size = policy.min_repeat
+    samples = []
+    batch = policy.min_repeat
     while True:
-        samples.extend(batch(size))
+        samples.extend(timer.time(fn, batch, l2_flush=flush))
         n = len(samples)
         elapsed = clock() - start
         if rel_ci_width(samples) <= policy.target_rel_ci:
@@ -223,9 +203,9 @@ def measure(
             # Double, but do not plan past the budget at the pace seen so far.
             per_call = elapsed / n
             fits = math.ceil((policy.budget_s - elapsed) / per_call) if per_call > 0 else n
-            size = max(1, min(n, policy.max_repeat - n, fits))
+            batch = max(1, min(n, policy.max_repeat - n, fits))
             continue
-        return done(samples, stop)
+        return Timing(tuple(samples), warm, timer.name, stop, flush)
 
 
 def throughput_metrics(
