@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from commitbench.analysis.machinestate import case_states
+from commitbench.harness import calibration
 from commitbench.model import state, wire
 from commitbench.model.points import Point
 from commitbench.model.records import CaseKey, ResultRecord
@@ -353,3 +354,11 @@ def test_an_interrupt_mid_module_keeps_its_finished_cases(tmp_path: Path) -> Non
     assert (result.case.label, result.status) == ("gated.first", "ok")
     names = {m.name for m in result.metrics}
     assert state.CALIBRATION_START in names and state.CALIBRATION_END not in names
+
+
+def test_the_calibration_is_the_median_of_its_repeats_on_the_cpu_here() -> None:
+    ticks = iter([0.0, 0.25, 1.0, 1.125, 2.0, 2.1875])  # 250, 125 and 187.5 ms
+    assert calibration.calibrate("auto", clock=lambda: next(ticks)) == (187.5, "cpu")
+    assert calibration.gpu_wanted("cpu", cuda_benches=True) is False  # held to the CPU
+    assert calibration.gpu_wanted("auto", cuda_benches=True) is False  # no CUDA here
+    assert calibration.cpu_loop(10) == sum(i * i for i in range(10)) % 1_000_003
