@@ -432,6 +432,19 @@ def test_a_part_that_never_ends_is_refused_at_once_by_the_real_command(
     assert SqlStore(engine).counts() == before
 
 
+def test_a_run_directory_that_is_a_symlink_is_refused(  # type: ignore[no-untyped-def]
+    cli, engine: Engine, results: Path, before: dict[str, int], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    (results / str(BAD)).rename(elsewhere)
+    (results / str(BAD)).symlink_to(elsewhere, target_is_directory=True)
+    refused_in_one_line(
+        cli("import", str(results)),
+        f"{results / str(BAD)}: a symbolic link to a run directory; refused",
+    )
+    assert SqlStore(engine).counts() == before
+
+
 def test_the_good_runs_import_in_one_transaction_once_the_fault_is_gone(  # type: ignore[no-untyped-def]
     cli, engine: Engine, results: Path, before: dict[str, int]
 ) -> None:

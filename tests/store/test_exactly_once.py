@@ -54,14 +54,14 @@ def test_a_plain_run_drops_every_case_another_run_recorded(engine: Engine) -> No
 
 
 def test_a_forced_run_keeps_what_was_measured_before_it_started(engine: Engine) -> None:
-    """f.result(i) was measured at T0 + i s. A forced run started at T0 + 1.5 s
-    re-measures cases 0 and 1; case 2, measured by the other run after it started, is
-    that run's."""
+    """f.result(i) was measured from T0 + i s for 1.25 + i s (cases 0, 1, 2 end at
+    1.25, 3.25, 5.25 s). A forced run started at T0 + 4 s re-measures cases 0 and 1;
+    case 2, still being measured by the other run when it started, is that run's."""
     store = SqlStore(engine)
     plain = f.header()
     store.open_run(plain)
     store.write_unit(plain.run.id, [f.result(i=i) for i in range(3)])
-    forced = _later(plain, 1.5 / 60, remeasure="all")
+    forced = _later(plain, 4 / 60, remeasure="all")
     store.open_run(forced)
     assert store.write_unit(forced.run.id, [f.result(i=i) for i in range(3)]) == 2
     assert store.take_recorded_elsewhere(forced.run.id) == [LABELS[2]]

@@ -43,6 +43,7 @@ from commitbench.store.csvfiles import (
 from commitbench.store.csvformat import (
     CHECKSUM_SINCE,
     FORMAT_NAME,
+    FORMAT_VERSION,
     MANIFEST,
     MAX_FILE_BYTES,
     MAX_LINE_CHARS,
@@ -74,6 +75,8 @@ def find_runs(path: Path) -> list[Path]:
     runs = []
     for child in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if _has_manifest(child):
+            if child.is_symlink():  # its files would be read from wherever it points
+                raise CsvFormatError(f"{child}: a symbolic link to a run directory; refused")
             runs.append(child)
         elif any(child.glob("*.csv")):
             raise CsvFormatError(f"{child}: {MANIFEST} is missing")
@@ -93,6 +96,7 @@ class _Reader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.where = str(folder)
+        self.version = FORMAT_VERSION  # the manifest's, once read
 
     def fail(self, message: str) -> CsvFormatError:
         return CsvFormatError(f"{self.where}: {message}")
@@ -127,6 +131,7 @@ class _Reader:
                 f"format version {shown(version)} is not supported (this commitbench reads "
                 f"versions {readable})"
             )
+        self.version = version
         if version >= CHECKSUM_SINCE:
             found = data.get("checksum")
             try:

@@ -13,8 +13,9 @@ the unit and reported (`take_recorded_elsewhere`). What counts as recorded first
 depends on the run's `remeasure` (in its environment, set by `--force` and check's
 confirmation rounds, or by `--retry-failed`):
 - none: any other run's result for the case;
-- "all": a result another run measured at or after this run started (what was measured
-  before it is what it measures again on purpose);
+- "all": a result another run finished measuring at or after this run started (what was
+  measured before it is what it measures again on purpose; a measurement still in
+  flight when it started is as fresh as its own);
 - "failed": the same, and a case whose latest other result is not a failure.
 A unique constraint cannot say this, since re-measuring on purpose adds a second result.
 """
@@ -175,7 +176,12 @@ def first_writer(
     key, started_at, remeasure = work_key(conn, run_id)
     lock_work(conn, key)
     labels = [r.case.label for r in results]
-    measured = func.coalesce(Result.started_at, Run.started_at)
+    # When the measurement ended: its start plus its duration (a case in flight when a
+    # forced run started is fresh to it), else the run's start.
+    ended = Result.started_at + func.make_interval(
+        0, 0, 0, 0, 0, 0, func.coalesce(Result.duration_s, 0.0)
+    )
+    measured = func.coalesce(ended, Run.started_at)
     others = conn.execute(
         recorded_query(key)
         .add_columns(Result.status, measured)
