@@ -32,6 +32,7 @@ _COMMANDS = {
     "enqueue": "commitbench.cli.enqueue:enqueue_command",
     "worker": "commitbench.cli.worker:worker_command",
     "jobs": "commitbench.cli.jobs:jobs_command",
+    "doctor": "commitbench.cli.doctor:doctor_command",
 }
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
+from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.cli.common import (
     check_metrics,
     emit_json,
@@ -21,6 +22,7 @@ from commitbench.cli.common import (
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import PointFilter
+from commitbench.model.text import printable
 from commitbench.runner.vcs import Repository
 from commitbench.store import ReadStore
 
@@ -114,6 +116,8 @@ def compare_command(
     store, engine = open_reading_store(g)
     try:
         rows = load_rows(store, repository, b, h, policy, thresholds, alpha, metrics)
+        where = PointFilter(repository=repository.id, shas=[b, h])
+        machine = case_states(store.points(where), order=(b, h))
     finally:
         if engine is not None:
             engine.dispose()
@@ -123,16 +127,31 @@ def compare_command(
             f"in {store.location}; measure them first: commitbench run {b[:12]} {h[:12]}"
         )
     title = f"{b[:12]} → {h[:12]}"
-    show(rows, title, as_markdown=as_markdown, as_json=g.json)
+    show(rows, title, as_markdown=as_markdown, as_json=g.json, state=machine)
     return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
 
 
 def show(
-    rows: list[Row], title: str, *, as_markdown: bool, as_json: bool, every_row: bool = False
+    rows: list[Row],
+    title: str,
+    *,
+    as_markdown: bool,
+    as_json: bool,
+    every_row: bool = False,
+    state: Sequence[CaseState] = (),
 ) -> None:
+    """The rows, then the machine's state behind them (analysis/machinestate.py)."""
     if as_json:
-        emit_json({"title": title, "rows": rows_json(rows)})
+        emit_json({"title": title, "rows": rows_json(rows), "state": [s.as_json() for s in state]})
     elif as_markdown:
         click.echo(markdown(rows, title, every_row=every_row), nl=False)
+        if state:
+            click.echo("\n**Machine state**\n\n" + "".join(f"- {t}\n" for t in _lines(state)))
     else:
         stdout.print(rich_table(rows, title))
+        if state:
+            click.echo("machine state:\n" + "".join(f"  {t}\n" for t in _lines(state)), nl=False)
+
+
+def _lines(state: Sequence[CaseState]) -> list[str]:
+    return [printable(s.describe()) for s in state]

@@ -7,7 +7,9 @@ is `failed` with its traceback, `MemoryError` and torch's CUDA out-of-memory err
 `oom`, `ctx.skip()` and unmet requirements are `skipped`, and the next case runs.
 Deaths it cannot report (a signal, `os._exit`, a hang) are classified by
 runner/supervision.py. `--list` sends the plans of several modules instead, and
-`--environment` what harness/environment.py probes.
+`--environment` what harness/environment.py probes. The calibration loop
+(harness/calibration.py) is timed after the module's imports, before the first case, and
+again after the last, each sent as a `calibration` event.
 
 A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
 run: its bench reports one `failed` result, named after the bench function, that lists
@@ -42,7 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from commitbench.harness import environment
+from commitbench.harness import calibration, environment
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
 from commitbench.model.records import (
@@ -54,6 +56,7 @@ from commitbench.model.records import (
     Window,
     utcnow,
 )
+from commitbench.model.state import WALL_PER_CPU
 from commitbench.model.text import storable, unstorable
 from commitbench.model.words import plural
 
@@ -122,6 +125,23 @@ def _memory_metrics(ctx: Context, rss_reset: bool) -> list[MetricRecord]:
     return out
 
 
+def _state_metrics(ctx: Context) -> list[MetricRecord]:
+    """The machine state this process measured over the case (model/state.py): wall
+    over CPU time of the host-timed calls; one sample, this process's."""
+    ratio = ctx.wall_per_cpu
+    if ratio is None or WALL_PER_CPU in {m.name for m in ctx.metrics}:
+        return []
+    return [
+        MetricRecord.from_samples(
+            WALL_PER_CPU,
+            [ratio],
+            unit="ratio",
+            direction="lower",
+            properties={"source": "perf_counter / process_time over the timed batches"},
+        )
+    ]
+
+
 def run_case(
     spec: Bench,
     case: CaseKey,
@@ -162,6 +182,8 @@ def run_case(
         metrics = tuple(
             dataclasses.replace(m, properties={**m.properties, "used": ctx.used}) for m in metrics
         )
+    if status == "ok" and not quick:  # the machine's, not the case's: no `used`
+        metrics = (*metrics, *_state_metrics(ctx))
     result = ResultRecord(case, status, error, clock() - t0, started, metrics)
     return result, ctx.windows
 
@@ -314,7 +336,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
+    # The calibration (harness/calibration.py) before the first case and after the last:
+    # the runner keeps both with every result of this process. --quick records nothing.
+    calibrated = bool(plan) and not args.quick
+    cuda_benches = any("cuda" in p.spec.requires for p in plan)
+    start = calibration.calibrate(args.device, cuda_benches=cuda_benches) if calibrated else None
     emit("plan", cases=[wire.case_to_json(p.case) for p in plan])
+    if start is not None:
+        emit("calibration", at="start", ms=start[0], device=start[1])
     probe = Probe(args.device)
     for spec, case, refused in ((p.spec, p.case, p.refused) for p in plan):
         emit("start", case=wire.case_to_json(case), time=time.time())
@@ -332,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             line = wire.encode("result", result=wire.result_to_json(bad), windows=[])
         out.write(line)
         out.flush()
+    if start is not None:  # where the start one ran, whatever the cases imported since
+        ms, device = calibration.calibrate(start[1])
+        emit("calibration", at="end", ms=ms, device=device)
     return 0
 
 

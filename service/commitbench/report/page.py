@@ -12,9 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from commitbench.analysis.compare import Policies, Row, compare_commits
+from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.analysis.series import build
 from commitbench.model.points import PointFilter, Series, SeriesPoint
 from commitbench.model.records import DeviceSample, RunData, case_matches
+from commitbench.model.state import is_state
 from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.report import plots
@@ -149,7 +151,9 @@ def write(
     """Write out/index.html and out/*.png; returns the HTML file's path and the line
     that says which plots --max-plots left out (empty when none)."""
     points = store.series_points(PointFilter(repository=repository))
-    series, left = choose(build(points, case=case, metrics=metrics), max_plots)
+    # The machine's state has its own table (latest_state), not a trend per case.
+    timed = [p for p in points if not is_state(p.metric)]
+    series, left = choose(build(timed, case=case, metrics=metrics), max_plots)
     note = left_out_note(left, len(series))
     figures = [
         Figure(
@@ -176,14 +180,50 @@ def write(
         )
         if image is not None:
             device = Figure("device-latest-run.png", image, "device utilization of the latest run")
+    machine = latest_state(store, [p for p in points if case_matches(p.case, case)])
     out.mkdir(parents=True, exist_ok=True)
     for fig in [*figures, *([device] if device else [])]:
         (out / fig.name).write_bytes(fig.png)
     page = out / "index.html"
     page.write_text(
-        render(repository, points, figures, title, rows, device, note), encoding="utf-8"
+        render(repository, points, figures, title, rows, device, note, machine), encoding="utf-8"
     )
     return page, note
+
+
+def latest_state(store: ReadStore, points: Sequence[SeriesPoint]) -> list[CaseState]:
+    """The machine's state behind the newest commit's results, per case
+    (analysis/machinestate.py), on the machine and profile that measured it."""
+    mine = [p for p in points if is_state(p.metric)]
+    if not mine:
+        return []
+    newest = max(mine, key=lambda p: (p.committed_at or p.measured_at, p.measured_at))
+    found = store.points(
+        PointFilter(repository=newest.repository, shas=[newest.sha], machine=newest.machine)
+    )
+    return case_states(p for p in found if p.profile == newest.profile)
+
+
+def _state(states: Sequence[CaseState]) -> str:
+    if not states:
+        return "<p>No machine state recorded with the newest commit's results.</p>"
+    head = (
+        "<tr><th>case</th><th>commit</th><th>processes</th><th>calibration</th>"
+        "<th>spread</th><th>load</th><th>flags</th></tr>"
+    )
+    cells = []
+    for st in states:
+        calib = "" if st.calibration_ms is None else f"{st.calibration_ms:.3g} ms"
+        spread = "" if st.calibration_spread_pct is None else f"{st.calibration_spread_pct:.1f}%"
+        load = "" if st.load is None else f"{st.load:.2f}"
+        flags = "; ".join(st.flags)
+        cells.append(
+            f"<tr><td><code>{html.escape(printable(st.case))}</code></td>"
+            f"<td>{st.sha[:12]}</td><td>{st.processes}</td><td>{calib}</td><td>{spread}</td>"
+            f"<td>{load}</td><td class='{'noisy' if flags else 'unchanged'}'>"
+            f"{html.escape(flags or 'none')}</td></tr>"
+        )
+    return f"<table>{head}{''.join(cells)}</table>"
 
 
 def _runs_note(s: Series) -> str:
@@ -233,6 +273,7 @@ def render(
     rows: Sequence[Row],
     device: Figure | None,
     note: str = "",
+    machine: Sequence[CaseState] = (),
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
@@ -252,6 +293,13 @@ def render(
         "from the lowest to the highest of theirs).</p>",
         *([f"<p class='noisy'>{html.escape(note)}</p>"] if note else []),
         *(map(_img, figures) if figures else ["<p>No timings recorded.</p>"]),
+        "<h2>Machine state</h2>",
+        "<p>Behind the newest commit's results: the calibration loop timed when each "
+        "worker process started and ended (median, and spread: (max - min) / median "
+        "over the processes), the load average, and what makes a number less "
+        "trustworthy: contention (wall time over CPU time above 1.1, or CPU steal), GPU "
+        "throttling, other processes on the GPU.</p>",
+        _state(machine),
         "<h2>Device utilization</h2>",
         _img(device) if device else "<p>No device samples in the latest run.</p>",
         "</body></html>",

@@ -41,6 +41,7 @@ from commitbench.runner import liveness, machine
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
+    ProcessState,
     WorkerError,
     WorkerOptions,
     list_cases,
@@ -50,6 +51,7 @@ from commitbench.runner.launcher import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.sampling.state import with_calibration
 from commitbench.runner.selection import Selection, Todo, builtin_benches
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
@@ -284,6 +286,7 @@ class Runner:
         environment: dict[str, Any] = {}
         if failure is None and not self.options.quick:
             environment, failure = self._env(options)
+        sampler = self._sampler_factory(self.options.sample_interval_s)
         header = RunHeader(
             run=RunInfo(
                 id=uuid.uuid4(),
@@ -296,6 +299,7 @@ class Runner:
                     "selection": recorded,
                     "runner": liveness.identity(),
                     **self._remeasure(),
+                    **sampler.run_state(),
                 },
             ),
             commit=commit,
@@ -304,7 +308,7 @@ class Runner:
         recorder = MetricsRecorder(self.store, header, spool=self.spool)
         interrupted = True
         try:
-            with self._sampler_factory(self.options.sample_interval_s) as sampler:
+            with sampler:
                 if failure is not None:
                     self._record(recorder, out, failure)
                 else:
@@ -406,21 +410,39 @@ class Runner:
             only=wanted if selection.narrowed else [],
             skip=sorted(done),
         )
-        for run in runs:
-            label = run.result.case.label
-            if label in done:
-                # A module that fails to import is reported once per commit; and a case
-                # another module's worker reported (bench code can forge a plan when it
-                # is imported: runner/protocol.py) keeps its first result, never two.
-                continue
-            done.add(label)  # and later modules' workers are told to skip it
-            self._record(recorder, out, sampler.annotate(run))
+        finished: list[tuple[ResultRecord, ProcessState | None]] = []
+        try:
+            for run in runs:
+                label = run.result.case.label
+                if label in done:
+                    # A module that fails to import is reported once per commit; and a
+                    # case another module's worker reported (bench code can forge a plan
+                    # when it is imported: runner/protocol.py) keeps its first result.
+                    continue
+                done.add(label)  # and later modules' workers are told to skip it
+                result = sampler.annotate(run)
+                self.events.case_finished(result)  # shown now, recorded with the module
+                finished.append((result, run.process))
+        finally:
+            # Every worker of the module has ended (or Ctrl-C stopped it: what finished
+            # is kept, with the calibration known so far): each result gets its worker's
+            # calibration at start and end. The unit is written at once anyway.
+            for result, process in finished:
+                self._record(recorder, out, with_calibration(result, process), shown=True)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
 
-    def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
+    def _record(
+        self,
+        recorder: MetricsRecorder,
+        out: CommitOutcome,
+        result: ResultRecord,
+        *,
+        shown: bool = False,
+    ) -> None:
         out.results.append(result)
-        self.events.case_finished(result)
+        if not shown:
+            self.events.case_finished(result)
         if self.options.quick:
             return  # a check that benches run: one sample is no measurement
         if out.run_id is None:

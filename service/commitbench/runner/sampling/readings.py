@@ -20,6 +20,7 @@ class GpuReading(NamedTuple):
     sm_clock_mhz: float | None = None
     temperature_c: float | None = None
     throttle_reasons: int | None = None
+    energy_mj: float | None = None  # NVML's total-energy counter (mJ since driver load)
 
 
 class ProcessReading(NamedTuple):
