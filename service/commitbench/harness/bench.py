@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, overload
 
-from commitbench.harness import peaks
+from commitbench.harness import peaks, profiling
 from commitbench.harness.timing import (
     Clock,
     CpuTimer,
@@ -262,6 +262,9 @@ class Context:
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
         self._used: dict[str, ParamValue] = {}
+        # What ctx.time timed, in order: run again under the profiler after the case
+        # with --trace (harness/profiling.py), never while it is timed.
+        self._timed: list[tuple[str, Callable[[], object]]] = []
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -279,6 +282,10 @@ class Context:
     @property
     def windows(self) -> tuple[Window, ...]:
         return tuple(self._windows)
+
+    @property
+    def timed(self) -> tuple[tuple[str, Callable[[], object]], ...]:
+        return tuple(self._timed)
 
     @property
     def used(self) -> dict[str, ParamValue]:
@@ -349,7 +356,9 @@ class Context:
         )
         chosen = self._timer(timer)
         start = self._wall()
-        timing = measure(fn, policy=policy, timer=chosen, clock=self._clock, l2_flush=l2_flush)
+        with profiling.nvtx_range(f"{self.case.label}/{name}"):
+            timing = measure(fn, policy=policy, timer=chosen, clock=self._clock, l2_flush=l2_flush)
+        self._timed.append((name, fn))
         self._windows.append(Window(start, self._wall(), timing.calls))
         peak: float | None = None
         source: str | None = None

@@ -82,6 +82,7 @@ class RunOptions:
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
     retry_failed: bool = False  # measure again the cases whose latest result failed
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
+    trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
 
 
 @dataclass
@@ -264,6 +265,7 @@ class Runner:
             cwd=tree,
             quick=self.options.quick,
             pass_env=self.options.pass_env,
+            trace=0 if self.options.quick else self.options.trace,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup

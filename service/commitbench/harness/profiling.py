@@ -1,0 +1,279 @@
+"""Profiles captured after timing, never during it, and NVTX ranges named by case.
+
+With `--trace`, the worker calls `capture` once a case's timed loops are done and its
+metrics are taken: every function the case gave `ctx.time` runs `iterations` more times,
+in order, under torch.profiler (CPU activity; CUDA too once the process uses CUDA), each
+inside a `record_function` range named `commitbench::<ctx.time name>`. What the
+profiler saw becomes an operator/kernel table (model/profile.py) and `profile.*` metrics.
+On CUDA one more iteration runs with the allocator's history recorded (Python stacks
+only, which is cheap) for the peak allocated and reserved memory and the allocation
+sites alive at the peak. The timings already recorded are not touched.
+
+NVTX: `nvtx_range(name)` wraps each case and each `ctx.time` so `nsys profile commitbench
+run ...` shows them by name; it is a no-op unless torch is loaded with CUDA available.
+
+torch is imported inside functions only (harness/ is the one layer allowed to).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from commitbench.model import profile as names
+from commitbench.model.records import MetricRecord
+
+RANGE = "commitbench::"  # record_function ranges of ours, left out of the tables
+MAX_SITES = 10  # allocation sites kept at the peak
+MEMORY_ENTRIES = 200_000  # allocator history entries kept (a ring buffer)
+
+Timed = Sequence[tuple[str, Callable[[], object]]]
+
+
+def _nvtx() -> Any | None:
+    """torch.cuda.nvtx when it can work here, else None (CPU builds raise on use)."""
+    torch = sys.modules.get("torch")
+    if torch is None or torch.version.cuda is None:
+        return None
+    try:
+        return torch.cuda.nvtx if torch.cuda.is_available() else None
+    except Exception:  # a broken driver: no ranges, the case still runs
+        return None
+
+
+@contextmanager
+def nvtx_range(name: str) -> Iterator[None]:
+    """An NVTX range named `name` around the block when CUDA is available; else nothing."""
+    nvtx = _nvtx()
+    if nvtx is None:
+        yield
+        return
+    nvtx.range_push(name)
+    try:
+        yield
+    finally:
+        nvtx.range_pop()
+
+
+@dataclass(frozen=True)
+class Capture:
+    """What one case's capture produced."""
+
+    metrics: tuple[MetricRecord, ...]
+    capture_s: float
+    files: Mapping[str, Path] = field(default_factory=dict)  # kind -> file written
+
+
+def _cuda_in_use() -> bool:
+    torch = sys.modules.get("torch")
+    return bool(torch is not None and torch.cuda.is_initialized())
+
+
+def _union_s(intervals: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of [start, end] intervals given in microseconds."""
+    busy, until = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end <= until:
+            continue
+        busy += end - max(start, until)
+        until = end
+    return busy / 1e6
+
+
+def _metric(name: str, value: float, unit: str, **properties: Any) -> MetricRecord:
+    return MetricRecord.from_samples(name, [value], unit=unit, properties=properties)
+
+
+def _table_metrics(
+    prof: Any, iterations: int, cuda: bool, host_s: list[float]
+) -> list[MetricRecord]:
+    from torch.profiler import DeviceType
+
+    cpu_entries: list[tuple[str, int, float]] = []
+    kernels: list[tuple[str, int, float]] = []
+    busy: list[tuple[float, float]] = []
+    op_calls = 0
+    for evt in prof.events():
+        if evt.name.startswith(RANGE):
+            continue
+        if evt.device_type == DeviceType.CPU:
+            cpu_entries.append((evt.name, 1, evt.self_cpu_time_total / 1e6))
+            op_calls += "::" in evt.name
+        elif cuda and evt.device_type == DeviceType.CUDA:
+            start, end = evt.time_range.start, evt.time_range.end
+            kernels.append((evt.name, 1, (end - start) / 1e6))
+            busy.append((start, end))
+    source = "cuda" if cuda else "cpu"
+    table = names.op_table(kernels if cuda else cpu_entries, iterations, source)
+    host = sum(host_s) / len(host_s)
+    out = [
+        _metric(
+            names.TIME_PER_ITER,
+            table.total_s,
+            "s",
+            table=table.to_json(),
+            what="device time of kernels" if cuda else "self CPU time of operators",
+        ),
+        _metric(names.HOST_PER_ITER, host, "s", what="wall time to issue one iteration"),
+        _metric(names.OPS_PER_ITER, op_calls / iterations, "count"),
+    ]
+    for cat, share in table.shares().items():
+        out.append(_metric(names.share_metric(cat), 100.0 * share, "%"))
+    if cuda:
+        device = _union_s(busy) / iterations
+        out.append(_metric(names.DEVICE_PER_ITER, device, "s", what="GPU busy (union)"))
+        out.append(_metric(names.LAUNCHES_PER_ITER, len(kernels) / iterations, "count"))
+        if device > 0:
+            out.append(_metric(names.HOST_OVER_DEVICE, host / device, "ratio"))
+    return out
+
+
+def _site(frames: Sequence[Mapping[str, Any]]) -> str:
+    """The first frame outside torch and commitbench's harness (the caller's code)."""
+    for frame in frames:
+        filename = str(frame.get("filename", ""))
+        if "/torch/" in filename or "/commitbench/harness/" in filename or not filename:
+            continue
+        return f"{os.path.basename(filename)}:{frame.get('line', '?')} {frame.get('name', '?')}"
+    if frames:
+        first = frames[0]
+        return f"{os.path.basename(str(first.get('filename', '?')))}:{first.get('line', '?')}"
+    return "(no stack)"
+
+
+def peak_sites(
+    trace: Sequence[Mapping[str, Any]], limit: int = MAX_SITES
+) -> tuple[int, list[tuple[str, int]]]:
+    """Replay an allocator trace (torch.cuda.memory._snapshot()["device_traces"][i]):
+    the most bytes allocated at once by what the trace saw allocated, and the sites of
+    the blocks alive at that moment, summed by site, largest first."""
+    live: dict[int, tuple[int, str]] = {}
+    current = peak = 0
+    at_peak: dict[int, tuple[int, str]] = {}
+    for entry in trace:
+        action = entry.get("action")
+        if action == "alloc":
+            size = int(entry["size"])
+            live[int(entry["addr"])] = (size, _site(entry.get("frames") or ()))
+            current += size
+            if current > peak:
+                peak, at_peak = current, dict(live)
+        elif action == "free_completed":
+            gone = live.pop(int(entry["addr"]), None)
+            if gone is not None:
+                current -= gone[0]
+    by_site: dict[str, int] = {}
+    for size, site in at_peak.values():
+        by_site[site] = by_site.get(site, 0) + size
+    ranked = sorted(by_site.items(), key=lambda kv: (-kv[1], kv[0]))
+    return peak, ranked[:limit]
+
+
+def _memory_metrics(
+    timed: Timed, out_dir: Path | None, stem: str
+) -> tuple[list[MetricRecord], dict[str, Path]]:
+    import torch
+
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    torch.cuda.memory._record_memory_history(
+        enabled="all", context="alloc", stacks="python", max_entries=MEMORY_ENTRIES
+    )
+    try:
+        for name, fn in timed:
+            with torch.profiler.record_function(RANGE + name):
+                fn()
+        torch.cuda.synchronize()
+        snapshot = torch.cuda.memory._snapshot()
+    finally:
+        torch.cuda.memory._record_memory_history(enabled=None)
+    device = torch.cuda.current_device()
+    traces = snapshot.get("device_traces") or []
+    _, sites = peak_sites(traces[device] if device < len(traces) else [])
+    mib = 2**20
+    props = {
+        "before_mib": before / mib,
+        "sites": [{"site": site, "mib": size / mib} for site, size in sites],
+        "what": "max_memory_allocated over one iteration; sites: blocks allocated in that "
+        "iteration and alive at its peak (before_mib were alive before it)",
+    }
+    files: dict[str, Path] = {}
+    if out_dir is not None:
+        import pickle
+
+        path = out_dir / f"{stem}.memory.pickle.gz"
+        with gzip.open(path, "wb", compresslevel=6) as fh:
+            pickle.dump(snapshot, fh)
+        files["memory_snapshot"] = path
+    metrics = [
+        _metric(names.PEAK_ALLOCATED, torch.cuda.max_memory_allocated() / mib, "MiB", **props),
+        _metric(names.PEAK_RESERVED, torch.cuda.max_memory_reserved() / mib, "MiB"),
+    ]
+    return metrics, files
+
+
+def capture(
+    timed: Timed,
+    iterations: int,
+    *,
+    out_dir: Path | None = None,
+    stem: str = "case",
+    clock: Callable[[], float] = time.perf_counter,
+) -> Capture:
+    """Run each of `timed` `iterations` times under torch.profiler and reduce what it saw.
+
+    `out_dir`: where the gzipped Chrome trace (and on CUDA the memory snapshot) are
+    written, as `<stem>.trace.json.gz` and `<stem>.memory.pickle.gz`; None writes none.
+    """
+    if iterations < 1:
+        raise ValueError("iterations must be >= 1")
+    t0 = clock()
+    if not timed:
+        return Capture((), clock() - t0)
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    cuda = _cuda_in_use()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    host_s: list[float] = []
+    if cuda:
+        torch.cuda.synchronize()
+    with profile(activities=activities) as prof:
+        for _ in range(iterations):
+            started = clock()
+            for name, fn in timed:
+                with record_function(RANGE + name):
+                    fn()
+            host_s.append(clock() - started)
+            if cuda:
+                torch.cuda.synchronize()
+    metrics = _table_metrics(prof, iterations, cuda, host_s)
+    files: dict[str, Path] = {}
+    if out_dir is not None:
+        files["chrome_trace"] = _chrome_trace(prof, out_dir / f"{stem}.trace.json.gz")
+    if cuda:
+        memory, written = _memory_metrics(timed, out_dir, stem)
+        metrics += memory
+        files.update(written)
+    spent = clock() - t0
+    return Capture(tuple(metrics), spent, files)
+
+
+def _chrome_trace(prof: Any, target: Path) -> Path:
+    """The profiler's Chrome trace, gzipped (it compresses about tenfold)."""
+    with tempfile.TemporaryDirectory(prefix="commitbench-trace-") as tmp:
+        raw = Path(tmp) / "trace.json"
+        prof.export_chrome_trace(str(raw))
+        with raw.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst)
+    return target

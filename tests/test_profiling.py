@@ -1,0 +1,86 @@
+"""harness/profiling.py: a real torch.profiler capture on the CPU, and the allocator
+trace replay behind the memory peak's sites."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from commitbench.harness import profiling
+from commitbench.model import profile as names
+from commitbench.model.profile import OpTable
+
+
+def test_capture_reduces_the_profiler_to_a_table_and_metrics(tmp_path: Path) -> None:
+    x, w = torch.ones(32, 32), torch.ones(32, 32)
+    calls: list[str] = []
+
+    def forward() -> object:
+        calls.append("f")
+        return torch.mm(x, w)
+
+    def extra() -> object:
+        calls.append("e")
+        return x.add_(0)
+
+    got = profiling.capture([("fwd", forward), ("add", extra)], 3, out_dir=tmp_path, stem="c")
+    assert calls == ["f", "e"] * 3  # each timed function, in order, per iteration
+    metrics = {m.name: m for m in got.metrics}
+    table = OpTable.from_json(metrics[names.TIME_PER_ITER].properties["table"])
+    assert (table.source, table.iterations) == ("cpu", 3)
+    rows = {r.name: r for r in table.rows}
+    assert (rows["aten::mm"].category, rows["aten::mm"].calls) == ("gemm", 1.0)
+    assert (rows["aten::add_"].category, rows["aten::add_"].calls) == ("elementwise", 1.0)
+    assert not any(n.startswith(profiling.RANGE) for n in rows)  # our ranges are not ops
+    shares = [metrics[names.share_metric(c)].median for c in names.CATEGORIES]
+    assert sum(s for s in shares if s is not None) == pytest.approx(100.0)
+    # add_ of a Python number converts it first (aten::to, aten::copy_ ...): every call
+    # counted at every level is the table's calls.
+    assert metrics[names.OPS_PER_ITER].median == sum(r.calls for r in table.rows)
+    assert metrics[names.OPS_PER_ITER].median > 2
+    assert names.DEVICE_PER_ITER not in metrics  # no CUDA here: no device metrics
+    assert metrics[names.HOST_PER_ITER].median is not None
+    assert got.capture_s > 0
+    trace = got.files["chrome_trace"]
+    assert trace == tmp_path / "c.trace.json.gz"
+    events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]
+    assert {"commitbench::fwd", "aten::mm"} <= {e.get("name") for e in events}
+
+
+def test_nothing_timed_captures_nothing() -> None:
+    got = profiling.capture([], 5)
+    assert (got.metrics, dict(got.files)) == ((), {})
+
+
+def test_nvtx_range_is_a_no_op_without_cuda() -> None:
+    with profiling.nvtx_range("case[a=1]"):
+        pass  # CPU build: torch.cuda.nvtx would raise if it were called
+
+
+def _alloc(addr: int, size: int, line: int) -> dict[str, object]:
+    frames = [
+        {"filename": "/x/site-packages/torch/nn/modules/linear.py", "line": 125, "name": "forward"},
+        {"filename": "/repo/model.py", "line": line, "name": "step"},
+    ]
+    return {"action": "alloc", "addr": addr, "size": size, "frames": frames}
+
+
+def test_peak_sites_replays_the_allocator_trace() -> None:
+    trace = [
+        _alloc(1, 100, 10),
+        _alloc(2, 300, 11),
+        {"action": "free_requested", "addr": 1, "size": 100},  # still held by the stream
+        {"action": "free_completed", "addr": 1, "size": 100},
+        _alloc(3, 50, 12),
+        _alloc(4, 70, 11),  # the peak: 300 + 50 + 70
+        {"action": "free_completed", "addr": 4, "size": 70},
+        {"action": "free_completed", "addr": 2, "size": 300},
+        _alloc(5, 200, 13),
+    ]
+    peak, sites = profiling.peak_sites(trace)
+    assert peak == 420
+    assert sites == [("model.py:11 step", 370), ("model.py:12 step", 50)]
