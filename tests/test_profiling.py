@@ -45,6 +45,18 @@ def test_capture_reduces_the_profiler_to_a_table_and_metrics(tmp_path: Path) -> 
     assert names.DEVICE_PER_ITER not in metrics  # no CUDA here: no device metrics
     assert metrics[names.HOST_PER_ITER].median is not None
     assert got.capture_s > 0
+    # Two timed functions: each has its own table, made of what ran inside its ranges.
+    fwd = OpTable.from_json(metrics["profile.fwd.time_per_iter"].properties["table"])
+    add = OpTable.from_json(metrics["profile.add.time_per_iter"].properties["table"])
+    assert [r.name for r in fwd.rows] == ["aten::mm", "aten::resolve_conj"]
+    assert "aten::add_" in {r.name for r in add.rows} and "aten::mm" not in {
+        r.name for r in add.rows
+    }
+    gemm, other = (metrics[f"profile.fwd.share.{c}"].median for c in ("gemm", "other"))
+    assert gemm is not None and other is not None and gemm + other == pytest.approx(100.0)
+    assert metrics["profile.fwd.ops_per_iter"].median == sum(r.calls for r in fwd.rows)
+    both = metrics["profile.fwd.ops_per_iter"].median + metrics["profile.add.ops_per_iter"].median
+    assert metrics[names.OPS_PER_ITER].median == both
     trace = got.files["chrome_trace"]
     assert trace == tmp_path / "c.trace.json.gz"
     events = json.loads(gzip.decompress(trace.read_bytes()))["traceEvents"]

@@ -24,6 +24,7 @@ from commitbench.cli.common import (
     warn,
 )
 from commitbench.cli.compare import markdown_option, policy_options, show
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
@@ -61,6 +62,7 @@ from commitbench.store import open_store
 )
 @markdown_option
 @policy_options
+@trace_option
 @global_options
 def check_command(
     base: str | None,
@@ -78,6 +80,7 @@ def check_command(
     policy: str | None,
     thresholds: tuple[str, ...],
     alpha: float,
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -101,6 +104,7 @@ def check_command(
         setup=setup,
         trigger="ci",
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:

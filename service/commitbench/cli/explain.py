@@ -21,6 +21,12 @@ from commitbench.runner.vcs import Repository
 @click.argument("head")
 @click.option("--case", "case", required=True, metavar="ID", help="The case id to explain.")
 @click.option(
+    "--part",
+    metavar="NAME",
+    help="Only this timed function of the case (a ctx.time name) [default: one iteration "
+    "of all of them].",
+)
+@click.option(
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 @markdown_option
@@ -29,6 +35,7 @@ def explain_command(
     base: str,
     head: str,
     case: str,
+    part: str | None,
     repo: Path,
     as_markdown: bool,
     db: str | None,
@@ -43,15 +50,16 @@ def explain_command(
     b, h = repository.sha(base), repository.sha(head)
     store, engine = open_reading_store(g)
     try:
-        found_base = profiles_at(store, repository.id, b, case)
-        found_head = profiles_at(store, repository.id, h, case)
+        found_base = profiles_at(store, repository.id, b, case, part)
+        found_head = profiles_at(store, repository.id, h, case, part)
     finally:
         if engine is not None:
             engine.dispose()
     for sha, found in ((b, found_base), (h, found_head)):
         if not found:
+            what = case if part is None else f"{case} (part {part})"
             raise CommitbenchError(
-                f"no profile of {case} at {sha[:12]} in {store.location}; record one with: "
+                f"no profile of {what} at {sha[:12]} in {store.location}; record one with: "
                 f"commitbench run {sha[:12]} --trace --force --filter '{case}'"
             )
     chosen = pair(found_base, found_head)
@@ -61,7 +69,7 @@ def explain_command(
             "or profiles; record both on one machine with run --trace --force"
         )
     result = explain(chosen[0].data, chosen[1].data)
-    heading = explaining.title(case, b, h, chosen)
+    heading = explaining.title(case if part is None else f"{case} {part}", b, h, chosen)
     if g.json:
         emit_json(explaining.as_json(result, case, b, h, chosen))
     elif as_markdown:

@@ -17,12 +17,14 @@ torch is imported inside functions only (harness/ is the one layer allowed to).
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import os
 import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,47 +95,81 @@ def _metric(name: str, value: float, unit: str, **properties: Any) -> MetricReco
     return MetricRecord.from_samples(name, [value], unit=unit, properties=properties)
 
 
-def _table_metrics(
-    prof: Any, iterations: int, cuda: bool, host_s: list[float]
-) -> list[MetricRecord]:
+@dataclass
+class _Part:
+    """What the profiler saw inside one timed function's ranges, over every iteration."""
+
+    cpu: list[tuple[str, int, float]] = field(default_factory=list)
+    kernels: list[tuple[str, int, float]] = field(default_factory=list)
+    busy: list[tuple[float, float]] = field(default_factory=list)  # kernel intervals, µs
+    op_calls: int = 0
+    host_s: float = 0.0  # wall time to call it, summed over the iterations
+
+    def add(self, other: _Part) -> None:
+        self.cpu += other.cpu
+        self.kernels += other.kernels
+        self.busy += other.busy
+        self.op_calls += other.op_calls
+        self.host_s += other.host_s
+
+
+def _split(prof: Any, parts: dict[str, _Part], cuda: bool) -> None:
+    """Each event to the part whose `commitbench::` range it started in (the ranges of
+    one thread never overlap; on CUDA each part ends with a synchronize inside its
+    range, so its kernels ran inside it too)."""
     from torch.profiler import DeviceType
 
-    cpu_entries: list[tuple[str, int, float]] = []
-    kernels: list[tuple[str, int, float]] = []
-    busy: list[tuple[float, float]] = []
-    op_calls = 0
-    for evt in prof.events():
+    events = prof.events()
+    ranges = sorted(
+        (e.time_range.start, e.time_range.end, e.name[len(RANGE) :])
+        for e in events
+        if e.name.startswith(RANGE) and e.device_type == DeviceType.CPU
+    )
+    starts = [r[0] for r in ranges]
+    for evt in events:
         if evt.name.startswith(RANGE):
             continue
+        start, end = evt.time_range.start, evt.time_range.end
+        at = bisect.bisect_right(starts, start) - 1
+        if at < 0 or start > ranges[at][1] or ranges[at][2] not in parts:
+            continue  # outside every range: the profiler's own work
+        part = parts[ranges[at][2]]
         if evt.device_type == DeviceType.CPU:
-            cpu_entries.append((evt.name, 1, evt.self_cpu_time_total / 1e6))
-            op_calls += "::" in evt.name
+            part.cpu.append((evt.name, 1, evt.self_cpu_time_total / 1e6))
+            part.op_calls += "::" in evt.name
         elif cuda and evt.device_type == DeviceType.CUDA:
-            start, end = evt.time_range.start, evt.time_range.end
-            kernels.append((evt.name, 1, (end - start) / 1e6))
-            busy.append((start, end))
+            part.kernels.append((evt.name, 1, (end - start) / 1e6))
+            part.busy.append((start, end))
+
+
+def _part_metrics(part: _Part, iterations: int, cuda: bool, prefix: str) -> list[MetricRecord]:
+    """The metrics of one part (prefix `profile.<name>.`) or of the case (`profile.`)."""
+
+    def named(metric: str) -> str:
+        return prefix + metric.removeprefix(names.PREFIX)
+
     source = "cuda" if cuda else "cpu"
-    table = names.op_table(kernels if cuda else cpu_entries, iterations, source)
-    host = sum(host_s) / len(host_s)
+    table = names.op_table(part.kernels if cuda else part.cpu, iterations, source)
+    host = part.host_s / iterations
     out = [
         _metric(
-            names.TIME_PER_ITER,
+            named(names.TIME_PER_ITER),
             table.total_s,
             "s",
             table=table.to_json(),
             what="device time of kernels" if cuda else "self CPU time of operators",
         ),
-        _metric(names.HOST_PER_ITER, host, "s", what="wall time to issue one iteration"),
-        _metric(names.OPS_PER_ITER, op_calls / iterations, "count"),
+        _metric(named(names.HOST_PER_ITER), host, "s", what="wall time to issue one iteration"),
+        _metric(named(names.OPS_PER_ITER), part.op_calls / iterations, "count"),
     ]
     for cat, share in table.shares().items():
-        out.append(_metric(names.share_metric(cat), 100.0 * share, "%"))
+        out.append(_metric(named(names.share_metric(cat)), 100.0 * share, "%"))
     if cuda:
-        device = _union_s(busy) / iterations
-        out.append(_metric(names.DEVICE_PER_ITER, device, "s", what="GPU busy (union)"))
-        out.append(_metric(names.LAUNCHES_PER_ITER, len(kernels) / iterations, "count"))
+        device = _union_s(part.busy) / iterations
+        out.append(_metric(named(names.DEVICE_PER_ITER), device, "s", what="GPU busy (union)"))
+        out.append(_metric(named(names.LAUNCHES_PER_ITER), len(part.kernels) / iterations, "count"))
         if device > 0:
-            out.append(_metric(names.HOST_OVER_DEVICE, host / device, "ratio"))
+            out.append(_metric(named(names.HOST_OVER_DEVICE), host / device, "ratio"))
     return out
 
 
@@ -147,7 +183,7 @@ def _site(frames: Sequence[Mapping[str, Any]]) -> str:
     if frames:
         first = frames[0]
         return f"{os.path.basename(str(first.get('filename', '?')))}:{first.get('line', '?')}"
-    return "(no stack)"
+    return "(no Python stack: the autograd engine or C++)"
 
 
 def peak_sites(
@@ -245,19 +281,28 @@ def capture(
 
     cuda = _cuda_in_use()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    host_s: list[float] = []
+    parts = {name: _Part() for name, _ in timed}
     if cuda:
         torch.cuda.synchronize()
     with profile(activities=activities) as prof:
         for _ in range(iterations):
-            started = clock()
             for name, fn in timed:
                 with record_function(RANGE + name):
+                    started = clock()
                     fn()
-            host_s.append(clock() - started)
-            if cuda:
-                torch.cuda.synchronize()
-    metrics = _table_metrics(prof, iterations, cuda, host_s)
+                    parts[name].host_s += clock() - started
+                    if cuda:
+                        torch.cuda.synchronize()
+    with warnings.catch_warnings():  # "Profiler clears events at the end of each cycle"
+        warnings.simplefilter("ignore", UserWarning)
+        _split(prof, parts, cuda)
+    whole = _Part()
+    for part in parts.values():
+        whole.add(part)
+    metrics = _part_metrics(whole, iterations, cuda, names.PREFIX)
+    if len(parts) > 1:  # each timed function on its own too: profile.<name>.*
+        for name, part in parts.items():
+            metrics += _part_metrics(part, iterations, cuda, names.part_prefix(name))
     files: dict[str, Path] = {}
     if out_dir is not None:
         files["chrome_trace"] = _chrome_trace(prof, out_dir / f"{stem}.trace.json.gz")

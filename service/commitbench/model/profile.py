@@ -49,6 +49,15 @@ CATEGORIES = (
     "other",
 )
 
+_PER_PART = (
+    TIME_PER_ITER,
+    HOST_PER_ITER,
+    DEVICE_PER_ITER,
+    HOST_OVER_DEVICE,
+    LAUNCHES_PER_ITER,
+    OPS_PER_ITER,
+)
+
 SOURCES = ("cpu", "cuda")  # cpu: operators' self CPU time; cuda: kernels' device time
 
 
@@ -59,6 +68,17 @@ def is_profile(metric: str) -> bool:
 
 def share_metric(cat: str) -> str:
     return SHARE_PREFIX + cat
+
+
+def part_prefix(part: str) -> str:
+    """The prefix of the metrics of one timed function of a case that times several
+    (`profile.forward.share.gemm`); the case's own are one iteration of all of them."""
+    return f"{PREFIX}{part}."
+
+
+def in_part(metric: str, part: str | None) -> str:
+    """`metric` (a `profile.*` name) for the timed function `part`, or as is for None."""
+    return metric if part is None else part_prefix(part) + metric.removeprefix(PREFIX)
 
 
 # -- the category of a name ---------------------------------------------------------------
@@ -259,19 +279,25 @@ class Profile:
     sites: Mapping[str, float]
 
     @classmethod
-    def of(cls, metrics: Iterable[Any]) -> Profile | None:
-        """From a result's metrics (model.records.MetricRecord); None without a table."""
+    def of(cls, metrics: Iterable[Any], part: str | None = None) -> Profile | None:
+        """From a result's metrics (model.records.MetricRecord): the whole case's, or with
+        `part` one timed function's (`values` then named as the case's are); None
+        without a table."""
         table: OpTable | None = None
         values: dict[str, float] = {}
         sites: dict[str, float] = {}
+        wanted = {in_part(name, part): name for name in _PER_PART}
         for m in metrics:
-            if not is_profile(m.name):
+            name = wanted.get(m.name)
+            if name is None and m.name in (PEAK_ALLOCATED, PEAK_RESERVED):
+                name = m.name  # memory is the case's alone (one extra iteration)
+            if name is None:
                 continue
             if m.median is not None:
-                values[m.name] = float(m.median)
-            if m.name == TIME_PER_ITER and "table" in m.properties:
+                values[name] = float(m.median)
+            if name == TIME_PER_ITER and "table" in m.properties:
                 table = OpTable.from_json(m.properties["table"])
-            if m.name == PEAK_ALLOCATED:
+            if name == PEAK_ALLOCATED:
                 for entry in m.properties.get("sites", ()):
                     sites[str(entry["site"])] = float(entry["mib"])
         return None if table is None else cls(table, values, sites)

@@ -12,8 +12,11 @@ from commitbench.model.profile import Profile
 from commitbench.store.base import ReadStore
 
 
-def profiles_at(store: ReadStore, repository: str, sha: str, case: str) -> list[Candidate]:
-    """Every recorded profile of `case` at `sha`, oldest run first."""
+def profiles_at(
+    store: ReadStore, repository: str, sha: str, case: str, part: str | None = None
+) -> list[Candidate]:
+    """Every recorded profile of `case` (or of its timed function `part`) at `sha`,
+    oldest run first."""
     found = []
     for header, labels in store.runs_of(repository, sha):
         if case not in labels:
@@ -22,7 +25,7 @@ def profiles_at(store: ReadStore, repository: str, sha: str, case: str) -> list[
         for result in data.results:
             if result.case.label != case or result.status != "ok":
                 continue
-            profile = Profile.of(result.metrics)
+            profile = Profile.of(result.metrics, part)
             if profile is not None:
                 found.append(
                     Candidate(
