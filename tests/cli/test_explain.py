@@ -26,9 +26,10 @@ import model
 
 @cb.bench
 def step(ctx):
+    torch.set_num_threads(1)  # two shared cores: intra-op threads would only contend
     g = torch.Generator().manual_seed(0)
     x, w, s = (torch.randn(256, 256, generator=g) for _ in range(3))
-    ctx.time("time", lambda: model.step(x, w, s), warmup=1, repeat=3)
+    ctx.time("time", lambda: model.step(x, w, s), warmup=1, repeat=7)
 """
 
 FUSED = "import torch\n\n\ndef step(x, w, s):\n    return torch.softmax(x @ w, -1)\n"
@@ -123,3 +124,39 @@ def test_explain_without_a_profile_says_how_to_record_one(  # type: ignore[no-un
         f"no profile of {CASE} at {c0[:12]} in {tmp_path / 'r'}; record one with: "
         f"commitbench run {c0[:12]} --trace --force --filter '{CASE}'"
     )
+
+
+SLOWER = (
+    "import torch\n\n\ndef step(x, w, s):\n"
+    "    for _ in range(3):\n        x @ w\n    return torch.softmax(x @ w, -1)\n"
+)
+
+
+@pytest.mark.slow
+def test_check_explains_a_confirmed_regression(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path
+) -> None:
+    """HEAD multiplies four times where BASE did once: check --trace confirms the
+    regression and names aten::mm, its calls per iteration 1 -> 4, first."""
+    g = GitBuilder(tmp_path / "repo")
+    base = g.commit("fused", {"model.py": FUSED, "benches/ops.py": BENCH})
+    head = g.commit("slower", {"model.py": SLOWER})
+    where = ("--repo", str(g.path), "--results", str(tmp_path / "r"), "--benches", "benches")
+    checked = cli("check", base, head, *where, "--trace", "--json")
+    assert checked.code == 1, checked.err
+    report = json.loads(checked.out)
+    assert [r["case"] for r in report["confirmed"] if r["metric"] == "time"] == [CASE]
+    (why,) = report["explain"]
+    assert (why["case"], why["base"], why["head"]) == (CASE, base, head)
+    first = why["changes"][0]
+    assert (first["name"], first["status"], first["base_calls"], first["head_calls"]) == (
+        "aten::mm",
+        "calls",
+        1.0,
+        4.0,
+    )
+
+    md = cli("check", base, head, *where, "--markdown")  # profiles recorded: reused
+    assert md.code == 1
+    assert f"#### Why: {CASE}: {base[:12]} → {head[:12]}" in md.out
+    assert "| `aten::mm` | gemm | calls |" in md.out

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from commitbench.analysis import gate
+from commitbench.cli import explaining
 from commitbench.cli.common import (
     emit_json,
     global_options,
@@ -31,6 +32,7 @@ from commitbench.errors import CommitbenchError
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
+from commitbench.runner.profiles import explain_cases
 from commitbench.runner.runner import Runner, RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import open_store
@@ -121,6 +123,9 @@ def check_command(
             rounds=rounds,
             progress=info if not g.json else lambda _: None,
         )
+        # Why each confirmed regression happened, from the profiles (check --trace, or an
+        # earlier run --trace) at both commits.
+        why = explain_cases(store, repository.id, b, h, [r.case for r in result.confirmed])
     finally:
         if engine is not None:
             engine.dispose()
@@ -133,6 +138,7 @@ def check_command(
                 "rows": rows_json(result.rows),
                 "confirmation": rows_json(result.confirmation),
                 "confirmed": rows_json(result.confirmed),
+                "explain": [explaining.explained_json(e, b, h) for e in why],
                 "exit": result.exit_code,
             }
         )
@@ -146,5 +152,6 @@ def check_command(
                 as_json=False,
                 every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
+        explaining.show_all(why, b, h, as_markdown=as_markdown)
         say(f"check {title}: {result.summary}")
     return result.exit_code

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from commitbench.analysis.explain import Candidate, Explanation
+from commitbench.cli.common import stdout
 from commitbench.model import profile as p
+from commitbench.runner.profiles import Explained
 
 SHOWN = 12  # changes listed (the JSON has them all)
 
@@ -161,3 +164,23 @@ def as_json(
         "head_run": pair[1].run_id,
         **e.to_json(),
     }
+
+
+def explained_json(e: Explained, base: str, head: str) -> dict[str, Any]:
+    if e.explanation is None or e.pair is None:
+        return {"case": e.case, "missing": e.missing}
+    return as_json(e.explanation, e.case, base, head, e.pair)
+
+
+def show_all(found: list[Explained], base: str, head: str, *, as_markdown: bool) -> None:
+    """check: the explanation of each confirmed regression, or why there is none."""
+    for e in found:
+        if e.explanation is None or e.pair is None:
+            line = f"Why {e.case} regressed is not known: {e.missing}."
+            click.echo(f"{line}\n" if as_markdown else line)
+            continue
+        heading = title(e.case, base, head, e.pair)
+        if as_markdown:
+            click.echo(markdown(e.explanation, heading), nl=False)
+        else:
+            stdout.print(rich(e.explanation, heading))

@@ -7,7 +7,10 @@ separate `run --trace` is found beside the timings of another run.
 
 from __future__ import annotations
 
-from commitbench.analysis.explain import Candidate
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from commitbench.analysis.explain import Candidate, Explanation, explain, pair
 from commitbench.model.profile import Profile
 from commitbench.store.base import ReadStore
 
@@ -37,3 +40,41 @@ def profiles_at(
                     )
                 )
     return found
+
+
+@dataclass(frozen=True)
+class Explained:
+    """`explain` of one case between two commits, or why there is none."""
+
+    case: str
+    pair: tuple[Candidate, Candidate] | None
+    explanation: Explanation | None
+    missing: str | None = None  # why there is no explanation
+
+
+def explain_cases(
+    store: ReadStore, repository: str, base: str, head: str, cases: Sequence[str]
+) -> list[Explained]:
+    """The explanation of each of `cases` (in order, once each) from the profiles
+    recorded at `base` and `head`: what `check` shows under a confirmed regression."""
+    out = []
+    for case in dict.fromkeys(cases):
+        before = profiles_at(store, repository, base, case)
+        after = profiles_at(store, repository, head, case)
+        chosen = pair(before, after) if before and after else None
+        if chosen is None:
+            where = [sha[:12] for sha, found in ((base, before), (head, after)) if not found]
+            why = (
+                f"no profile at {' and '.join(where)} (measure with --trace)"
+                if where
+                else "the profiles come from different machines"
+            )
+            out.append(Explained(case, None, None, why))
+            continue
+        try:
+            result = explain(chosen[0].data, chosen[1].data)
+        except ValueError as err:
+            out.append(Explained(case, chosen, None, str(err)))
+            continue
+        out.append(Explained(case, chosen, result))
+    return out
