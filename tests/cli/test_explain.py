@@ -29,7 +29,7 @@ def step(ctx):
     torch.set_num_threads(1)  # two shared cores: intra-op threads would only contend
     g = torch.Generator().manual_seed(0)
     x, w, s = (torch.randn(256, 256, generator=g) for _ in range(3))
-    ctx.time("time", lambda: model.step(x, w, s), warmup=1, repeat=7)
+    ctx.time("time", lambda: model.step(x, w, s), warmup=1, repeat=3)
 """
 
 FUSED = "import torch\n\n\ndef step(x, w, s):\n    return torch.softmax(x @ w, -1)\n"
@@ -126,6 +126,24 @@ def test_explain_without_a_profile_says_how_to_record_one(  # type: ignore[no-un
     )
 
 
+CHECK_BENCH = """\
+import commitbench as cb
+import torch
+
+import model
+
+
+@cb.bench
+def step(ctx):
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(0)
+    x, w, s = (torch.randn(256, 256, generator=g) for _ in range(3))
+    ctx.time("work", lambda: model.step(x, w, s), warmup=1, repeat=3)
+    # The gate's metric: fixed samples set by the commit (as tests.gitrepo.DELAY_MODULE),
+    # so the verdict does not depend on the load of the machine running the test.
+    ctx.record("time", [model.COST * (1 + 0.002 * (k - 7)) for k in range(15)], unit="s")
+"""
+
 SLOWER = (
     "import torch\n\n\ndef step(x, w, s):\n"
     "    for _ in range(3):\n        x @ w\n    return torch.softmax(x @ w, -1)\n"
@@ -136,17 +154,18 @@ SLOWER = (
 def test_check_explains_a_confirmed_regression(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path
 ) -> None:
-    """HEAD multiplies four times where BASE did once: check --trace confirms the
-    regression and names aten::mm, its calls per iteration 1 -> 4, first."""
+    """HEAD multiplies four times where BASE did once (and records a `time` 20% higher):
+    check --trace confirms the regression and names aten::mm, its calls per iteration
+    1 -> 4, first."""
     g = GitBuilder(tmp_path / "repo")
-    base = g.commit("fused", {"model.py": FUSED, "benches/ops.py": BENCH})
-    head = g.commit("slower", {"model.py": SLOWER})
+    base = g.commit("fused", {"model.py": FUSED + "COST = 0.05\n", "benches/ops.py": CHECK_BENCH})
+    head = g.commit("slower", {"model.py": SLOWER + "COST = 0.06\n"})
     where = ("--repo", str(g.path), "--results", str(tmp_path / "r"), "--benches", "benches")
     checked = cli("check", base, head, *where, "--trace", "--json")
     assert checked.code == 1, checked.err
     report = json.loads(checked.out)
     assert [r["case"] for r in report["confirmed"] if r["metric"] == "time"] == [CASE]
-    (why,) = report["explain"]
+    (why,) = report["explain"]  # once per case, however many of its metrics regressed
     assert (why["case"], why["base"], why["head"]) == (CASE, base, head)
     first = why["changes"][0]
     assert (first["name"], first["status"], first["base_calls"], first["head_calls"]) == (
