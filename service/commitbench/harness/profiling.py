@@ -5,7 +5,7 @@ metrics are taken: every function the case gave `ctx.time` runs `iterations` mor
 in order, under torch.profiler (CPU activity; CUDA too once the process uses CUDA), each
 inside a `record_function` range named `commitbench::<ctx.time name>`. What the
 profiler saw becomes an operator/kernel table (model/profile.py) and `profile.*` metrics.
-On CUDA one more iteration runs with the allocator's history recorded (Python stacks
+On CUDA two more iterations run with the allocator's history recorded (Python stacks
 only, which is cheap) for the peak allocated and reserved memory and the allocation
 sites alive at the peak. The timings already recorded are not touched.
 
@@ -36,6 +36,7 @@ from commitbench.model.records import MetricRecord
 
 RANGE = "commitbench::"  # record_function ranges of ours, left out of the tables
 MAX_SITES = 10  # allocation sites kept at the peak
+MEMORY_ITERATIONS = 2  # iterations run with the allocator's history on (CUDA)
 MEMORY_ENTRIES = 200_000  # allocator history entries kept (a ring buffer)
 
 Timed = Sequence[tuple[str, Callable[[], object]]]
@@ -226,9 +227,12 @@ def _memory_metrics(
         enabled="all", context="alloc", stacks="python", max_entries=MEMORY_ENTRIES
     )
     try:
-        for name, fn in timed:
-            with torch.profiler.record_function(RANGE + name):
-                fn()
+        # Two iterations: what one iteration leaves alive into the next (a leak, an
+        # activation kept) is then seen at the peak with the site that allocated it.
+        for _ in range(MEMORY_ITERATIONS):
+            for name, fn in timed:
+                with torch.profiler.record_function(RANGE + name):
+                    fn()
         torch.cuda.synchronize()
         snapshot = torch.cuda.memory._snapshot()
     finally:
@@ -240,8 +244,8 @@ def _memory_metrics(
     props = {
         "before_mib": before / mib,
         "sites": [{"site": site, "mib": size / mib} for site, size in sites],
-        "what": "max_memory_allocated over one iteration; sites: blocks allocated in that "
-        "iteration and alive at its peak (before_mib were alive before it)",
+        "what": f"max_memory_allocated over {MEMORY_ITERATIONS} iterations; sites: blocks "
+        "allocated in them and alive at their peak (before_mib were alive before them)",
     }
     files: dict[str, Path] = {}
     if out_dir is not None:

@@ -31,7 +31,6 @@ import argparse
 import ctypes
 import dataclasses
 import fcntl
-import hashlib
 import importlib
 import os
 import resource
@@ -47,7 +46,7 @@ from typing import Any, BinaryIO
 from commitbench.harness import environment, profiling
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
-from commitbench.model.profile import TIME_PER_ITER
+from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import (
     PROFILES,
     CaseKey,
@@ -181,7 +180,7 @@ def run_case(
 def _traced(result: ResultRecord, ctx: Context, iterations: int, out: Path | None) -> ResultRecord:
     """The result with its profile's metrics; a profile that fails is said on stderr
     (the worker's log) and leaves the measured result as it was."""
-    stem = hashlib.sha256(result.case.label.encode()).hexdigest()[:32]
+    stem = artifact_stem(result.case.label)
     try:
         with profiling.nvtx_range(f"{result.case.label}/profile"):
             got = profiling.capture(ctx.timed, iterations, out_dir=out, stem=stem)

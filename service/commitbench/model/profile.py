@@ -21,6 +21,7 @@ pin real names to their category.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ _PER_PART = (
 )
 
 SOURCES = ("cpu", "cuda")  # cpu: operators' self CPU time; cuda: kernels' device time
+
+
+def artifact_stem(case_label: str) -> str:
+    """The name a worker gives a case's trace files in --trace-dir (no path characters)."""
+    return hashlib.sha256(case_label.encode()).hexdigest()[:32]
 
 
 def is_profile(metric: str) -> bool:

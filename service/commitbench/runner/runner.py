@@ -49,6 +49,7 @@ from commitbench.runner.launcher import (
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
 from commitbench.runner.selection import Selection, Todo, builtin_benches
+from commitbench.runner.traces import Traces, traced
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
@@ -140,6 +141,7 @@ class Runner:
         self._spooling: CsvStore | None = None  # the database was lost: the spool
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
+        self._traces: Traces | None = None  # --trace: the files of this commit's workers
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -220,7 +222,8 @@ class Runner:
         if not fresh and selection.nothing_left(done, recorded, complete):
             out.matched = len(mine)
             return
-        with self.repo.worktree(commit.sha) as tree:
+        with self.repo.worktree(commit.sha) as tree, traced(self.options.trace) as traces:
+            self._traces = traces
             self._measure(tree, commit, host, profile, selection, recorded, done, out)
 
     def _recorded(self, key: RecordedKey) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -266,6 +269,7 @@ class Runner:
             quick=self.options.quick,
             pass_env=self.options.pass_env,
             trace=0 if self.options.quick else self.options.trace,
+            trace_dir=self._traces.folder if self._traces is not None else None,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
@@ -376,9 +380,12 @@ class Runner:
                 # is imported: runner/protocol.py) keeps its first result, never two.
                 continue
             done.add(label)  # and later modules' workers are told to skip it
-            self._record(recorder, out, sampler.annotate(run))
+            result = sampler.annotate(run)
+            self._record(recorder, out, self._traces.attach(result) if self._traces else result)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
+            if self._traces is not None:  # the profiles' files, beside their results
+                self._traces.save(self.store, out.run_id, recorder.spooled_to)
 
     def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
         out.results.append(result)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from commitbench.model.records import RunData
+from commitbench.store import artifacts
 from commitbench.store.csv import CsvStore, find_runs, read_run
 from commitbench.store.sql import SqlStore
 
@@ -25,10 +26,12 @@ def import_runs(
     """Import every run under `path`. Every run is read and validated before anything is
     written, so a bad file leaves the database untouched. Idempotent."""
     runs: list[RunData] = []
+    files: list[list[artifacts.Artifact]] = []  # each run's profile files, hashes checked
     for folder in find_runs(path):
         runs.append(read_run(folder))
+        files.append(_files_of(folder, runs[-1]))
     seen = added = 0
-    for data in runs:
+    for data, found in zip(runs, files, strict=True):
         run_id = data.header.run.id
         if progress:
             progress(path / str(run_id))
@@ -38,6 +41,7 @@ def import_runs(
             added += store.write_unit(run_id, unit)
         if data.end is not None:
             store.finish_run(run_id, data.end)
+        artifacts.SqlArtifacts(store.engine).save(run_id, found)
     return ImportSummary(runs=len(runs), results_seen=seen, results_added=added)
 
 
@@ -56,4 +60,12 @@ def export_runs(
         if progress:
             progress(run_id)
         written.append(csv.write_run(store.load_run(run_id)))
+        found = artifacts.SqlArtifacts(store.engine).of_run(run_id, {})
+        artifacts.CsvArtifacts(out).save(run_id, found)
     return written
+
+
+def _files_of(folder: Path, data: RunData) -> list[artifacts.Artifact]:
+    return artifacts.CsvArtifacts(folder.parent).of_run(
+        data.header.run.id, artifacts.referenced(data.results)
+    )
