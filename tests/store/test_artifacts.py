@@ -61,6 +61,15 @@ def test_csv_store_keeps_the_trace_beside_the_run(cli, tiny, tmp_path: Path) -> 
     assert artifacts.CsvArtifacts(out).load(ref) == data
     assert not list(out.glob("*/artifacts/*.partial"))
 
+    where = ("--repo", str(g.path), "--results", str(out))
+    shown = cli("show", sha, "--case", CASE, *where)
+    assert shown.code == 0 and "profile.share.gemm" in shown.out
+    assert "…" in shown.out and "aten::resolve_conj" not in shown.out  # the table, cut short
+    whole = json.loads(cli("show", sha, "--case", CASE, *where, "--json").out)
+    (metric,) = [m for m in whole["metrics"] if m["name"] == "profile.time_per_iter"]
+    assert metric["properties"]["artifacts"] == {"chrome_trace": ref}
+    assert metric["properties"]["table"]["rows"][0][0] == "aten::mm"
+
 
 def test_database_export_and_import_carry_the_trace(  # type: ignore[no-untyped-def]
     cli, tiny, db_env: str, engine: Engine, tmp_path: Path
