@@ -216,6 +216,28 @@ def test_device_sample_rows() -> None:
     assert to_device_samples([Tick(5.0, None, Reading())]) == ()
 
 
+def test_a_reading_that_is_not_a_measurement_is_left_out_not_fatal() -> None:
+    """A driver's glitch (NaN power, infinite utilization, negative CPU %) costs that
+    figure of that tick; the records would refuse it, and the case with it."""
+    nan, inf = float("nan"), float("inf")
+    good = _ticks([0.0, 1.0, 2.0], [100.0, 300.0, 100.0], gpus=1)
+    glitch = Tick(
+        1.5,
+        "m.f",
+        Reading(
+            gpus=(GpuReading(0, inf, 1000.0, nan, -5.0, nan),),
+            process=ProcessReading(cpu_util_pct=-3.0, rss_mib=nan, host_cpu_util_pct=inf),
+        ),
+    )
+    ticks = [*good[:2], glitch, good[2]]
+    rows = to_device_samples(ticks)
+    assert rows[2][1:] == (0, None, 1000.0, None, None, None, None, None, None)
+    ResultRecord(CaseKey.of("m.f"), "ok", device_samples=rows)  # the records accept them
+    metrics = {m.name: m for m in summarize(ticks)}
+    assert metrics["energy"].median == 400.0  # from the three real power readings
+    assert (metrics["gpu_util"].n, metrics["cpu_util"].n, metrics["rss"].n) == (2, 2, 3)
+
+
 def test_annotate_attaches_samples_and_keeps_the_workers_metrics() -> None:
     clock, nvml = Clock(), FakeNvml(gpus=1, power_mw=200_000)
     sampler = DeviceSampler([NvmlBackend(nvml)], clock=clock)

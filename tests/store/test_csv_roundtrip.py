@@ -82,6 +82,8 @@ def test_a_label_written_before_strings_were_quoted_is_still_read(tmp_path: Path
     results.write_bytes(old)
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["parts"][0]["results"]["sha256"] = hashlib.sha256(old).hexdigest()
+    manifest["version"] = 1  # as the commitbench of those labels wrote it: no checksum
+    del manifest["checksum"]
     (folder / MANIFEST).write_text(json.dumps(manifest))
     (result,) = read_run(folder).results
     assert (result.case, result.case.label) == (case, 'm.f[n="1",shape=4k]')

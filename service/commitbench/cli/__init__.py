@@ -104,20 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommitbenchError as err:
         return _error(str(err), err.exit_code)
     except Exception as err:
-        if _database_lost(err):
-            return _error(f"database connection lost: {type(err).__name__}", 3)
+        lost = _database_lost(err)
+        if lost is not None:
+            return _error(lost, 3)
         raise
     return result if isinstance(result, int) else 0
 
 
-def _database_lost(err: Exception) -> bool:
-    """A connection-level database failure (store.engine.DB_LOST). Only a command that
-    loaded the database stack can meet one, so the stack is not imported to ask."""
+def _database_lost(err: Exception) -> str | None:
+    """The line for a connection-level database failure (store.engine.DB_LOST) or a
+    database that refuses writes; None for anything else. Only a command that loaded
+    the database stack can meet one, so the stack is not imported to ask."""
     if "sqlalchemy" not in sys.modules and "psycopg" not in sys.modules:
-        return False
-    from commitbench.store.engine import DB_LOST
+        return None
+    from commitbench.store.engine import DB_LOST, refuses_writes
 
-    return isinstance(err, DB_LOST)
+    if isinstance(err, DB_LOST):
+        return f"database connection lost: {type(err).__name__}"
+    if refuses_writes(err):
+        return "database refuses writes (read-only transaction)"
+    return None
 
 
 def _show(err: click.ClickException) -> int:

@@ -41,6 +41,7 @@ from commitbench.harness.timing import (
     measure,
 )
 from commitbench.harness.timing import throughput_metrics as _throughput
+from commitbench.model import checks
 from commitbench.model.records import (
     DIRECTIONS,
     PROFILES,
@@ -304,6 +305,8 @@ class Context:
         for key, value in used.items():
             if not isinstance(value, str | int | float | bool | type(None)):
                 raise ValueError(f"{self.case.label}: note {key}={value!r} is not a scalar")
+            # Refused here, in the bench, as its metrics' properties would be later.
+            checks.json_value(value, f"{self.case.label}: note {key}")
         self._used.update(used)
 
     def skip(self, reason: str) -> NoReturn:

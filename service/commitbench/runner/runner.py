@@ -25,6 +25,8 @@ from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
 from commitbench.model.records import (
     FAILED_STATUSES,
+    REMEASURE_ALL,
+    REMEASURE_FAILED,
     CaseKey,
     CommitInfo,
     MachineInfo,
@@ -35,7 +37,7 @@ from commitbench.model.records import (
     utcnow,
 )
 from commitbench.model.text import storable
-from commitbench.runner import machine
+from commitbench.runner import liveness, machine
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
@@ -53,7 +55,7 @@ from commitbench.runner.traces import Traces, traced
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
-from commitbench.store.engine import DB_LOST
+from commitbench.store.engine import DB_LOST, unwritable
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,11 @@ class CommitOutcome:
     recorded_failed: int = 0  # of those, how many failed, timed out or crashed
     matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
+    # Measured here, but another run recorded them first: dropped (store/sql.py).
+    recorded_elsewhere: list[str] = field(default_factory=list)
+    # Measured, but the CSV directory could not take them (recorder.py), and why.
+    unwritten: list[ResultRecord] = field(default_factory=list)
+    storage_error: str | None = None
 
 
 class Events(Protocol):
@@ -185,6 +192,7 @@ class Runner:
         self.repo.prune_worktrees()
         host = self.machine()
         profile = self.profile = self.profile_for(host)
+        self._interrupt_stale(host)
         self.events.plan(shas)
         outcomes = []
         for index, sha in enumerate(shas):
@@ -289,7 +297,12 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": recorded},
+                environment={
+                    **environment,
+                    "selection": recorded,
+                    "runner": liveness.identity(),
+                    **self._remeasure(),
+                },
             ),
             commit=commit,
             machine=host,
@@ -313,9 +326,36 @@ class Runner:
             # closed as interrupted so a later run resumes with the missing cases.
             if out.run_id is not None:
                 recorder.close(interrupted=interrupted)
+                out.recorded_elsewhere = recorder.recorded_elsewhere
+                out.unwritten, out.storage_error = recorder.unwritten, recorder.storage_error
                 out.spooled_to = recorder.spooled_to
-                if self._spooling is not None:
+                if self._spooling is not None and recorder.written:
                     out.spooled_to = self._spooling.run_dir(out.run_id)
+
+    def _interrupt_stale(self, host: MachineInfo) -> None:
+        """Runs of this machine left `running` by a runner that died (SIGKILL, power)
+        become `interrupted` (runner/liveness.py says how death is told)."""
+        if self.options.quick:
+            return
+        try:
+            stale = self.store.interrupt_stale(host.fingerprint, liveness.gone)
+        except Exception as err:
+            if not unwritable(err):
+                raise
+            log.info("stale runs not checked: the database is lost or read-only")
+            return
+        for run_id in stale:
+            log.warning("run %s was left running by a runner that is gone: interrupted", run_id)
+
+    def _remeasure(self) -> dict[str, str]:
+        """What this run measures again on purpose, for the store's exactly-once check
+        (store/sql.py): everything measured before it started (--force, check's
+        confirmation rounds), or the cases whose latest result failed."""
+        if self.options.force:
+            return {"remeasure": REMEASURE_ALL}
+        if self.options.retry_failed:
+            return {"remeasure": REMEASURE_FAILED}
+        return {}
 
     def _bench_dir(self, tree: Path) -> tuple[Path, list[str]] | None:
         """The folder that goes on the workers' path and the bench modules in it: every

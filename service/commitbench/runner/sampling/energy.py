@@ -29,6 +29,7 @@ import bisect
 import itertools
 from collections.abc import Sequence
 
+from commitbench.model.checks import measured
 from commitbench.model.records import MetricRecord, Window
 from commitbench.runner.sampling.readings import Tick
 
@@ -59,10 +60,11 @@ def _power_series(ticks: Sequence[Tick]) -> dict[int, tuple[list[float], list[fl
     series: dict[int, tuple[list[float], list[float]]] = {}
     for tick in ticks:
         for g in tick.reading.gpus:
-            if g.power_w is not None:
+            power = measured(g.power_w)  # a glitch's NaN would make the energy NaN
+            if power is not None:
                 times, watts = series.setdefault(g.gpu, ([], []))
                 times.append(tick.time)
-                watts.append(g.power_w)
+                watts.append(power)
     return series
 
 
@@ -77,7 +79,7 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
     out = []
 
     def add(name: str, values: list[float | None], unit: str, direction: str) -> None:
-        present = [v for v in values if v is not None]
+        present = [m for m in map(measured, values) if m is not None]
         if present:
             # Summaries only: the ticks themselves are in device_samples.
             out.append(
