@@ -108,6 +108,15 @@ def test_explain_names_the_added_op_and_the_unfused_steps_first(  # type: ignore
     assert md.out.startswith(f"#### Why: {CASE}: {c0[:12]} → {c1[:12]} (operators, self CPU time")
     assert "| `aten::mul` | elementwise | new |" in md.out.splitlines()[4]
 
+    # compare shows the timings; the profile.* rows only when asked for by name.
+    rows = json.loads(cli("compare", c0, c1, *where, "--json").out)["rows"]
+    assert "time" in {r["metric"] for r in rows}
+    assert not [r for r in rows if r["metric"].startswith("profile.")]
+    asked = json.loads(
+        cli("compare", c0, c1, *where, "--json", "--metric", "profile.ops_per_iter").out
+    )
+    assert [r["metric"] for r in asked["rows"]] == ["profile.ops_per_iter"]
+
     table = cli("explain", c0, c1, "--case", CASE, *where)
     assert table.code == 0 and "aten::mul" in table.out and "share of time" in table.out
 

@@ -24,7 +24,7 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
-from commitbench.cli.compare import markdown_option, policy_options, show
+from commitbench.cli.compare import markdown_option, policy_options, show, timed
 from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
@@ -135,7 +135,7 @@ def check_command(
             {
                 "base": b,
                 "head": h,
-                "rows": rows_json(result.rows),
+                "rows": rows_json(timed(result.rows)),
                 "confirmation": rows_json(result.confirmation),
                 "confirmed": rows_json(result.confirmed),
                 "explain": [explaining.explained_json(e, b, h) for e in why],
@@ -143,7 +143,7 @@ def check_command(
             }
         )
     else:
-        show(result.rows, title, as_markdown=as_markdown, as_json=False)
+        show(timed(result.rows), title, as_markdown=as_markdown, as_json=False)
         if result.suspects:
             show(
                 result.confirmation,
