@@ -66,7 +66,9 @@ def title(case: str, base: str, head: str, pair: tuple[Candidate, Candidate]) ->
 
 
 def rich(e: Explanation, heading: str) -> Group:
-    changes = Table("name", "category", "what", "base", "head", "change", "calls", title=heading)
+    changes = Table(
+        "name", "category", "what", "base", "head", "change", "calls", title=Text(heading)
+    )
     for c in e.changes[:SHOWN]:
         changes.add_row(
             Text(c.name[:90]),
