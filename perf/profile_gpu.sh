@@ -36,18 +36,21 @@ g commit -q -am "SwiGLU keeps its hidden activation"
 C=$(g rev-parse HEAD)
 echo "A=$A B=$B C=$C" | tee "$OUTDIR/commits.txt"
 
-CB="$PY -m commitbench"
+# Each commitbench call is bounded (SIGINT: a run closes as interrupted, keeping what it
+# measured), so the whole script stays inside one 10-minute device call.
+CB="timeout -s INT ${STEP_S:-240} $PY -m commitbench"
 W=(--repo "$REPO" --benches benches --results "$RESULTS")
 ATT='attention.single_head[d=64,impl=sdpa,seq=4096]'
 LM='transformer.lm[context=512,dtype=fp32,size=small]'
 export COLUMNS=200
-step() { echo "== $*" | tee -a "$OUTDIR/steps.log"; }
+T0=$(date +%s)
+step() { echo "== [$(($(date +%s) - T0)) s] $*" | tee -a "$OUTDIR/steps.log"; }
 
 step "1. transformer (small) and attention at A, B, C with --trace"
 t0=$(date +%s)
 $CB run "$A" "${W[@]}" --trace --filter 'size=small' 2>&1 | tee "$OUTDIR/run_transformer.log" | tail -5
-$CB run "$A" "$B" "${W[@]}" --trace --filter 'impl=sdpa,seq=4096' 2>&1 | tee "$OUTDIR/run_attention.log" | tail -5
-$CB run "$A" "${W[@]}" --trace --filter 'impl=naive,seq=4096' 2>&1 | tail -3
+$CB run "$A" "$B" "${W[@]}" --trace --filter 'd=64,impl=sdpa,seq=4096' 2>&1 | tee "$OUTDIR/run_attention.log" | tail -5
+$CB run "$A" "${W[@]}" --trace --filter 'd=64,impl=naive,seq=4096' 2>&1 | tail -3
 $CB run "$C" "${W[@]}" --trace --filter 'dtype=fp32,size=small' 2>&1 | tail -3
 echo "runs: $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/steps.log"
 
@@ -68,7 +71,8 @@ step "5. the seed's figures at A"
 $PY perf/profile_figures.py --repo "$REPO" --results "$RESULTS" "$A" \
     --attention-case 'attention.single_head[d=64,impl=naive,seq=4096]' | tee "$OUTDIR/figures.txt"
 
-step "6. trace and snapshot sizes"
+step "6. trace and snapshot sizes (gzipped bytes, largest last)"
 find "$RESULTS" -name '*.gz' -printf '%s %p\n' 2>/dev/null | sort -n | tail -20 | tee "$OUTDIR/artifacts.txt"
 tar czf "$OUTDIR/results.tgz" -C "$RESULTS" .
+step "done"
 ls -la "$OUTDIR"
