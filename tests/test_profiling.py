@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import types
 from pathlib import Path
 
 import pytest
 import torch
 
+import commitbench as cb
 from commitbench.harness import profiling
+from commitbench.harness.bench import Bench, Probe, benches_of
+from commitbench.harness.worker import run_case
 from commitbench.model import profile as names
-from commitbench.model.profile import OpTable
+from commitbench.model.profile import OpTable, artifact_stem
+from commitbench.model.records import CaseKey
 
 
 def test_capture_reduces_the_profiler_to_a_table_and_metrics(tmp_path: Path) -> None:
@@ -96,3 +101,53 @@ def test_peak_sites_replays_the_allocator_trace() -> None:
     peak, sites = profiling.peak_sites(trace)
     assert peak == 420
     assert sites == [("model.py:11 step", 370), ("model.py:12 step", 50)]
+
+
+_calls: list[int] = []
+
+
+@cb.bench
+def breaks_when_profiled(ctx: cb.Context) -> None:
+    x = torch.ones(8, 8)
+
+    def fn() -> object:
+        _calls.append(1)
+        if len(_calls) > 3:  # the 3 timed calls pass; the profile's first call fails
+            raise RuntimeError("only three calls")
+        return x @ x
+
+    ctx.time("time", fn, warmup=0, repeat=3)
+
+
+@cb.bench
+def profiled(ctx: cb.Context) -> None:
+    x = torch.ones(8, 8)
+    ctx.time("time", lambda: x @ x, warmup=0, repeat=2)
+
+
+def _spec(fn: object) -> tuple[Bench, CaseKey]:
+    spec = benches_of(types.SimpleNamespace(f=fn, __name__=__name__))[0]
+    (case,) = spec.cases()
+    return spec, case
+
+
+def test_a_failing_profile_leaves_the_measured_result(capsys: pytest.CaptureFixture[str]) -> None:
+    spec, case = _spec(breaks_when_profiled)
+    result, _ = run_case(spec, case, "smoke", Probe("cpu"), trace=2)
+    assert result.status == "ok"
+    assert [m.name for m in result.metrics] == ["time", "peak_rss"]
+    assert result.metrics[0].n == 3
+    err = capsys.readouterr().err
+    assert f"profile of {case.label} failed:" in err and "RuntimeError: only three calls" in err
+
+
+def test_run_case_adds_the_profile_after_the_timing(tmp_path: Path) -> None:
+    spec, case = _spec(profiled)
+    plain, _ = run_case(spec, case, "smoke", Probe("cpu"))
+    traced, _ = run_case(spec, case, "smoke", Probe("cpu"), trace=2, trace_dir=tmp_path)
+    assert [m.name for m in plain.metrics] == ["time", "peak_rss"]
+    names = [m.name for m in traced.metrics]
+    assert names[:2] == ["time", "peak_rss"] and "profile.share.gemm" in names
+    (table,) = [m for m in traced.metrics if m.name == "profile.time_per_iter"]
+    assert table.properties["capture_s"] > 0 and table.properties["table"]["iterations"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == [f"{artifact_stem(case.label)}.trace.json.gz"]
