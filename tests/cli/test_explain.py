@@ -117,6 +117,16 @@ def test_explain_names_the_added_op_and_the_unfused_steps_first(  # type: ignore
     )
     assert [r["metric"] for r in asked["rows"]] == ["profile.ops_per_iter"]
 
+    # report: the category shares over the three commits, stacked; no trend per share.
+    out = tmp_path / "report"
+    assert cli("report", "--out", str(out), *where).code == 0
+    page = (out / "index.html").read_text()
+    assert "<h2>Where the time went</h2>" in page
+    assert f"{CASE} on " in page and "where the time went</figcaption>" in page
+    charts = sorted(p.name for p in out.glob("*.png"))
+    assert [c for c in charts if c.startswith("shares-")] != []
+    assert not [c for c in charts if "profile" in c]  # no trend of a profile.* metric
+
     table = cli("explain", c0, c1, "--case", CASE, *where)
     assert table.code == 0 and "aten::mul" in table.out and "share of time" in table.out
 

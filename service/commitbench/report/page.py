@@ -14,6 +14,7 @@ from pathlib import Path
 from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.series import build
 from commitbench.model.points import PointFilter, Series, SeriesPoint
+from commitbench.model.profile import CATEGORIES, SHARE_PREFIX, is_profile
 from commitbench.model.records import DeviceSample, RunData, case_matches
 from commitbench.model.text import printable
 from commitbench.model.words import plural
@@ -149,7 +150,9 @@ def write(
     """Write out/index.html and out/*.png; returns the HTML file's path and the line
     that says which plots --max-plots left out (empty when none)."""
     points = store.series_points(PointFilter(repository=repository))
-    series, left = choose(build(points, case=case, metrics=metrics), max_plots)
+    # The profile.* series have their own section (profile_figures), not a trend each.
+    timed = points if metrics else [p for p in points if not is_profile(p.metric)]
+    series, left = choose(build(timed, case=case, metrics=metrics), max_plots)
     note = left_out_note(left, len(series))
     figures = [
         Figure(
@@ -163,6 +166,7 @@ def write(
     title, rows = latest_comparison(
         store, points, policies or Policies(), case=case, metrics=metrics
     )
+    rows = rows if metrics else [r for r in rows if not is_profile(r.metric)]
     device = None
     run = latest_run(store, [p for p in points if case_matches(p.case, case)])
     if run is not None:
@@ -176,14 +180,38 @@ def write(
         )
         if image is not None:
             device = Figure("device-latest-run.png", image, "device utilization of the latest run")
+    kernels = profile_figures([p for p in points if case_matches(p.case, case)], max_plots)
     out.mkdir(parents=True, exist_ok=True)
-    for fig in [*figures, *([device] if device else [])]:
+    for fig in [*figures, *kernels, *([device] if device else [])]:
         (out / fig.name).write_bytes(fig.png)
     page = out / "index.html"
     page.write_text(
-        render(repository, points, figures, title, rows, device, note), encoding="utf-8"
+        render(repository, points, figures, title, rows, device, note, kernels), encoding="utf-8"
     )
     return page, note
+
+
+def profile_figures(points: Sequence[SeriesPoint], limit: int) -> list[Figure]:
+    """Per case, machine and profile with `--trace` results: the category shares of its
+    profiled time (`profile.share.*`) over commits, stacked; at most `limit` of them."""
+    groups: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
+    order: dict[tuple[str, str, str], list[str]] = {}
+    for p in sorted(points, key=lambda q: (q.committed_at or q.measured_at, q.sha)):
+        if not p.metric.startswith(SHARE_PREFIX):
+            continue
+        key = (p.case, p.machine_label, p.profile)
+        by_sha = groups.setdefault(key, {})
+        if p.sha not in by_sha:
+            order.setdefault(key, []).append(p.sha)
+        by_sha.setdefault(p.sha, {})[p.metric.removeprefix(SHARE_PREFIX)] = p.value
+    out = []
+    for (case_id, machine, profile), by_sha in sorted(groups.items())[:limit]:
+        shas = order[(case_id, machine, profile)]
+        stacks = [(c, [by_sha[s].get(c, 0.0) for s in shas]) for c in CATEGORIES]
+        name = f"shares-{slug(case_id)}-{slug(machine)}-{profile}.png"
+        caption = f"{printable(case_id)} on {machine} ({profile}): where the time went"
+        out.append(Figure(name, plots.shares(caption, shas, stacks), caption))
+    return out
 
 
 def _runs_note(s: Series) -> str:
@@ -233,6 +261,7 @@ def render(
     rows: Sequence[Row],
     device: Figure | None,
     note: str = "",
+    kernels: Sequence[Figure] = (),
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
@@ -252,6 +281,11 @@ def render(
         "from the lowest to the highest of theirs).</p>",
         *([f"<p class='noisy'>{html.escape(note)}</p>"] if note else []),
         *(map(_img, figures) if figures else ["<p>No timings recorded.</p>"]),
+        "<h2>Where the time went</h2>",
+        "<p>Share of each case's profiled time by category (operators' self CPU time, or "
+        "kernels' device time on CUDA), per commit measured with <code>--trace</code>; "
+        "<code>commitbench explain</code> names what changed.</p>",
+        *(map(_img, kernels) if kernels else ["<p>No profiles (run with --trace).</p>"]),
         "<h2>Device utilization</h2>",
         _img(device) if device else "<p>No device samples in the latest run.</p>",
         "</body></html>",
