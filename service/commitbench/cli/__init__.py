@@ -22,6 +22,7 @@ _COMMANDS = {
     "compare": "commitbench.cli.compare:compare_command",
     "check": "commitbench.cli.check:check_command",
     "bisect": "commitbench.cli.bisect:bisect_command",
+    "explain": "commitbench.cli.explain:explain_command",
     "show": "commitbench.cli.show:show_command",
     "report": "commitbench.cli.report:report_command",
     "detect": "commitbench.cli.detect:detect_command",

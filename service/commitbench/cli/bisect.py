@@ -17,6 +17,7 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import Quiet, fmt_value
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
@@ -38,6 +39,7 @@ from commitbench.store import open_store
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @pass_env_option
+@trace_option
 @global_options
 def bisect_command(
     good: str,
@@ -50,6 +52,7 @@ def bisect_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -70,6 +73,7 @@ def bisect_command(
         setup=setup,
         cases=frozenset({case}),
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:

@@ -22,6 +22,7 @@ from commitbench.cli.common import (
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import PointFilter
+from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
 from commitbench.runner.vcs import Repository
 from commitbench.store import ReadStore
@@ -82,7 +83,13 @@ def load_rows(
     )
     if rows:
         check_metrics(metrics, (r.metric for r in rows), f"at both {base[:12]} and {head[:12]}")
-    return [r for r in rows if not metrics or r.metric in metrics]
+    return [r for r in rows if r.metric in metrics] if metrics else timed(rows)
+
+
+def timed(rows: list[Row]) -> list[Row]:
+    """The rows shown unless asked for by name: not the `profile.*` ones, which say where
+    the time went (`commitbench explain` reads them), one sample each."""
+    return [r for r in rows if not is_profile(r.metric)]
 
 
 @click.command("compare")

@@ -21,6 +21,7 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import (
     Lines,
     Live,
@@ -116,6 +117,7 @@ from commitbench.store import open_store
     show_default=True,
     help="One worker per bench module, or per case.",
 )
+@trace_option
 @global_options
 def run_command(
     revs: tuple[str, ...],
@@ -136,6 +138,7 @@ def run_command(
     first_parent: bool,
     quick: bool,
     isolate: str,
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -171,6 +174,7 @@ def run_command(
         isolate=isolate,
         quick=quick,
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     live = Live(stderr) if sys.stderr.isatty() and not g.json else None
     events = Quiet() if g.json else live or Lines()

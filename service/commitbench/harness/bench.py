@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, overload
 
-from commitbench.harness import peaks
+from commitbench.harness import peaks, profiling
 from commitbench.harness.timing import (
     Clock,
     CpuTimer,
@@ -306,6 +306,9 @@ class Context:
         self._windows: list[Window] = []
         self._used: dict[str, ParamValue] = {}
         self._cpu_timed = [0.0, 0.0]  # wall, CPU seconds of perf_counter-timed batches
+        # What ctx.time timed, in order: run again under the profiler after the case
+        # with --trace (harness/profiling.py), never while it is timed.
+        self._timed: list[tuple[str, Callable[[], object]]] = []
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -323,6 +326,10 @@ class Context:
     @property
     def windows(self) -> tuple[Window, ...]:
         return tuple(self._windows)
+
+    @property
+    def timed(self) -> tuple[tuple[str, Callable[[], object]], ...]:
+        return tuple(self._timed)
 
     @property
     def used(self) -> dict[str, ParamValue]:
@@ -404,7 +411,9 @@ class Context:
         chosen = self._timer(timer)
         counted = _CpuCounted(chosen, self._cpu_timed) if chosen.name == CpuTimer.name else chosen
         start = self._wall()
-        timing = measure(fn, policy=policy, timer=counted, clock=self._clock, l2_flush=l2_flush)
+        with profiling.nvtx_range(f"{self.case.label}/{name}"):
+            timing = measure(fn, policy=policy, timer=counted, clock=self._clock, l2_flush=l2_flush)
+        self._timed.append((name, fn))
         self._windows.append(Window(start, self._wall(), timing.calls))
         peak: float | None = None
         source: str | None = None

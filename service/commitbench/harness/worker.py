@@ -42,11 +42,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from commitbench.harness import calibration, environment
+from commitbench.harness import calibration, environment, profiling
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
+from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import (
     PROFILES,
     CaseKey,
@@ -150,8 +152,14 @@ def run_case(
     *,
     clock: Callable[[], float] = time.perf_counter,
     quick: bool = False,
+    trace: int = 0,
+    trace_dir: Path | None = None,
 ) -> tuple[ResultRecord, tuple[Window, ...]]:
-    """Run one case in this process and return its result; never raises for the bench."""
+    """Run one case in this process and return its result; never raises for the bench.
+
+    `trace` > 0: once the case is timed and its metrics taken, its timed functions run
+    that many more iterations under the profiler (harness/profiling.py), which adds the
+    `profile.*` metrics; the case's duration does not include them."""
     started = utcnow()
     t0 = clock()
     reason = probe.missing(spec.requires)
@@ -165,7 +173,8 @@ def run_case(
     rss_reset = reset_peak_rss()
     status, error = "ok", None
     try:
-        spec.fn(ctx, **case.params_dict)
+        with profiling.nvtx_range(case.label):
+            spec.fn(ctx, **case.params_dict)
     except Skipped as skip:
         status, error = "skipped", _tail(str(skip)) or "skipped by the bench"
     except MemoryError:
@@ -185,7 +194,33 @@ def run_case(
     if status == "ok" and not quick:  # the machine's, not the case's: no `used`
         metrics = (*metrics, *_state_metrics(ctx))
     result = ResultRecord(case, status, error, clock() - t0, started, metrics)
+    if trace > 0 and status == "ok" and ctx.timed:
+        result = _traced(result, ctx, trace, trace_dir)
     return result, ctx.windows
+
+
+def _traced(result: ResultRecord, ctx: Context, iterations: int, out: Path | None) -> ResultRecord:
+    """The result with its profile's metrics; a profile that fails is said on stderr
+    (the worker's log) and leaves the measured result as it was."""
+    stem = artifact_stem(result.case.label)
+    try:
+        with profiling.nvtx_range(f"{result.case.label}/profile"):
+            got = profiling.capture(ctx.timed, iterations, out_dir=out, stem=stem)
+    except Exception:
+        print(
+            f"profile of {result.case.label} failed:\n{_tail(traceback.format_exc())}",
+            file=sys.stderr,
+        )
+        return result
+    taken = {m.name for m in result.metrics}
+    extra = tuple(
+        dataclasses.replace(m, properties={**m.properties, "capture_s": got.capture_s})
+        if m.name == TIME_PER_ITER
+        else m
+        for m in got.metrics
+        if m.name not in taken
+    )
+    return dataclasses.replace(result, metrics=(*result.metrics, *extra))
 
 
 @dataclass(frozen=True)
@@ -257,6 +292,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
     p.add_argument("--list", action="store_true", help="send the plan of each module, stop")
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
+    p.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="profile N iterations after timing"
+    )
+    p.add_argument("--trace-dir", type=Path, default=None, help="where traces are written")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
     p.add_argument(
@@ -351,7 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             result: ResultRecord = ResultRecord(case, "failed", refused, 0.0, utcnow())
             windows: tuple[Window, ...] = ()
         else:
-            result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
+            result, windows = run_case(
+                spec,
+                case,
+                args.profile,
+                probe,
+                quick=args.quick,
+                trace=args.trace,
+                trace_dir=args.trace_dir,
+            )
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]

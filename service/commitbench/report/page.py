@@ -15,6 +15,7 @@ from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.analysis.series import build
 from commitbench.model.points import PointFilter, Series, SeriesPoint
+from commitbench.model.profile import CATEGORIES, SHARE_PREFIX, is_profile
 from commitbench.model.records import DeviceSample, RunData, case_matches
 from commitbench.model.state import is_state
 from commitbench.model.text import printable
@@ -151,8 +152,11 @@ def write(
     """Write out/index.html and out/*.png; returns the HTML file's path and the line
     that says which plots --max-plots left out (empty when none)."""
     points = store.series_points(PointFilter(repository=repository))
-    # The machine's state has its own table (latest_state), not a trend per case.
-    timed = [p for p in points if not is_state(p.metric)]
+    # The machine's state has its own table (latest_state) and the profile.* series their
+    # own section (profile_figures, unless --metric names one), not a trend each.
+    timed = [
+        p for p in points if not is_state(p.metric) and (bool(metrics) or not is_profile(p.metric))
+    ]
     series, left = choose(build(timed, case=case, metrics=metrics), max_plots)
     note = left_out_note(left, len(series))
     figures = [
@@ -167,6 +171,7 @@ def write(
     title, rows = latest_comparison(
         store, points, policies or Policies(), case=case, metrics=metrics
     )
+    rows = rows if metrics else [r for r in rows if not is_profile(r.metric)]
     device = None
     run = latest_run(store, [p for p in points if case_matches(p.case, case)])
     if run is not None:
@@ -181,12 +186,14 @@ def write(
         if image is not None:
             device = Figure("device-latest-run.png", image, "device utilization of the latest run")
     machine = latest_state(store, [p for p in points if case_matches(p.case, case)])
+    kernels = profile_figures([p for p in points if case_matches(p.case, case)], max_plots)
     out.mkdir(parents=True, exist_ok=True)
-    for fig in [*figures, *([device] if device else [])]:
+    for fig in [*figures, *kernels, *([device] if device else [])]:
         (out / fig.name).write_bytes(fig.png)
     page = out / "index.html"
     page.write_text(
-        render(repository, points, figures, title, rows, device, note, machine), encoding="utf-8"
+        render(repository, points, figures, title, rows, device, note, machine, kernels),
+        encoding="utf-8",
     )
     return page, note
 
@@ -224,6 +231,29 @@ def _state(states: Sequence[CaseState]) -> str:
             f"{html.escape(flags or 'none')}</td></tr>"
         )
     return f"<table>{head}{''.join(cells)}</table>"
+
+
+def profile_figures(points: Sequence[SeriesPoint], limit: int) -> list[Figure]:
+    """Per case, machine and profile with `--trace` results: the category shares of its
+    profiled time (`profile.share.*`) over commits, stacked; at most `limit` of them."""
+    groups: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
+    order: dict[tuple[str, str, str], list[str]] = {}
+    for p in sorted(points, key=lambda q: (q.committed_at or q.measured_at, q.sha)):
+        if not p.metric.startswith(SHARE_PREFIX):
+            continue
+        key = (p.case, p.machine_label, p.profile)
+        by_sha = groups.setdefault(key, {})
+        if p.sha not in by_sha:
+            order.setdefault(key, []).append(p.sha)
+        by_sha.setdefault(p.sha, {})[p.metric.removeprefix(SHARE_PREFIX)] = p.value
+    out = []
+    for (case_id, machine, profile), by_sha in sorted(groups.items())[:limit]:
+        shas = order[(case_id, machine, profile)]
+        stacks = [(c, [by_sha[s].get(c, 0.0) for s in shas]) for c in CATEGORIES]
+        name = f"shares-{slug(case_id)}-{slug(machine)}-{profile}.png"
+        caption = f"{printable(case_id)} on {machine} ({profile}): where the time went"
+        out.append(Figure(name, plots.shares(caption, shas, stacks), caption))
+    return out
 
 
 def _runs_note(s: Series) -> str:
@@ -274,6 +304,7 @@ def render(
     device: Figure | None,
     note: str = "",
     machine: Sequence[CaseState] = (),
+    kernels: Sequence[Figure] = (),
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
@@ -300,6 +331,11 @@ def render(
         "trustworthy: contention (wall time over CPU time above 1.1, or CPU steal), GPU "
         "throttling, other processes on the GPU.</p>",
         _state(machine),
+        "<h2>Where the time went</h2>",
+        "<p>Share of each case's profiled time by category (operators' self CPU time, or "
+        "kernels' device time on CUDA), per commit measured with <code>--trace</code>; "
+        "<code>commitbench explain</code> names what changed.</p>",
+        *(map(_img, kernels) if kernels else ["<p>No profiles (run with --trace).</p>"]),
         "<h2>Device utilization</h2>",
         _img(device) if device else "<p>No device samples in the latest run.</p>",
         "</body></html>",

@@ -67,6 +67,8 @@ class WorkerOptions:
     python: str = sys.executable
     quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
     pass_env: tuple[str, ...] = ()  # names bench code gets beyond the allow-list
+    trace: int = 0  # profiled iterations after each case's timing (0: none)
+    trace_dir: Path | None = None  # where workers write Chrome traces and snapshots
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -123,6 +125,10 @@ def _command(
     cmd += ["--profile", options.profile, "--device", options.device]
     if options.quick:
         cmd.append("--quick")
+    if options.trace > 0:
+        cmd += ["--trace", str(options.trace)]
+        if options.trace_dir is not None:
+            cmd += ["--trace-dir", str(options.trace_dir)]
     for label in only:
         cmd += ["--case", label]
     for label in skip:

@@ -53,6 +53,7 @@ from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
 from commitbench.runner.sampling.state import with_calibration
 from commitbench.runner.selection import Selection, Todo, builtin_benches
+from commitbench.runner.traces import Traces, traced
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
@@ -86,6 +87,7 @@ class RunOptions:
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
     retry_failed: bool = False  # measure again the cases whose latest result failed
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
+    trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
 
 
 @dataclass
@@ -148,6 +150,7 @@ class Runner:
         self._spooling: CsvStore | None = None  # the database was lost: the spool
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
+        self._traces: Traces | None = None  # --trace: the files of this commit's workers
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -229,7 +232,8 @@ class Runner:
         if not fresh and selection.nothing_left(done, recorded, complete):
             out.matched = len(mine)
             return
-        with self.repo.worktree(commit.sha) as tree:
+        with self.repo.worktree(commit.sha) as tree, traced(self.options.trace) as traces:
+            self._traces = traces
             self._measure(tree, commit, host, profile, selection, recorded, done, out)
 
     def _recorded(self, key: RecordedKey) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -274,6 +278,8 @@ class Runner:
             cwd=tree,
             quick=self.options.quick,
             pass_env=self.options.pass_env,
+            trace=0 if self.options.quick else self.options.trace,
+            trace_dir=self._traces.folder if self._traces is not None else None,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
@@ -428,9 +434,14 @@ class Runner:
             # is kept, with the calibration known so far): each result gets its worker's
             # calibration at start and end. The unit is written at once anyway.
             for result, process in finished:
-                self._record(recorder, out, with_calibration(result, process), shown=True)
+                calibrated = with_calibration(result, process)
+                if self._traces:
+                    calibrated = self._traces.attach(calibrated)
+                self._record(recorder, out, calibrated, shown=True)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
+            if self._traces is not None:  # the profiles' files, beside their results
+                self._traces.save(self.store, out.run_id, recorder.spooled_to)
 
     def _record(
         self,

@@ -11,6 +11,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from commitbench.errors import CsvFormatError
 from commitbench.model.records import RunData
+from commitbench.store import artifacts
 from commitbench.store.csv import CsvStore, find_runs, read_run
 from commitbench.store.sql import SqlStore
 
@@ -31,6 +32,9 @@ def import_runs(
     or a database that refuses a row after all, leaves the database untouched.
     Idempotent: a run or result already there is left as it is."""
     runs: list[tuple[Path, RunData]] = [(folder, read_run(folder)) for folder in find_runs(path)]
+    # The runs' profile files, read (and their hashes checked) before anything is written
+    # too; kept once the results are in (store/artifacts.py).
+    files = [_files_of(folder, data) for folder, data in runs]
     seen = added = 0
     folder = Path(path)
     try:
@@ -52,6 +56,8 @@ def import_runs(
         raise CsvFormatError(
             f"{folder}: refused by the database ({reason}); nothing was imported"
         ) from None
+    for (_, data), found in zip(runs, files, strict=True):
+        artifacts.SqlArtifacts(store.engine).save(data.header.run.id, found)
     return ImportSummary(runs=len(runs), results_seen=seen, results_added=added)
 
 
@@ -70,4 +76,12 @@ def export_runs(
         if progress:
             progress(run_id)
         written.append(csv.write_run(store.load_run(run_id)))
+        found = artifacts.SqlArtifacts(store.engine).of_run(run_id, {})
+        artifacts.CsvArtifacts(out).save(run_id, found)
     return written
+
+
+def _files_of(folder: Path, data: RunData) -> list[artifacts.Artifact]:
+    return artifacts.CsvArtifacts(folder.parent).of_run(
+        data.header.run.id, artifacts.referenced(data.results)
+    )
