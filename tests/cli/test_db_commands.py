@@ -29,12 +29,12 @@ def test_upgrade_then_current(cli, fresh_url: URL) -> None:  # type: ignore[no-u
     assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0004\n", "")
     second = cli("db", "upgrade", "--db", db, "--json")
     assert second.code == 0
-    assert json.loads(second.out) == {"before": "0004", "after": "0004", "changed": False}
+    assert json.loads(second.out) == {"before": "0006", "after": "0006", "changed": False}
     current = cli("db", "current", "--db", db, "--json")
     assert current.code == 0
     assert json.loads(current.out) == {
-        "revision": "0004",
-        "head": "0004",
+        "revision": "0006",
+        "head": "0006",
         "up_to_date": True,
         "counts": {
             "machines": 0,

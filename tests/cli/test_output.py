@@ -131,7 +131,7 @@ def test_database_tables_go_to_stdout(cli, db_env: str, engine: Engine) -> None:
     assert (jobs.code, jobs.err) == (0, "")
     assert jobs.out.endswith("0 pending, 0 running, 0 done, 0 failed, 0 parked\n")
     current = cli("db", "current")
-    assert current.err == "" and current.out.startswith("revision 0004 (up to date)\n")
+    assert current.err == "" and current.out.startswith("revision 0006 (up to date)\n")
 
 
 def test_check_prints_its_tables_and_verdict_on_stdout(  # type: ignore[no-untyped-def]
@@ -143,7 +143,7 @@ def test_check_prints_its_tables_and_verdict_on_stdout(  # type: ignore[no-untyp
     )
     # Whether these tiny timings look slower at b is noise; where the output goes is not.
     assert checked.code in (0, 1), checked.err
-    assert checked.err.startswith(f"measuring {a[:12]} (base) and {b[:12]} (head)\n")
+    assert checked.err.startswith(f"measuring {a[:12]} (base) and {b[:12]} (head), interleaved\n")
     assert "┃" not in checked.err
     assert "┃ verdict " in checked.out
     (verdict,) = [line for line in checked.out.splitlines() if line.startswith("check ")]

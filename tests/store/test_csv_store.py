@@ -40,7 +40,7 @@ def test_run_round_trips_bit_for_bit(tmp_path: Path) -> None:
 def test_manifest_names_format_and_version(tmp_path: Path) -> None:
     _, folder = write(tmp_path)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert (manifest["format"], manifest["version"]) == ("commitbench-csv", 1)
+    assert (manifest["format"], manifest["version"]) == ("commitbench-csv", 3)
     assert [p["results"]["rows"] for p in manifest["parts"]] == [1, 1, 1]
     assert manifest["parts"][0]["metrics"]["rows"] == 3
     assert manifest["parts"][0]["device_samples"]["rows"] == 6
@@ -106,8 +106,8 @@ BAD_INPUTS = {
         r"manifest.json is missing$",
     ),
     "wrong format version": (
-        lambda d: _edit(d / MANIFEST, '"version": 1', '"version": 7'),
-        r"format version 7 is not supported \(this commitbench reads version 1\)",
+        lambda d: _edit(d / MANIFEST, '"version": 3', '"version": 7'),
+        r"format version 7 is not supported \(this commitbench reads versions 1, 2, 3\)",
     ),
     "truncated file": (
         lambda d: (d / "device_samples-0001.csv").write_bytes(
@@ -203,3 +203,29 @@ def test_recorded_cases_by_commit_machine_and_profile(tmp_path: Path) -> None:
     (tmp_path / str(other_machine.run.id) / "results-0001.csv").write_text("x\n")
     assert len(store.recorded(RecordedKey.of(header))) == 3
     assert store.recorded(RecordedKey.of(other_machine)) == {}
+
+
+def test_each_sample_keeps_its_process(tmp_path: Path) -> None:
+    time = f.result(i=0).metrics[0]
+    split = dataclasses.replace(time, processes=tuple(k // 5 for k in range(time.n)))
+    result = dataclasses.replace(f.result(i=0), metrics=(split, *f.result(i=0).metrics[1:]))
+    header = f.header()
+    with MetricsRecorder(CsvStore(tmp_path), header) as rec:
+        rec.add(result)
+    assert read_run(tmp_path / str(header.run.id)).results == (result,)
+
+
+def test_a_version_1_run_reads_as_one_process_per_result(tmp_path: Path) -> None:
+    """Written before the processes column: the same run, read as one process each."""
+    _, folder = write(tmp_path)
+    for seq in (1, 2, 3):
+        name = f"metrics-000{seq}.csv"
+        lines = (folder / name).read_bytes().decode().split("\r\n")
+        (folder / name).write_bytes(
+            "\r\n".join(line.rsplit(",", 1)[0] if line else line for line in lines).encode()
+        )
+        _rehash(folder, name)
+    _edit(folder / MANIFEST, '"version": 3', '"version": 1')
+    data = read_run(folder)
+    assert data.results == tuple(f.result(i=i, status="oom" if i == 2 else "ok") for i in range(3))
+    assert all(m.processes is None for r in data.results for m in r.metrics)

@@ -18,6 +18,7 @@ from commitbench.cli.common import (
     info,
     pass_env_option,
     policies_from,
+    processes_option,
     profile_option,
     say,
     timeout_option,
@@ -55,10 +56,12 @@ from commitbench.store import open_store
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
-    default=2,
+    default=gate.DEFAULT_PROCESSES,
     show_default=True,
-    help="Interleaved BASE/HEAD re-measurements that confirm a regression.",
+    help="Interleaved BASE/HEAD re-measurements (one fresh process per side each, at "
+    "least --processes) that confirm a regression.",
 )
+@processes_option(gate.DEFAULT_PROCESSES)
 @markdown_option
 @policy_options
 @global_options
@@ -74,6 +77,7 @@ def check_command(
     setup: str | None,
     pass_env: tuple[str, ...],
     rounds: int,
+    processes: int,
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -115,6 +119,7 @@ def check_command(
             policies,
             alpha=alpha,
             rounds=rounds,
+            processes=processes,
             progress=info if not g.json else lambda _: None,
         )
     finally:
@@ -137,7 +142,7 @@ def check_command(
         if result.suspects:
             show(
                 result.confirmation,
-                f"confirmation, {plural(rounds, 'interleaved round')}",
+                f"confirmation, {plural(max(rounds, processes), 'interleaved round')}",
                 as_markdown=as_markdown,
                 as_json=False,
                 every_row=True,  # an unconfirmed suspect shows why: its fresh samples

@@ -13,6 +13,7 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     pass_env_option,
+    processes_option,
     profile_option,
     rev_spec,
     say,
@@ -115,6 +116,7 @@ from commitbench.store import open_store
     show_default=True,
     help="One worker per bench module, or per case.",
 )
+@processes_option(1)
 @global_options
 def run_command(
     revs: tuple[str, ...],
@@ -135,6 +137,7 @@ def run_command(
     first_parent: bool,
     quick: bool,
     isolate: str,
+    processes: int,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -168,6 +171,7 @@ def run_command(
         branch=branch,
         trigger=trigger,
         isolate=isolate,
+        processes=processes,
         quick=quick,
         pass_env=passed,
     )

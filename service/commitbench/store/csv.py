@@ -1,6 +1,6 @@
 """CSV store: the embedded default, and the spool when the database goes away.
 
-Layout (format "commitbench-csv", version 1)::
+Layout (format "commitbench-csv", version 3; csvformat.py says what each version added)::
 
     RESULTS/<run uuid>/manifest.json          run, commit, machine, parts, end
     RESULTS/<run uuid>/results-0001.csv       one part per recorded unit
@@ -15,8 +15,9 @@ is ignored, and a truncated or edited file is refused instead of half-imported. 
 cells are NULL; floats are written with repr() and read back bit for bit; lines end with
 CRLF (RFC 4180), so a cell holding a line break of either kind is quoted.
 
-A reader refuses any other format version. A change to columns or their meaning bumps
-FORMAT_VERSION, and the reader keeps reading every older version it can convert.
+A reader refuses a format version it does not know (csvformat.READABLE_VERSIONS). A
+change to columns or their meaning bumps FORMAT_VERSION, and the reader keeps reading
+every older version it can convert.
 """
 
 from __future__ import annotations
@@ -184,9 +185,10 @@ class CsvStore:
             metric_rows.extend(
                 (
                     key,
-                    *m.row()[:-2],
+                    *m.row()[:-3],
                     None if m.samples is None else _json(list(m.samples)),
                     _json(dict(m.properties)),
+                    None if m.processes is None else _json(list(m.processes)),
                 )
                 for m in r.metrics
             )

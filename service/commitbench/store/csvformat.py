@@ -1,4 +1,8 @@
-"""The commitbench CSV format, version 1: names, columns, and the run header as JSON.
+"""The commitbench CSV format, version 3: names, columns, and the run header as JSON.
+
+Version 3 adds the metrics column `processes` (the worker process of each raw sample, a
+JSON list parallel to `samples`); files of the versions before it have no such column and
+read as one process (issue 13).
 
 See commitbench.store.csv for the layout; csv.py writes it and csvread.py reads it.
 """
@@ -20,7 +24,8 @@ from commitbench.model.records import (
 )
 
 FORMAT_NAME = "commitbench-csv"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
+READABLE_VERSIONS = frozenset({1, 2, 3})
 MANIFEST = "manifest.json"
 
 RESULT_HEADER = (
@@ -34,6 +39,14 @@ RESULT_HEADER = (
     "started_at",
 )
 METRIC_HEADER = ("result_key", *METRIC_FIELDS)
+# Before version 3: no processes column (every sample is process 0's).
+METRIC_HEADER_V1 = tuple(c for c in METRIC_HEADER if c != "processes")
+
+
+def metric_header(version: int) -> tuple[str, ...]:
+    return METRIC_HEADER if version >= 3 else METRIC_HEADER_V1
+
+
 SAMPLE_HEADER = ("result_key", *DeviceSample._fields)
 
 

@@ -26,10 +26,11 @@ from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
-    METRIC_HEADER,
+    READABLE_VERSIONS,
     RESULT_HEADER,
     SAMPLE_HEADER,
     header_from_json,
+    metric_header,
     parse_datetime,
 )
 
@@ -58,6 +59,7 @@ class _Reader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.where = str(folder)
+        self.version = FORMAT_VERSION  # the manifest's, once read
 
     def fail(self, message: str) -> CsvFormatError:
         return CsvFormatError(f"{self.where}: {message}")
@@ -74,11 +76,13 @@ class _Reader:
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
             raise self.fail(f"not a {FORMAT_NAME} manifest")
         version = data.get("version")
-        if version != FORMAT_VERSION:
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            readable = ", ".join(map(str, sorted(READABLE_VERSIONS)))
             raise self.fail(
                 f"format version {version!r} is not supported (this commitbench reads "
-                f"version {FORMAT_VERSION})"
+                f"versions {readable})"
             )
+        self.version = int(version)
         for key in ("run", "commit", "machine", "parts"):
             if key not in data:
                 raise self.fail(f"no {key!r} entry")
@@ -134,6 +138,15 @@ def _float_list(text: str) -> tuple[float, ...]:
     ):
         raise ValueError("not a list of numbers")
     return tuple(float(v) for v in values)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    values = json.loads(text)
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError("not a list of integers")
+    return tuple(values)
 
 
 def _object(text: str) -> dict[str, Any]:
@@ -225,6 +238,7 @@ def _metric(r: _Reader, line: int, row: Mapping[str, str]) -> MetricRecord:
             n=r.value(line, "n", row["n"], int),
             samples=r.value(line, "samples", row["samples"], _float_list),
             properties=r.value(line, "properties", row["properties"], _object) or {},
+            processes=r.value(line, "processes", row.get("processes", ""), _int_list),
             **numbers,
         )
     except (RecordError, TypeError) as exc:
@@ -233,7 +247,7 @@ def _metric(r: _Reader, line: int, row: Mapping[str, str]) -> MetricRecord:
 
 def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     metrics: dict[int, list[MetricRecord]] = {}
-    for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
+    for line, row in r.rows(part.get("metrics"), metric_header(r.version)):
         key = r.value(line, "result_key", row["result_key"], int)
         metrics.setdefault(key, []).append(_metric(r, line, row))
     samples: dict[int | None, list[DeviceSample]] = {}
@@ -301,7 +315,7 @@ def read_ok_metrics(
         for line, row in r.rows(part.get("results"), RESULT_HEADER):
             if row["status"] == "ok" and case in (None, row["case_label"]):
                 wanted[r.value(line, "result_key", row["result_key"], int)] = row["case_label"]
-        for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
+        for line, row in r.rows(part.get("metrics"), metric_header(r.version)):
             if metric not in (None, row["name"]):
                 continue
             label = wanted.get(r.value(line, "result_key", row["result_key"], int))
