@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from commitbench.analysis import compare as compare_module
 from commitbench.analysis import twolevel
 from commitbench.analysis.compare import (
     Policies,
@@ -259,3 +260,31 @@ def test_results_without_processes_are_one_process_each() -> None:
     (row,) = compare_commits(a, b, results)
     assert (row.comparison.processes_base, row.comparison.processes_head) == (1, 2)
     assert (row.runs_base, row.runs_head) == (1, 2)
+
+
+# -- reachability of the policy ------------------------------------------------------------
+
+
+def test_detectable_change_follows_welchs_t_at_equal_spreads() -> None:
+    q = twolevel.t_quantile(1 - 0.01 / 2, 4)
+    assert compare_module.detectable(0.02, 3) == pytest.approx(
+        math.expm1(q * math.log1p(0.02) * math.sqrt(2 / 3)), rel=1e-12
+    )
+    assert compare_module.detectable(0.02, 1) == math.inf
+
+
+def test_a_spread_that_hides_the_minimum_effect_is_named_with_the_processes_needed() -> None:
+    spreads = [
+        ("a.quiet", "time", 0.005, 3),
+        ("a.noisy", "time", 0.05, 3),
+        ("x", "state.load_avg", 1.0, 3),
+    ]
+    (found,) = compare_module.unreachable(spreads, Policies())
+    needed = next(n for n in range(4, 70) if compare_module.detectable(0.05, n) < 0.05)
+    assert (found.case, found.processes, found.needed) == ("a.noisy", 3, needed)
+    assert compare_module.unreachable_line([found]) == (
+        "the spread between processes makes median:5% unreachable for 1 case metric with 3 "
+        f"processes per side (worst: a.noisy time ±5.0%, needs about {needed} processes per "
+        "side); see commitbench doctor"
+    )
+    assert compare_module.unreachable_line([]) is None

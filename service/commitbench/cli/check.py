@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from commitbench.analysis import gate
+from commitbench.analysis.compare import unreachable, unreachable_line
 from commitbench.cli.common import (
     emit_json,
     global_options,
@@ -148,4 +149,22 @@ def check_command(
                 every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
         say(f"check {title}: {result.summary}")
+    line = unreachable_line(
+        unreachable(
+            [
+                (
+                    r.case,
+                    r.metric,
+                    r.comparison.spread,
+                    min(r.comparison.processes_base, r.comparison.processes_head),
+                )
+                for r in result.rows
+                if r.comparison.spread is not None
+            ],
+            policies,
+            alpha=alpha,
+        )
+    )
+    if line is not None:
+        warn(line)
     return result.exit_code
