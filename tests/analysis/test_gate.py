@@ -216,9 +216,23 @@ def test_without_a_suspect_nothing_is_measured_again() -> None:
 def test_a_lenient_policy_turns_the_stale_step_into_no_suspect() -> None:
     lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(50.0)}})
     lab.record(HEAD, MATMUL, level(60.0))
-    result = gate.check(lab, BASE, HEAD, Policies.parse(None, {"ops.*": "median:25%"}))
+    lenient = Policies.parse(None, {"ops.*": "median:25%"})
+    result = gate.check(lab, BASE, HEAD, lenient, max_processes=3)
     assert verdicts(result.rows) == [(MATMUL, "ambiguous", 1.2, 3, 1)]  # not a suspect
     assert result.exit_code == 0 and len(lab.calls) == 4
+
+
+def test_an_ambiguous_row_gets_the_processes_that_decide_it() -> None:
+    """The stale HEAD run alone is ambiguous under a 25% minimum; the comparison says 4
+    more processes per side would decide, and with them HEAD's fresh processes (the same
+    code as BASE) outweigh the stale one."""
+    lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(50.0)}})
+    lab.record(HEAD, MATMUL, level(60.0))
+    result = gate.check(lab, BASE, HEAD, Policies.parse(None, {"ops.*": "median:25%"}))
+    assert verdicts(result.rows) == [(MATMUL, "unchanged", 1.038, 7, 5)]
+    assert (
+        lab.calls[4:] == [(BASE, frozenset({MATMUL}), True), (HEAD, frozenset({MATMUL}), True)] * 4
+    )
 
 
 def test_compare_measure_interleaves_and_compares_the_fresh_processes_alone() -> None:

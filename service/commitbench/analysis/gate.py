@@ -8,7 +8,10 @@ a bot or a test can drive the same decisions with a lab of their own.
 Every decision measures BASE and HEAD interleaved at the process level (A B A B ...: one
 fresh worker process per side per round), so drift of the machine between runs (load, a
 noisy neighbour, clocks) falls on both sides alike, and compares them with the two-level
-model of analysis.twolevel (the process is the unit).
+model of analysis.twolevel (the process is the unit). Where a row comes out `ambiguous`
+and its comparison says how many more processes would likely decide it, that many more
+rounds of its case are measured, up to `max_processes` per side in all and at most
+MAX_LOOKS times (`extend`): repetition goes where the variance is.
 
 check:
 1. Measure what is missing at BASE and HEAD, interleaved, in `processes` processes each
@@ -54,6 +57,11 @@ from commitbench.model.words import plural
 
 Progress = Callable[[str], None]
 DEFAULT_PROCESSES = 3
+# Ambiguous rows get more interleaved processes, up to this many per side in all, in at
+# most MAX_LOOKS extensions (each look is another chance of a false verdict: few looks,
+# at alpha 0.01 and with the minimum effect required, keep that small).
+DEFAULT_MAX_PROCESSES = 10
+MAX_LOOKS = 3
 
 
 def _quiet(message: str) -> None:
@@ -152,6 +160,7 @@ def check(
     alpha: float = DEFAULT_ALPHA,
     rounds: int = DEFAULT_PROCESSES,
     processes: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     progress: Progress = _quiet,
 ) -> GateResult:
     """The CI gate (see the module docstring)."""
@@ -161,7 +170,15 @@ def check(
         raise ValueError("rounds and processes must be >= 1")
     progress(f"measuring {base[:12]} (base) and {head[:12]} (head), interleaved")
     interleaved(lab, base, head, processes, again=False, progress=progress)
-    rows = compare_points(lab.recorded([base]), lab.recorded([head]), policies, alpha=alpha)
+    rows = extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(lab.recorded([base]), lab.recorded([head]), policies, alpha=alpha),
+        used=processes,
+        max_processes=max_processes,
+        progress=progress,
+    )
     suspects = [r for r in rows if r.comparison.verdict == "regressed"]
     confirmation: list[Row] = []
     if suspects:
@@ -173,6 +190,7 @@ def check(
             policies,
             alpha=alpha,
             rounds=max(rounds, processes),
+            max_processes=max_processes,
             progress=progress,
         )
     return GateResult(base, head, rows, suspects, confirmation, rounds, processes)
@@ -186,15 +204,68 @@ def measure_and_compare(
     *,
     alpha: float = DEFAULT_ALPHA,
     processes: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     cases: frozenset[str] | None = None,
     progress: Progress = _quiet,
 ) -> list[Row]:
     """`compare --measure`: both commits measured now, interleaved, and those fresh
-    processes compared alone."""
+    processes compared alone (ambiguous rows extended, see `extend`)."""
     if base == head:
         raise CommitbenchError(f"BASE and HEAD are the same commit {head[:12]}")
     fresh = interleaved(lab, base, head, processes, cases=cases, progress=progress)
-    return compare_points(fresh[base], fresh[head], policies, alpha=alpha)
+    return extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(fresh[base], fresh[head], policies, alpha=alpha),
+        used=processes,
+        max_processes=max_processes,
+        fresh=fresh,
+        progress=progress,
+    )
+
+
+def extend(
+    lab: Lab,
+    base: str,
+    head: str,
+    rows_of: Callable[[], list[Row]],
+    *,
+    used: int,
+    max_processes: int,
+    fresh: dict[str, list[Point]] | None = None,
+    progress: Progress = _quiet,
+) -> list[Row]:
+    """Repeat where it decides: while rows are ambiguous and the processes their
+    comparison says would decide them fit under `max_processes` per side, measure that
+    many more interleaved rounds of those cases (at most MAX_LOOKS times) and compare
+    again. New points go to `fresh` when given (what `rows_of` reads)."""
+    rows = rows_of()
+    for _ in range(MAX_LOOKS):
+        room = max_processes - used
+        waiting = [
+            r
+            for r in rows
+            if r.comparison.verdict == "ambiguous"
+            and r.comparison.more is not None
+            and r.comparison.more <= room
+        ]
+        if not waiting:
+            break
+        extra = max(r.comparison.more or 0 for r in waiting)
+        progress(
+            f"{plural(len(waiting), 'ambiguous row')}: "
+            f"{plural(extra, 'more process', 'more processes')} per side"
+        )
+        more = interleaved(
+            lab, base, head, extra, cases=frozenset(r.case for r in waiting), progress=progress
+        )
+        if fresh is not None:
+            for sha in (base, head):
+                fresh[sha] += more[sha]
+        used += extra
+        rows = rows_of()
+    return rows
 
 
 def confirm(
@@ -206,19 +277,28 @@ def confirm(
     *,
     alpha: float = DEFAULT_ALPHA,
     rounds: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     progress: Progress = _quiet,
 ) -> list[Row]:
     """Re-measure the suspect cases A B A B ... (one process per side per round) and
-    compare those fresh processes alone.
+    compare those fresh processes alone (ambiguous ones extended, see `extend`).
 
     Returns the comparison of every suspect (case, metric) on the fresh samples, whatever
     its verdict, so a caller can show why a suspect was not confirmed.
     """
     cases = frozenset(r.case for r in suspects)
-    fresh = interleaved(
-        lab, base, head, rounds, cases=cases, progress=lambda m: progress(f"confirming: {m}")
+    told: Progress = lambda m: progress(f"confirming: {m}")  # noqa: E731
+    fresh = interleaved(lab, base, head, rounds, cases=cases, progress=told)
+    again = extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(fresh[base], fresh[head], policies, alpha=alpha),
+        used=rounds,
+        max_processes=max_processes,
+        fresh=fresh,
+        progress=told,
     )
-    again = compare_points(fresh[base], fresh[head], policies, alpha=alpha)
     wanted = {(r.case, r.metric) for r in suspects}
     return [r for r in again if (r.case, r.metric) in wanted]
 

@@ -17,6 +17,7 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
+    max_processes_option,
     pass_env_option,
     policies_from,
     processes_option,
@@ -63,6 +64,7 @@ from commitbench.store import open_store
     "least --processes) that confirm a regression.",
 )
 @processes_option(gate.DEFAULT_PROCESSES)
+@max_processes_option
 @markdown_option
 @policy_options
 @global_options
@@ -79,6 +81,7 @@ def check_command(
     pass_env: tuple[str, ...],
     rounds: int,
     processes: int,
+    max_processes: int,
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -121,6 +124,7 @@ def check_command(
             alpha=alpha,
             rounds=rounds,
             processes=processes,
+            max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
     finally:

@@ -83,6 +83,18 @@ def processes_option(default: int) -> Callable[[F], F]:
     )
 
 
+def max_processes_option(fn: F) -> F:
+    from commitbench.analysis.gate import DEFAULT_MAX_PROCESSES
+
+    return click.option(
+        "--max-processes",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PROCESSES,
+        show_default=True,
+        help="Ambiguous rows get more interleaved processes, up to this many per side.",
+    )(fn)
+
+
 timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),

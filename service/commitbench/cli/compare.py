@@ -17,6 +17,7 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
+    max_processes_option,
     open_reading_store,
     pass_env_option,
     policies_from,
@@ -105,6 +106,7 @@ def measure_rows(
     metrics: tuple[str, ...],
     run: dict[str, Any],
     processes: int,
+    max_processes: int,
 ) -> list[Row]:
     """`--measure`: both commits measured now, interleaved, and compared alone."""
     policies = policies_from(policy, thresholds)
@@ -122,6 +124,7 @@ def measure_rows(
             policies,
             alpha=alpha,
             processes=processes,
+            max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
     finally:
@@ -144,6 +147,7 @@ def measure_rows(
     "per round), and compare those measurements alone.",
 )
 @processes_option(gate.DEFAULT_PROCESSES)
+@max_processes_option
 @click.option("--benches", metavar="PATH", help="With --measure: as for `run`.")
 @click.option("--filter", "pattern", metavar="PATTERN", help="With --measure: as for `run`.")
 @profile_option
@@ -160,6 +164,7 @@ def compare_command(
     metrics: tuple[str, ...],
     measure: bool,
     processes: int,
+    max_processes: int,
     benches: str | None,
     pattern: str | None,
     profile: str,
@@ -188,7 +193,9 @@ def compare_command(
             "setup": setup,
             "pass_env": check_pass_env(pass_env),
         }
-        rows = measure_rows(g, repo, b, h, policy, thresholds, alpha, metrics, run, processes)
+        rows = measure_rows(
+            g, repo, b, h, policy, thresholds, alpha, metrics, run, processes, max_processes
+        )
         if not rows:
             raise CommitbenchError(f"no case measured ok at both {b[:12]} and {h[:12]}")
         show(rows, f"{b[:12]} → {h[:12]} (measured now)", as_markdown=as_markdown, as_json=g.json)
