@@ -18,7 +18,7 @@ Scenarios:
   so the machine's load changes between the interleaved processes. Wrong verdict:
   regressed or improved.
 - A/B: 1.00 against each larger factor, quiet. Found: regressed; wrong: improved.
-Every comparison alternates between check (its gate decision: a suspect counts as found
+Commands alternate between check (its gate decision: a suspect counts as found
 only when the interleaved confirmation confirms it) and compare --measure. Coverage: the
 share of 95% intervals of the ratio that contain the true factor.
 
@@ -297,17 +297,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(tmp)
         shas = build_repo(root, args.device)
         scales = GPU_SCALES if args.device == "cuda" else CPU_SCALES
-        tallies = [Tally("A/A" + (" (load on/off)" if use_load else ""), 1.0)]
-        plan = [(tallies[0], shas[0], shas[1], load, args.aa)]
+        aa = "A/A" + (" load on/off" if use_load else "")
+        plan = [(aa, 1.0, shas[0], shas[1], load, args.aa)]
         for sha, scale in zip(shas[2:], scales[2:], strict=True):
-            t = Tally(f"A/B +{(scale - 1) * 100:.0f}% quiet", scale)
-            tallies.append(t)
-            plan.append((t, shas[1], sha, None, args.ab))
+            plan.append(
+                (f"A/B +{(scale - 1) * 100:.0f}% quiet", scale, shas[1], sha, None, args.ab)
+            )
+        tallies = [
+            Tally(f"{name}, {mode}", truth)
+            for name, truth, *_ in plan
+            for mode in ("check", "compare")
+        ]
         started = time.perf_counter()
-        k = 0
         try:
-            for tally, base, head, busy, count in plan:
-                for _ in range(count):
+            for i, (_, _, base, head, busy, count) in enumerate(plan):
+                for k in range(count):
+                    tally = tallies[2 * i + k % 2]
                     one(
                         root,
                         root / "repo",
@@ -320,7 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         rng=rng,
                         tally=tally,
                     )
-                    k += 1
                     print(f"  {tally.name}: {tally.verdicts}", file=sys.stderr, flush=True)
         finally:
             if load is not None:
@@ -352,7 +356,7 @@ def report(
         lines.append(f"background load switched {load.switches} times (a busy-loop process)")
     lines.append("")
     head = (
-        f"{'scenario':<26}{'cases':>6}{'regr':>6}{'impr':>6}{'unch':>6}{'ambig':>6}"
+        f"{'scenario, decision':<30}{'cases':>6}{'regr':>6}{'impr':>6}{'unch':>6}{'ambig':>6}"
         f"{'wrong':>7}{'found':>8}{'cover':>8}{'s/cmd':>8}{'s/case':>8}"
     )
     lines += [head, "-" * len(head)]
@@ -361,18 +365,21 @@ def report(
         found = "" if t.truth == 1.0 else f"{t.verdicts.get('regressed', 0) / n * 100:.0f}%"
         cover = f"{t.covered / t.with_interval * 100:.0f}%" if t.with_interval else "-"
         lines.append(
-            f"{t.name:<26}{t.comparisons:>6}{t.verdicts.get('regressed', 0):>6}"
+            f"{t.name:<30}{t.comparisons:>6}{t.verdicts.get('regressed', 0):>6}"
             f"{t.verdicts.get('improved', 0):>6}{t.verdicts.get('unchanged', 0):>6}"
             f"{t.verdicts.get('ambiguous', 0):>6}{t.wrong:>7}{found:>8}{cover:>8}"
             f"{t.seconds / max(t.commands, 1):>8.1f}{t.seconds / n:>8.1f}"
         )
-    aa = tallies[0]
+    aa = [t for t in tallies if t.truth == 1.0]
     lines += [
         "",
         f"wrong verdicts: {sum(t.wrong for t in tallies)} of "
-        f"{sum(t.comparisons for t in tallies)} comparisons "
-        f"({aa.wrong} of {aa.comparisons} A/A); cover: share of 95% intervals containing "
-        "the true factor (of those with an interval)",
+        f"{sum(t.comparisons for t in tallies)} case comparisons "
+        f"({sum(t.wrong for t in aa)} of {sum(t.comparisons for t in aa)} A/A). found: "
+        "share called regressed (check: after its confirmation). cover: share of 95% "
+        "intervals (of those with one) containing the true factor; for check, the "
+        "interval of its first comparison. s/cmd: seconds per check or compare --measure "
+        "of all cases; s/case: per case comparison",
         f"total {total:.0f} s",
     ]
     return "\n".join(lines)

@@ -319,3 +319,32 @@ def test_run_and_check_warn_when_the_spread_between_processes_hides_the_policy( 
     assert row["verdict"] == "ambiguous"
     assert (row["processes_base"], row["processes_head"]) == (3, 3)
     assert "unreachable for 1 case metric with 3 processes per side" in checked.err
+
+
+def test_compare_measure_interleaves_both_commits_now(cli, slow_step, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, (_c0, c1, c2, _c3) = slow_step
+    out = tmp_path / "r"
+    measured = cli(
+        "compare",
+        c1,
+        c2,
+        "--measure",
+        "--processes",
+        "2",
+        "--benches",
+        "benches",
+        *args(g, out),
+        "--json",
+    )
+    assert measured.code == 1, measured.err
+    (row,) = [r for r in json.loads(measured.out)["rows"] if r["metric"] == "time"]
+    assert (row["verdict"], row["processes_base"], row["processes_head"]) == ("regressed", 2, 2)
+    assert row["ratio"] == pytest.approx(1.1, rel=1e-12)
+    from commitbench.store.csv import find_runs, read_header
+
+    # A B A B: one run per process, the commits alternating.
+    runs = sorted(
+        (read_header(r).run.started_at, read_header(r).commit.sha) for r in find_runs(out)
+    )
+    assert [sha for _, sha in runs] == [c1, c2, c1, c2]
+    assert measured.err.splitlines()[:2] == [f"round 1/2: {c1[:12]}", f"round 1/2: {c2[:12]}"]
