@@ -229,10 +229,25 @@ def test_an_ambiguous_row_gets_the_processes_that_decide_it() -> None:
     lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(50.0)}})
     lab.record(HEAD, MATMUL, level(60.0))
     result = gate.check(lab, BASE, HEAD, Policies.parse(None, {"ops.*": "median:25%"}))
-    assert verdicts(result.rows) == [(MATMUL, "unchanged", 1.038, 7, 5)]
-    assert (
-        lab.calls[4:] == [(BASE, frozenset({MATMUL}), True), (HEAD, frozenset({MATMUL}), True)] * 4
-    )
+    # First HEAD is brought up to 3 processes (2 more rounds), then the 1 more its
+    # comparison asks for decides it.
+    assert verdicts(result.rows) == [(MATMUL, "unchanged", 1.047, 6, 4)]
+    pair = [(BASE, frozenset({MATMUL}), True), (HEAD, frozenset({MATMUL}), True)]
+    assert lab.calls[4:] == pair * 3
+
+
+def test_sides_recorded_with_one_process_each_are_brought_up_to_the_processes() -> None:
+    """Nightly runs left one process at each commit: check measures two more each,
+    interleaved, and decides on three a side."""
+    lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}})
+    lab.record(BASE, MATMUL, level(50.0))
+    lab.record(HEAD, MATMUL, level(60.0))
+    result = gate.check(lab, BASE, HEAD, Policies(), processes=3, rounds=3)
+    assert verdicts(result.rows) == [(MATMUL, "regressed", 1.2, 3, 3)]
+    pair = [(BASE, frozenset({MATMUL}), True), (HEAD, frozenset({MATMUL}), True)]
+    assert lab.calls[:2] == [(BASE, None, False), (HEAD, None, False)]  # nothing missing
+    assert lab.calls[2:6] == pair * 2
+    assert result.exit_code == 1
 
 
 def test_compare_measure_interleaves_and_compares_the_fresh_processes_alone() -> None:

@@ -237,28 +237,34 @@ def extend(
     progress: Progress = _quiet,
 ) -> list[Row]:
     """Repeat where it decides: while rows are ambiguous and the processes their
-    comparison says would decide them fit under `max_processes` per side, measure that
-    many more interleaved rounds of those cases (at most MAX_LOOKS times) and compare
-    again. New points go to `fresh` when given (what `rows_of` reads)."""
+    comparison says would decide them (or, first, those that bring a side recorded with
+    fewer up to `used`) fit under `max_processes` per side, measure that many more
+    interleaved rounds of those cases (at most MAX_LOOKS times) and compare again. New
+    points go to `fresh` when given (what `rows_of` reads)."""
     rows = rows_of()
+    target = used
+
+    def wanted(r: Row) -> int | None:
+        """More processes per side for an ambiguous row: up to `target` first (a side
+        recorded earlier with fewer, e.g. one nightly run), then what would decide it."""
+        c = r.comparison
+        if c.verdict != "ambiguous":
+            return None
+        short = target - min(c.processes_base, c.processes_head)
+        return short if short > 0 else c.more
+
     for _ in range(MAX_LOOKS):
         room = max_processes - used
-        waiting = [
-            r
-            for r in rows
-            if r.comparison.verdict == "ambiguous"
-            and r.comparison.more is not None
-            and r.comparison.more <= room
-        ]
+        waiting = [(r, n) for r in rows if (n := wanted(r)) is not None and n <= room]
         if not waiting:
             break
-        extra = max(r.comparison.more or 0 for r in waiting)
+        extra = max(n for _, n in waiting)
         progress(
             f"{plural(len(waiting), 'ambiguous row')}: "
             f"{plural(extra, 'more process', 'more processes')} per side"
         )
         more = interleaved(
-            lab, base, head, extra, cases=frozenset(r.case for r in waiting), progress=progress
+            lab, base, head, extra, cases=frozenset(r.case for r, _ in waiting), progress=progress
         )
         if fresh is not None:
             for sha in (base, head):
