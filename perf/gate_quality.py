@@ -245,6 +245,7 @@ def one(
     *,
     use_check: bool,
     processes: int,
+    max_processes: int,
     policies: Policies,
     load: Load | None,
     rng: random.Random,
@@ -258,7 +259,15 @@ def one(
     t0 = time.perf_counter()
     try:
         if use_check:
-            result = gate.check(lab, base, head, policies, processes=processes, rounds=processes)
+            result = gate.check(
+                lab,
+                base,
+                head,
+                policies,
+                processes=processes,
+                rounds=processes,
+                max_processes=max_processes,
+            )
             confirmation = {(r.case, r.metric): r for r in result.confirmation}
             for row in result.rows:
                 if row.metric != "time":
@@ -266,7 +275,9 @@ def one(
                 again = confirmation.get((row.case, row.metric))
                 tally.add(again.comparison.verdict if again else row.comparison.verdict, row)
         else:
-            rows = gate.measure_and_compare(lab, base, head, policies, processes=processes)
+            rows = gate.measure_and_compare(
+                lab, base, head, policies, processes=processes, max_processes=max_processes
+            )
             for row in rows:
                 if row.metric == "time":
                     tally.add(row.comparison.verdict, row)
@@ -283,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--aa", type=int, default=26, help="A/A commands (cases each)")
     parser.add_argument("--ab", type=int, default=6, help="commands per A/B factor")
     parser.add_argument("--processes", type=int, default=gate.DEFAULT_PROCESSES)
+    parser.add_argument("--max-processes", type=int, default=gate.DEFAULT_MAX_PROCESSES)
     parser.add_argument("--policy", help="minimum effect [median:5%%; median:3%% on cuda]")
     parser.add_argument("--load", choices=("on", "off"), help="[on for cpu, off for cuda]")
     parser.add_argument("--seed", type=int, default=13)
@@ -320,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         head,
                         use_check=k % 2 == 0,
                         processes=args.processes,
+                        max_processes=args.max_processes,
                         policies=policies,
                         load=busy,
                         rng=rng,
@@ -346,7 +359,7 @@ def report(
 ) -> str:
     lines = [
         f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
-        f"--processes {args.processes} --seed {args.seed}",
+        f"--processes {args.processes} --max-processes {args.max_processes} --seed {args.seed}",
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs"
         + (" (shared with other agents' work: noisy)" if args.device == "cpu" else ""),
         f"policy {policy}, alpha 0.01, {args.processes} processes per side, interleaved; "
@@ -370,6 +383,7 @@ def report(
             f"{t.verdicts.get('ambiguous', 0):>6}{t.wrong:>7}{found:>8}{cover:>8}"
             f"{t.seconds / max(t.commands, 1):>8.1f}{t.seconds / n:>8.1f}"
         )
+    tallies = [t for t in tallies if t.comparisons]
     aa = [t for t in tallies if t.truth == 1.0]
     lines += [
         "",
