@@ -357,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def report(
     args: argparse.Namespace, policy: Policy, tallies: list[Tally], total: float, load: Load | None
 ) -> str:
+    tallies = [t for t in tallies if t.comparisons]
     lines = [
         f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
         f"--processes {args.processes} --max-processes {args.max_processes} --seed {args.seed}",
@@ -383,7 +384,6 @@ def report(
             f"{t.verdicts.get('ambiguous', 0):>6}{t.wrong:>7}{found:>8}{cover:>8}"
             f"{t.seconds / max(t.commands, 1):>8.1f}{t.seconds / n:>8.1f}"
         )
-    tallies = [t for t in tallies if t.comparisons]
     aa = [t for t in tallies if t.truth == 1.0]
     lines += [
         "",
