@@ -347,4 +347,3 @@ def test_compare_measure_interleaves_both_commits_now(cli, slow_step, tmp_path: 
         (read_header(r).run.started_at, read_header(r).commit.sha) for r in find_runs(out)
     )
     assert [sha for _, sha in runs] == [c1, c2, c1, c2]
-    assert measured.err.splitlines()[:2] == [f"round 1/2: {c1[:12]}", f"round 1/2: {c2[:12]}"]

@@ -26,7 +26,7 @@ ROLE_PASSWORD = "Grafana-Reads-Only-7"
 def test_upgrade_then_current(cli, fresh_url: URL) -> None:  # type: ignore[no-untyped-def]
     db = url_text(fresh_url)
     first = cli("db", "upgrade", "--db", db)
-    assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0004\n", "")
+    assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0006\n", "")
     second = cli("db", "upgrade", "--db", db, "--json")
     assert second.code == 0
     assert json.loads(second.out) == {"before": "0006", "after": "0006", "changed": False}

@@ -46,7 +46,7 @@ def policy_options(fn: F) -> F:
         type=click.FloatRange(0, 1, min_open=True),
         default=DEFAULT_ALPHA,
         show_default=True,
-        help="Significance level of the Mann-Whitney U test.",
+        help="Significance level of the test on per-process values (Welch's t).",
     )(fn)
     fn = click.option(
         "--threshold",

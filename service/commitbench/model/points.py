@@ -113,7 +113,8 @@ def series_order(p: SeriesPoint) -> tuple[object, ...]:
 def commit_values(points: Iterable[Point]) -> list[SeriesPoint]:
     """Series points from result-level points: the definition that the SQL view
     `series_points` repeats (store.views). The unit of repetition is the result (one
-    run's result of the case); issue 13 will make it the process, here and there."""
+    run's result of the case). The verdicts of compare, check and bisect repeat at the
+    level of the worker process instead (analysis.twolevel); this value is what trends show."""
     groups: dict[tuple[str, ...], list[Point]] = {}
     for p in points:
         if p.median is None:
