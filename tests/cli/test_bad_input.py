@@ -76,7 +76,7 @@ def test_wrong_password_stops_a_run_before_measuring(  # type: ignore[no-untyped
 def test_right_password_connects(cli, password_server: URL) -> None:  # type: ignore[no-untyped-def]
     outcome = cli("db", "current", "--db", url_text(password_server))
     assert outcome.code == 1  # reachable and accepted, but no schema yet
-    assert outcome.out == "revision none (behind head 0004)\n"
+    assert outcome.out == "revision none (behind head 0006)\n"
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["export"], ["import", "."]])
@@ -99,7 +99,7 @@ def test_missing_database(cli) -> None:  # type: ignore[no-untyped-def]
 def test_outdated_schema_asks_for_upgrade(cli, fresh_url: URL, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     one_error_line(
         cli("import", str(tmp_path), "--db", url_text(fresh_url)),
-        "database schema is empty (no commitbench schema), this commitbench needs 0004: "
+        "database schema is empty (no commitbench schema), this commitbench needs 0006: "
         "run `commitbench db upgrade`",
     )
 
@@ -123,9 +123,9 @@ def _two_runs(root: Path) -> list[Path]:
 DAMAGE = {
     "wrong version": (
         lambda d: (d / MANIFEST).write_text(
-            (d / MANIFEST).read_text().replace('"version": 1', '"version": 2')
+            (d / MANIFEST).read_text().replace('"version": 3', '"version": 4')
         ),
-        "{m}: format version 2 is not supported (this commitbench reads version 1)",
+        "{m}: format version 4 is not supported (this commitbench reads versions 1, 2, 3)",
     ),
     "truncated": (
         lambda d: (d / "metrics-0001.csv").write_bytes((d / "metrics-0001.csv").read_bytes()[:-9]),
