@@ -41,6 +41,7 @@ ADMIN_URL = os.environ.get(
     "COMMITBENCH_TEST_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
+    "profile_artifacts",
     "jobs",
     "device_samples",
     "metrics",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from commitbench.model.records import (
+    REMEASURE_ALL,
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -61,6 +63,20 @@ def header(
         ),
         commit=commit(sha),
         machine=machine(gpu),
+    )
+
+
+def again(header: RunHeader, minutes: float = 1) -> RunHeader:
+    """A later run of the same work that measures it again on purpose (--force, check's
+    confirmation): without that, the store keeps the first run's results only."""
+    return replace(
+        header,
+        run=replace(
+            header.run,
+            id=uuid.uuid4(),
+            started_at=header.run.started_at + timedelta(minutes=minutes),
+            environment={**header.run.environment, "remeasure": REMEASURE_ALL},
+        ),
     )
 
 

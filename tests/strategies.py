@@ -1,8 +1,9 @@
 """Hypothesis strategies for every value a run is made of (commitbench.model.records).
 
 Each strategy draws only values the records accept, over their whole range: any text
-(newlines, quotes, commas, NUL, non-ASCII), floats from subnormal to infinite and -0.0,
-timestamps in any fixed UTC offset down to the microsecond, JSON documents of any shape.
+PostgreSQL can hold (newlines, quotes, commas, non-ASCII; not NUL), finite floats from
+subnormal to the largest and -0.0 (sampler figures >= 0), timestamps from 1971 to 2199 in
+any fixed UTC offset down to the microsecond, JSON documents of any shape.
 `bits` turns a value into plain data in which floats are compared by their bits.
 """
 
@@ -37,8 +38,10 @@ from commitbench.model.records import (
 # -- scalars -------------------------------------------------------------------------
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
-floats = st.floats(allow_nan=False)  # +-inf included: the stores keep them
-text = st.text()  # any code point but surrogates, which UTF-8 cannot carry
+non_negative = st.floats(min_value=0.0, allow_infinity=False)
+# Any code point but NUL and the surrogates, which PostgreSQL text cannot hold
+# (model/checks.py; tests/store/test_import_hardening.py feeds them in).
+text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)))
 ints = st.integers()
 int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
@@ -47,7 +50,7 @@ offsets = st.builds(
     timezone, st.integers(-(24 * 3600 - 1), 24 * 3600 - 1).map(lambda s: timedelta(seconds=s))
 )
 aware = st.datetimes(
-    min_value=datetime(1971, 1, 1), max_value=datetime(2999, 12, 31), timezones=offsets
+    min_value=datetime(1971, 1, 1), max_value=datetime(2199, 12, 1), timezones=offsets
 )
 
 identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,7}", fullmatch=True)
@@ -71,7 +74,7 @@ cases = st.builds(CaseKey.of, dotted, params)
 
 
 @st.composite
-def metrics(draw: st.DrawFn, value: st.SearchStrategy[float] = floats) -> MetricRecord:
+def metrics(draw: st.DrawFn, value: st.SearchStrategy[float] = finite) -> MetricRecord:
     samples = draw(st.none() | st.lists(value, max_size=6).map(tuple))
     n = len(samples) if samples is not None else draw(st.integers(0, 10**6))
     low = draw(st.none() | value)
@@ -99,27 +102,26 @@ def metrics(draw: st.DrawFn, value: st.SearchStrategy[float] = floats) -> Metric
 device_samples = st.builds(
     DeviceSample,
     time=aware,
-    gpu_index=st.none() | st.integers(0, 2**31 - 1),
-    gpu_util_pct=st.none() | floats,
-    gpu_mem_mib=st.none() | floats,
-    power_w=st.none() | floats,
-    sm_clock_mhz=st.none() | floats,
-    temperature_c=st.none() | floats,
-    throttle_reasons=st.none() | int64,
-    cpu_util_pct=st.none() | floats,
-    rss_mib=st.none() | floats,
+    gpu_index=st.none() | st.integers(0, 2**15 - 1),
+    gpu_util_pct=st.none() | non_negative,
+    gpu_mem_mib=st.none() | non_negative,
+    power_w=st.none() | non_negative,
+    sm_clock_mhz=st.none() | non_negative,
+    temperature_c=st.none() | finite,
+    throttle_reasons=st.none() | st.integers(0, 2**63 - 1),
+    cpu_util_pct=st.none() | non_negative,
+    rss_mib=st.none() | non_negative,
 )
 
 
 @st.composite
-def results(draw: st.DrawFn, finite_only: bool = False, with_samples: bool = True) -> ResultRecord:
-    value = finite if finite_only else floats
-    chosen = draw(st.lists(metrics(value), max_size=3, unique_by=lambda m: m.name))
+def results(draw: st.DrawFn, with_samples: bool = True) -> ResultRecord:
+    chosen = draw(st.lists(metrics(), max_size=3, unique_by=lambda m: m.name))
     return ResultRecord(
         case=draw(cases),
         status=draw(st.sampled_from(RESULT_STATUSES)),
         error=draw(st.none() | text),
-        duration_s=draw(st.none() | value.map(abs)),
+        duration_s=draw(st.none() | non_negative),
         started_at=draw(st.none() | aware),
         metrics=tuple(chosen),
         device_samples=tuple(draw(st.lists(device_samples, max_size=3))) if with_samples else (),
@@ -163,20 +165,32 @@ headers = st.builds(
     ),
 )
 
-ends = st.builds(
-    RunEnd,
-    finished_at=aware,
-    status=st.sampled_from(RUN_STATUSES[1:]),
-    device_samples=st.lists(device_samples, max_size=3).map(tuple),
-)
 
-# A recorded unit is never empty: the stores write nothing for an empty one.
-runs = st.builds(
-    RunData,
-    header=headers,
-    units=st.lists(st.lists(results(), min_size=1, max_size=3).map(tuple), max_size=3).map(tuple),
-    end=st.none() | ends,
-)
+@st.composite
+def ends(draw: st.DrawFn, started_at: datetime) -> RunEnd:
+    """A run's end, at or after its start (in any offset)."""
+    after = draw(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)))
+    return RunEnd(
+        finished_at=(started_at + after).astimezone(draw(offsets)),
+        status=draw(st.sampled_from(RUN_STATUSES[1:])),
+        device_samples=tuple(draw(st.lists(device_samples, max_size=3))),
+    )
+
+
+@st.composite
+def _runs(draw: st.DrawFn) -> RunData:
+    """A recorded run: units never empty (the stores write nothing for an empty one), and
+    no case twice in a unit."""
+    header = draw(headers)
+    unit = st.lists(results(), min_size=1, max_size=3, unique_by=lambda r: r.case.label)
+    return RunData(
+        header=header,
+        units=tuple(draw(st.lists(unit.map(tuple), max_size=3))),
+        end=draw(st.none() | ends(header.run.started_at)),
+    )
+
+
+runs = _runs()
 
 
 # -- comparing -----------------------------------------------------------------------

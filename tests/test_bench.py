@@ -192,10 +192,11 @@ def test_notes_travel_with_every_metric_of_the_case() -> None:
     result, _ = run_case(spec, case, "smoke", Probe("cpu"))
     assert result.status == "ok"
     used = {"shape": "64x64", "dtype": "fp32"}
-    assert [(m.name, m.properties["used"]) for m in result.metrics] == [
+    assert [(m.name, m.properties.get("used")) for m in result.metrics] == [
         ("time", used),
         ("weights", used),
         ("peak_rss", used),
+        ("state.wall_per_cpu", None),  # the machine's state, not the case's sizes
     ]
     assert result.metrics[1].properties["source"] == "count"  # the bench's own kept
     ctx = cb.Context(case, "smoke", probe=Probe("cpu"))

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
@@ -177,3 +178,141 @@ def test_cli_run_with_unreachable_database_records_to_csv(git_repo: Path, tmp_pa
     assert "hunter2" not in proc.stderr + proc.stdout
     (run_dir,) = results_dir.iterdir()
     assert [r.case.label for r in read_run(run_dir).results] == CASES
+
+
+def _run_gated(repo: Path, results_dir: Path, gate: Path, *revs: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "commitbench",
+            "run",
+            *revs,
+            "--repo",
+            str(repo),
+            "--benches",
+            "benches",
+            "--results",
+            str(results_dir),
+            "--pass-env",
+            "COMMITBENCH_TEST_GATE",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COMMITBENCH_TEST_GATE": str(gate)},
+    )
+
+
+def _wait_for_results(engine: Engine, proc: subprocess.Popen[str], count: int) -> None:
+    deadline = time.monotonic() + 120
+    with engine.connect() as conn:
+        while conn.execute(text("SELECT count(*) FROM results")).scalar_one() < count:
+            assert time.monotonic() < deadline, "the run recorded nothing"
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.01)
+            conn.rollback()
+
+
+def _spooled_runs(results_dir: Path) -> dict[str, list[str]]:
+    """sha -> case labels of each spooled run."""
+    out: dict[str, list[str]] = {}
+    for folder in sorted(results_dir.iterdir()):
+        data = read_run(folder)
+        out[data.header.commit.sha] = [r.case.label for r in data.results]
+    return out
+
+
+def _import_all_and_count(db_env: str, results_dir: Path) -> list[tuple[str, int]]:
+    fresh = dbengine.make_engine(dbengine.parse_url(db_env))
+    try:
+        import_runs(SqlStore(fresh), results_dir)
+        with fresh.connect() as conn:
+            return [
+                (sha, n)
+                for sha, n in conn.execute(
+                    text(
+                        "SELECT c.sha, count(*) FROM results r JOIN runs u ON u.id = r.run_id "
+                        "JOIN commits c ON c.id = u.commit_id GROUP BY c.sha ORDER BY c.sha"
+                    )
+                )
+            ]
+    finally:
+        fresh.dispose()
+
+
+def test_database_down_across_commit_boundaries_spools_the_remaining_commits(
+    db_env: str, engine: Engine, outage: DatabaseOutage, tmp_path: Path
+) -> None:
+    """Killed during the first of three commits and not coming back: the unit in flight
+    and the two later commits (measured in full: what the database holds is unknown)
+    are spooled, one run directory each; exit 1 with an import line per directory, and
+    importing them completes everything exactly once."""
+    g, shas = bench_repo(tmp_path / "repo", commits=3, slow=True)
+    results_dir, gate = tmp_path / "results", tmp_path / "gate"
+    proc = _run_gated(g.path, results_dir, gate, *shas)
+    _wait_for_results(engine, proc, len(CASES))
+    outage.begin()  # the first commit's bench_model is in; bench_slow waits at its gate
+    gate.touch()
+    _out, err = proc.communicate(timeout=300)
+    outage.end()
+
+    assert (proc.returncode, "Traceback" in err) == (1, False), err
+    assert _spooled_runs(results_dir) == {
+        shas[0]: SLOW_CASES,
+        shas[1]: CASES + SLOW_CASES,
+        shas[2]: CASES + SLOW_CASES,
+    }
+    for folder in results_dir.iterdir():
+        assert f"load it with: commitbench import {folder}\n" in err
+    assert _import_all_and_count(db_env, results_dir) == sorted((sha, 5) for sha in shas)
+
+
+def test_database_turned_read_only_mid_run_spools_the_unit_in_flight(
+    admin: Engine, db_env: str, engine: Engine, tmp_path: Path
+) -> None:
+    """`ALTER DATABASE ... SET default_transaction_read_only = on` and the sessions
+    terminated (what an operator does to freeze a database, and what a standby
+    promoted the other way looks like): every INSERT fails with ReadOnlySqlTransaction.
+    The unit in flight and the next commit go to the spool, no traceback, exit 1."""
+    g, shas = bench_repo(tmp_path / "repo", commits=2, slow=True)
+    results_dir, gate = tmp_path / "results", tmp_path / "gate"
+    name = engine.url.database
+    assert name is not None
+    proc = _run_gated(g.path, results_dir, gate, *shas)
+    try:
+        _wait_for_results(engine, proc, len(CASES))
+        engine.dispose()
+        with admin.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute(
+                sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                    sql.Identifier(name)
+                )
+            )
+            raw.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+        gate.touch()
+        _out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with admin.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute(
+                sql.SQL("ALTER DATABASE {} RESET default_transaction_read_only").format(
+                    sql.Identifier(name)
+                )
+            )
+
+    assert (proc.returncode, "Traceback" in err) == (1, False), err
+    assert _spooled_runs(results_dir) == {shas[0]: SLOW_CASES, shas[1]: CASES + SLOW_CASES}
+    for folder in results_dir.iterdir():
+        assert f"load it with: commitbench import {folder}\n" in err
+    assert _import_all_and_count(db_env, results_dir) == sorted((sha, 5) for sha in shas)

@@ -20,6 +20,7 @@ import pytest
 
 from commitbench.harness.bench import Window
 from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.state import is_state
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.machine import fingerprint, gpu_facts
 from commitbench.runner.sampling.energy import integrate, summarize
@@ -196,7 +197,13 @@ def test_summary_metrics_and_energy_per_iteration() -> None:
     assert metrics["energy"].median == 800.0
     # In [0.5, 1.5] each GPU draws 200 -> 300 -> 200 W: 250 J, two GPUs 500 J, 10 calls.
     assert metrics["energy_per_iter"].median == 50.0
-    assert metrics["energy_per_iter"].properties == {"calls": 10, "ticks_in_windows": 1}
+    assert metrics["energy_per_iter"].properties == {
+        "calls": 10,
+        "ticks_in_windows": 1,
+        "window_s": 1.0,
+        "source": "power_integral",
+        "gates": False,  # power ticks never decide a verdict
+    }
 
 
 def test_no_energy_from_fewer_than_two_power_readings() -> None:
@@ -214,6 +221,28 @@ def test_device_sample_rows() -> None:
     (row,) = to_device_samples([cpu_only])
     assert (row.gpu_index, row.cpu_util_pct, row.rss_mib) == (None, 10.0, 20.0)
     assert to_device_samples([Tick(5.0, None, Reading())]) == ()
+
+
+def test_a_reading_that_is_not_a_measurement_is_left_out_not_fatal() -> None:
+    """A driver's glitch (NaN power, infinite utilization, negative CPU %) costs that
+    figure of that tick; the records would refuse it, and the case with it."""
+    nan, inf = float("nan"), float("inf")
+    good = _ticks([0.0, 1.0, 2.0], [100.0, 300.0, 100.0], gpus=1)
+    glitch = Tick(
+        1.5,
+        "m.f",
+        Reading(
+            gpus=(GpuReading(0, inf, 1000.0, nan, -5.0, nan),),
+            process=ProcessReading(cpu_util_pct=-3.0, rss_mib=nan, host_cpu_util_pct=inf),
+        ),
+    )
+    ticks = [*good[:2], glitch, good[2]]
+    rows = to_device_samples(ticks)
+    assert rows[2][1:] == (0, None, 1000.0, None, None, None, None, None, None)
+    ResultRecord(CaseKey.of("m.f"), "ok", device_samples=rows)  # the records accept them
+    metrics = {m.name: m for m in summarize(ticks)}
+    assert metrics["energy"].median == 400.0  # from the three real power readings
+    assert (metrics["gpu_util"].n, metrics["cpu_util"].n, metrics["rss"].n) == (2, 2, 3)
 
 
 def test_annotate_attaches_samples_and_keeps_the_workers_metrics() -> None:
@@ -357,7 +386,15 @@ def test_a_skipped_case_keeps_its_samples_but_gets_no_metrics() -> None:
         sampler.case_finished(case)
         result = sampler.annotate(CaseRun(ResultRecord(case, status), ()))
         assert len(result.device_samples) == 2
-        names = [m.name for m in result.metrics]
+        names = [m.name for m in result.metrics if not is_state(m.name)]
         assert names == (
             [] if status == "skipped" else ["gpu_util", "gpu_mem", "gpu_power", "energy"]
         )
+        got = {m.name: m for m in result.metrics if is_state(m.name)}
+        if status == "ok":  # the fake GPU: 1980 MHz under its SW power cap
+            assert got["state.sm_clock_mhz"].samples == (1980.0,)
+            assert got["state.throttled_fraction"].samples == (1.0,)
+            assert got["state.throttled_fraction"].properties["reasons"] == ["sw_power_cap"]
+            assert "state.other_gpu_processes" not in got  # the fake cannot list them
+        else:
+            assert got == {}

@@ -76,7 +76,7 @@ def test_wrong_password_stops_a_run_before_measuring(  # type: ignore[no-untyped
 def test_right_password_connects(cli, password_server: URL) -> None:  # type: ignore[no-untyped-def]
     outcome = cli("db", "current", "--db", url_text(password_server))
     assert outcome.code == 1  # reachable and accepted, but no schema yet
-    assert outcome.out == "revision none (behind head 0006)\n"
+    assert outcome.out == "revision none (behind head 0007)\n"
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["export"], ["import", "."]])
@@ -99,7 +99,7 @@ def test_missing_database(cli) -> None:  # type: ignore[no-untyped-def]
 def test_outdated_schema_asks_for_upgrade(cli, fresh_url: URL, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     one_error_line(
         cli("import", str(tmp_path), "--db", url_text(fresh_url)),
-        "database schema is empty (no commitbench schema), this commitbench needs 0006: "
+        "database schema is empty (no commitbench schema), this commitbench needs 0007: "
         "run `commitbench db upgrade`",
     )
 

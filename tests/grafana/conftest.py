@@ -42,6 +42,7 @@ from sqlalchemy.engine import URL, make_url
 
 from commitbench.model.points import machine_label
 from commitbench.model.records import (
+    REMEASURE_ALL,
     CommitInfo,
     MetricRecord,
     ResultRecord,
@@ -170,6 +171,11 @@ def _replay(store: SqlStore, real: RunData, now: datetime) -> None:
                     started_at=started,
                     branch=run_branch,
                     trigger="cron" if run_branch else "ci",
+                    # The confirmation run measures the commit again on purpose.
+                    environment={
+                        **real.header.run.environment,
+                        **({"remeasure": REMEASURE_ALL} if n else {}),
+                    },
                 ),
                 commit=commit,
                 machine=real.header.machine,

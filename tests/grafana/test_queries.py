@@ -279,6 +279,25 @@ def test_overview_highlights_the_open_regression(seeded: Seeded, reader: Any) ->
     assert all(r["open regressions"] == 0 for r in rows[1:])
 
 
+def test_the_machine_state_is_its_own_panel_not_a_latest_result(
+    seeded: Seeded, reader: Any
+) -> None:
+    """The smoke run recorded state.* metrics (load, calibration, ...): the Overview's
+    latest results leave them out, Trends' Machine state panel draws them."""
+    overview = next(
+        q for q in queries(BY_UID[names.OVERVIEW_UID]) if q.title.startswith("Latest result")
+    )
+    (latest,) = execute(reader, seeded, overview, smoke_scene(seeded, names.OVERVIEW_UID))
+    metrics = set(latest.column("metric"))
+    assert seeded.stepped_metric in metrics
+    assert not [m for m in metrics if m.startswith("state.")]
+    panel = next(q for q in queries(BY_UID[names.TRENDS_UID]) if q.title == "Machine state")
+    drawn = execute(reader, seeded, panel, smoke_scene(seeded, names.TRENDS_UID))
+    values = [row for result in drawn for row in result.dicts()]
+    assert values and all(v["calibration_ms"] > 0 and v["load"] >= 0 for v in values)
+    assert all(v["throttled_pct"] is None for v in values)  # no GPU in the smoke run
+
+
 def test_attention_grid_marks_oom(seeded: Seeded, reader: Any) -> None:
     """On the H100 with 60 GiB held (the latest attention run), the naive cells at
     sequence 16384 ran out of memory."""

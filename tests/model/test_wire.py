@@ -18,7 +18,7 @@ from tests.strategies import bits, cases, finite, json_objects, metrics, results
 
 # What the wire carries: device samples are the runner's, not the worker's; floats are
 # finite (JSON has no NaN or infinity).
-wire_results = results(finite_only=True, with_samples=False)
+wire_results = results(with_samples=False)
 
 
 def cross(event: str, **fields: object) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -14,6 +15,7 @@ from commitbench.errors import CsvFormatError
 from commitbench.model.records import RunHeader
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.csv import MANIFEST, CsvStore, find_runs, read_run
+from commitbench.store.csvformat import manifest_checksum
 from tests import factories as f
 
 
@@ -41,6 +43,7 @@ def test_manifest_names_format_and_version(tmp_path: Path) -> None:
     _, folder = write(tmp_path)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert (manifest["format"], manifest["version"]) == ("commitbench-csv", 3)
+    assert manifest["checksum"] == manifest_checksum(manifest)
     assert [p["results"]["rows"] for p in manifest["parts"]] == [1, 1, 1]
     assert manifest["parts"][0]["metrics"]["rows"] == 3
     assert manifest["parts"][0]["device_samples"]["rows"] == 6
@@ -71,11 +74,46 @@ def test_resuming_a_spooled_run_appends_parts(tmp_path: Path) -> None:
     ]
 
 
+def test_a_version_1_run_resumed_stays_version_1_and_reads(tmp_path: Path) -> None:
+    """A run spooled by a commitbench that wrote version 1, resumed by this one: its
+    parts are of version 1, so its manifest stays version 1 (no checksum)."""
+    header = f.header()
+    store = CsvStore(tmp_path)
+    store.open_run(header)
+    store.write_unit(header.run.id, [f.result(i=0)])
+    folder = tmp_path / str(header.run.id)
+    _drop_processes(folder, "metrics-0001.csv")  # as version 1 wrote its metrics
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["version"] = 1
+    del manifest["checksum"]
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+    again = CsvStore(tmp_path)
+    again.open_run(header)
+    again.write_unit(header.run.id, [f.result(i=1)])
+    resumed = json.loads((folder / MANIFEST).read_text())
+    assert (resumed["version"], "checksum" in resumed) == (1, False)
+    assert [r.case.params_dict["i"] for r in read_run(folder).results] == [0, 1]
+
+
 def test_find_runs_accepts_a_results_dir_or_a_run_dir(tmp_path: Path) -> None:
     _, one = write(tmp_path)
     _, two = write(tmp_path)
     assert find_runs(tmp_path) == sorted([one, two])
     assert find_runs(one) == [one]
+
+
+def _drop_processes(folder: Path, name: str) -> None:
+    """The metrics file without its last column, `processes` (versions 1 and 2)."""
+    lines = (folder / name).read_bytes().decode().split("\r\n")
+    (folder / name).write_bytes(
+        "\r\n".join(line.rsplit(",", 1)[0] if line else line for line in lines).encode()
+    )
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for part in manifest["parts"]:
+        for entry in part.values():
+            if entry["file"] == name:
+                entry["sha256"] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -93,6 +131,14 @@ def _rehash(folder: Path, name: str) -> None:
         for entry in part.values():
             if entry["file"] == name:
                 entry["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest["checksum"] = manifest_checksum(manifest)
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _reseal(folder: Path) -> None:
+    """Give an edited manifest the checksum of its new content."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["checksum"] = manifest_checksum(manifest)
     (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -141,6 +187,7 @@ BAD_INPUTS = {
                 "\n",
             ),
             _edit(d / MANIFEST, '"rows": 3', '"rows": 4'),
+            _reseal(d),
         ),
         r"metrics-0001.csv: 3 rows, the manifest says 4",
     ),

@@ -26,6 +26,7 @@ TABLES = {
     "jobs",
     "machines",
     "metrics",
+    "profile_artifacts",
     "regressions",
     "results",
     "runs",

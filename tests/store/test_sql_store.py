@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from datetime import timedelta
 
 import psycopg
 import pytest
@@ -79,8 +78,8 @@ def test_recording_the_same_run_twice_adds_nothing(engine: Engine) -> None:
 
 
 def test_runs_share_commit_machine_and_cases(engine: Engine) -> None:
-    record(engine)
-    record(engine)
+    header, _ = record(engine)
+    record(engine, header=f.again(header))
     counts = SqlStore(engine).counts()
     assert (counts["runs"], counts["commits"], counts["machines"], counts["cases"]) == (2, 1, 1, 3)
     assert counts["results"] == 6
@@ -146,7 +145,7 @@ def test_samples_must_refer_to_a_run_and_a_result_of_it(engine: Engine) -> None:
 
 def test_deleting_runs_and_results_deletes_their_samples(engine: Engine) -> None:
     header, _ = record(engine, run_samples=f.samples(2))
-    kept, _ = record(engine)
+    kept, _ = record(engine, header=f.again(header))
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM results WHERE id = (SELECT min(id) FROM results)"))
     assert SqlStore(engine).counts()["device_samples"] == (3 * 3 * 2 + 4) + 3 * 3 * 2 - 6
@@ -174,10 +173,7 @@ def test_recorded_cases_by_commit_machine_and_profile(engine: Engine) -> None:
     assert store.recorded(RecordedKey.of(f.header(sha=f.SHA_B))) == {}
     # The latest run's status wins, whatever order the runs were written in.
     for minutes, status in ((2, "crashed"), (1, "ok")):
-        later = f.header()
-        later = dataclasses.replace(
-            later, run=dataclasses.replace(later.run, started_at=f.T0 + timedelta(minutes=minutes))
-        )
+        later = f.again(header, minutes)
         record(engine, header=later, results=[f.result(i=1, status=status)])
     assert store.recorded(RecordedKey.of(header))["matmul.matmul[i=1,impl=fp16,shape=4k]"] == (
         "crashed"

@@ -12,8 +12,9 @@ then samples within them; its docstring gives the method, its sources and its li
   per side is always `ambiguous`.
 - The between-process spread (the pooled standard deviation of the log per-process
   values, shown as a percentage) comes with every row.
-- Machine-state metrics (`state.*`, model.state) are context, never compared; the
-  calibration among them is used by the model (flagged processes, a covariate).
+- Machine-state metrics (`state.*`, model.state) and profile metrics (`profile.*`,
+  model.profile) are context, never compared; the calibration among the first is used
+  by the model (flagged processes, a covariate).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from commitbench.analysis import twolevel
 from commitbench.model import state
 from commitbench.model.points import Point
+from commitbench.model.profile import is_profile
 from commitbench.model.records import ResultRecord, case_matches
 from commitbench.model.stats import Stats
 from commitbench.model.words import plural
@@ -256,7 +258,7 @@ def processes_of(points: Sequence[Point]) -> dict[_Key, list[Process]]:
     cal = calibrations(points)
     out: dict[_Key, list[Process]] = {}
     for p in points:
-        if state.is_state(p.metric) or not p.samples:
+        if state.is_state(p.metric) or is_profile(p.metric) or not p.samples:
             continue
         key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
         for process, samples in p.by_process().items():
@@ -387,7 +389,11 @@ def unreachable(
     out = []
     for case, metric, spread, processes in spreads:
         policy = policies.for_case(case)
-        if state.is_state(metric) or detectable(spread, processes, alpha) < policy.threshold:
+        if (
+            state.is_state(metric)
+            or is_profile(metric)
+            or detectable(spread, processes, alpha) < policy.threshold
+        ):
             continue
         needed = next(
             (

@@ -53,6 +53,7 @@ from commitbench.analysis.compare import (
 from commitbench.errors import CommitbenchError
 from commitbench.model import state
 from commitbench.model.points import Point
+from commitbench.model.profile import is_profile
 from commitbench.model.words import plural
 
 Progress = Callable[[str], None]
@@ -325,7 +326,13 @@ class BisectResult:
 
 
 def _metric_of(points: Sequence[Point], case: str, metric: str | None, sha: str) -> str:
-    names = sorted({p.metric for p in points if p.case == case and not state.is_state(p.metric)})
+    names = sorted(
+        {
+            p.metric
+            for p in points
+            if p.case == case and not state.is_state(p.metric) and not is_profile(p.metric)
+        }
+    )
     if not names:
         raise CommitbenchError(f"{case} has no ok result at {sha[:12]}")
     if metric is None:

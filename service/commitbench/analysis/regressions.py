@@ -34,6 +34,7 @@ from commitbench.analysis.changepoints import ChangePoint, detect
 from commitbench.analysis.series import build
 from commitbench.model import state
 from commitbench.model.points import Series, SeriesPoint, Step
+from commitbench.model.profile import is_profile
 from commitbench.model.stats import median
 
 NOISE_FACTOR = 2.0
@@ -193,7 +194,7 @@ def detect_all(
     """`detect` over every series of `points` (along lines of history), state metrics
     left out as series and read as contention flags."""
     flags = contention(points)
-    chosen = [p for p in points if not state.is_state(p.metric)]
+    chosen = [p for p in points if not state.is_state(p.metric) and not is_profile(p.metric)]
     out = []
     for s in build(chosen, metrics=metrics, by_line=True):
         busy = [

@@ -22,6 +22,7 @@ _COMMANDS = {
     "compare": "commitbench.cli.compare:compare_command",
     "check": "commitbench.cli.check:check_command",
     "bisect": "commitbench.cli.bisect:bisect_command",
+    "explain": "commitbench.cli.explain:explain_command",
     "show": "commitbench.cli.show:show_command",
     "report": "commitbench.cli.report:report_command",
     "detect": "commitbench.cli.detect:detect_command",
@@ -32,6 +33,7 @@ _COMMANDS = {
     "enqueue": "commitbench.cli.enqueue:enqueue_command",
     "worker": "commitbench.cli.worker:worker_command",
     "jobs": "commitbench.cli.jobs:jobs_command",
+    "doctor": "commitbench.cli.doctor:doctor_command",
 }
 
 
@@ -103,20 +105,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommitbenchError as err:
         return _error(str(err), err.exit_code)
     except Exception as err:
-        if _database_lost(err):
-            return _error(f"database connection lost: {type(err).__name__}", 3)
+        lost = _database_lost(err)
+        if lost is not None:
+            return _error(lost, 3)
         raise
     return result if isinstance(result, int) else 0
 
 
-def _database_lost(err: Exception) -> bool:
-    """A connection-level database failure (store.engine.DB_LOST). Only a command that
-    loaded the database stack can meet one, so the stack is not imported to ask."""
+def _database_lost(err: Exception) -> str | None:
+    """The line for a connection-level database failure (store.engine.DB_LOST) or a
+    database that refuses writes; None for anything else. Only a command that loaded
+    the database stack can meet one, so the stack is not imported to ask."""
     if "sqlalchemy" not in sys.modules and "psycopg" not in sys.modules:
-        return False
-    from commitbench.store.engine import DB_LOST
+        return None
+    from commitbench.store.engine import DB_LOST, refuses_writes
 
-    return isinstance(err, DB_LOST)
+    if isinstance(err, DB_LOST):
+        return f"database connection lost: {type(err).__name__}"
+    if refuses_writes(err):
+        return "database refuses writes (read-only transaction)"
+    return None
 
 
 def _show(err: click.ClickException) -> int:

@@ -19,6 +19,7 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import Quiet, fmt_value
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
@@ -46,6 +47,7 @@ from commitbench.store import open_store
     metavar="STAT:N%",
     help="Minimum step [default: [tool.commitbench] policy, or median:5%].",
 )
+@trace_option
 @global_options
 def bisect_command(
     good: str,
@@ -60,6 +62,7 @@ def bisect_command(
     pass_env: tuple[str, ...],
     processes: int,
     policy: str | None,
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -81,6 +84,7 @@ def bisect_command(
         setup=setup,
         cases=frozenset({case}),
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:

@@ -12,6 +12,7 @@ import click
 
 from commitbench.analysis import gate
 from commitbench.analysis.compare import unreachable, unreachable_line
+from commitbench.cli import explaining
 from commitbench.cli.common import (
     emit_json,
     global_options,
@@ -26,13 +27,15 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
-from commitbench.cli.compare import markdown_option, policy_options, show
+from commitbench.cli.compare import markdown_option, policy_options, show, timed
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
+from commitbench.runner.profiles import explain_cases
 from commitbench.runner.runner import Runner, RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import open_store
@@ -67,6 +70,7 @@ from commitbench.store import open_store
 @max_processes_option
 @markdown_option
 @policy_options
+@trace_option
 @global_options
 def check_command(
     base: str | None,
@@ -86,6 +90,7 @@ def check_command(
     policy: str | None,
     thresholds: tuple[str, ...],
     alpha: float,
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -109,6 +114,7 @@ def check_command(
         setup=setup,
         trigger="ci",
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     store, engine = open_store(g.settings.db, g.settings.results, warn)
     try:
@@ -127,6 +133,9 @@ def check_command(
             max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
+        # Why each confirmed regression happened, from the profiles (check --trace, or an
+        # earlier run --trace) at both commits.
+        why = explain_cases(store, repository.id, b, h, [r.case for r in result.confirmed])
     finally:
         if engine is not None:
             engine.dispose()
@@ -136,14 +145,15 @@ def check_command(
             {
                 "base": b,
                 "head": h,
-                "rows": rows_json(result.rows),
+                "rows": rows_json(timed(result.rows)),
                 "confirmation": rows_json(result.confirmation),
                 "confirmed": rows_json(result.confirmed),
+                "explain": [explaining.explained_json(e, b, h) for e in why],
                 "exit": result.exit_code,
             }
         )
     else:
-        show(result.rows, title, as_markdown=as_markdown, as_json=False)
+        show(timed(result.rows), title, as_markdown=as_markdown, as_json=False)
         if result.suspects:
             show(
                 result.confirmation,
@@ -152,6 +162,7 @@ def check_command(
                 as_json=False,
                 every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
+        explaining.show_all(why, b, h, as_markdown=as_markdown)
         say(f"check {title}: {result.summary}")
     line = unreachable_line(
         unreachable(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -11,6 +11,7 @@ import click
 
 from commitbench.analysis import gate
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
+from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.cli.common import (
     check_metrics,
     emit_json,
@@ -31,6 +32,8 @@ from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import PointFilter
+from commitbench.model.profile import is_profile
+from commitbench.model.text import printable
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.lab import RunnerLab
 from commitbench.runner.runner import Runner, RunOptions
@@ -92,7 +95,13 @@ def load_rows(
 def _chosen(rows: list[Row], metrics: tuple[str, ...], base: str, head: str) -> list[Row]:
     if rows:
         check_metrics(metrics, (r.metric for r in rows), f"at both {base[:12]} and {head[:12]}")
-    return [r for r in rows if not metrics or r.metric in metrics]
+    return [r for r in rows if r.metric in metrics] if metrics else timed(rows)
+
+
+def timed(rows: list[Row]) -> list[Row]:
+    """The rows shown unless asked for by name: not the `profile.*` ones, which say where
+    the time went (`commitbench explain` reads them), one sample each."""
+    return [r for r in rows if not is_profile(r.metric)]
 
 
 def measure_rows(
@@ -203,6 +212,8 @@ def compare_command(
     store, engine = open_reading_store(g)
     try:
         rows = load_rows(store, repository, b, h, policy, thresholds, alpha, metrics)
+        where = PointFilter(repository=repository.id, shas=[b, h])
+        machine = case_states(store.points(where), order=(b, h))
     finally:
         if engine is not None:
             engine.dispose()
@@ -212,16 +223,31 @@ def compare_command(
             f"in {store.location}; measure them first: commitbench run {b[:12]} {h[:12]}"
         )
     title = f"{b[:12]} → {h[:12]}"
-    show(rows, title, as_markdown=as_markdown, as_json=g.json)
+    show(rows, title, as_markdown=as_markdown, as_json=g.json, state=machine)
     return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
 
 
 def show(
-    rows: list[Row], title: str, *, as_markdown: bool, as_json: bool, every_row: bool = False
+    rows: list[Row],
+    title: str,
+    *,
+    as_markdown: bool,
+    as_json: bool,
+    every_row: bool = False,
+    state: Sequence[CaseState] = (),
 ) -> None:
+    """The rows, then the machine's state behind them (analysis/machinestate.py)."""
     if as_json:
-        emit_json({"title": title, "rows": rows_json(rows)})
+        emit_json({"title": title, "rows": rows_json(rows), "state": [s.as_json() for s in state]})
     elif as_markdown:
         click.echo(markdown(rows, title, every_row=every_row), nl=False)
+        if state:
+            click.echo("\n**Machine state**\n\n" + "".join(f"- {t}\n" for t in _lines(state)))
     else:
         stdout.print(rich_table(rows, title))
+        if state:
+            click.echo("machine state:\n" + "".join(f"  {t}\n" for t in _lines(state)), nl=False)
+
+
+def _lines(state: Sequence[CaseState]) -> list[str]:
+    return [printable(s.describe()) for s in state]

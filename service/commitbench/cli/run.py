@@ -24,6 +24,7 @@ from commitbench.cli.common import (
     timeout_option,
     warn,
 )
+from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import (
     Lines,
     Live,
@@ -36,6 +37,7 @@ from commitbench.cli.progress import (
 )
 from commitbench.errors import ConfigError
 from commitbench.model.records import TRIGGERS, ResultRecord
+from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
@@ -119,6 +121,7 @@ from commitbench.store import open_store
     help="One worker per bench module, or per case.",
 )
 @processes_option(1)
+@trace_option
 @global_options
 def run_command(
     revs: tuple[str, ...],
@@ -140,6 +143,7 @@ def run_command(
     quick: bool,
     isolate: str,
     processes: int,
+    trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -177,6 +181,7 @@ def run_command(
         processes=processes,
         quick=quick,
         pass_env=passed,
+        trace=trace_iterations(trace),
     )
     live = Live(stderr) if sys.stderr.isatty() and not g.json else None
     events = Quiet() if g.json else live or Lines()
@@ -208,7 +213,11 @@ def run_command(
 def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> int:
     broken = [r for o in outcomes for r in o.results if r.status in BROKEN]
     spooled = [o.spooled_to for o in outcomes if o.spooled_to is not None]
-    code = 1 if broken or spooled else 0
+    unwritten = sum(len(o.unwritten) for o in outcomes)
+    kept = sum(len(o.results) for o in outcomes) - unwritten
+    code = 1 if broken or spooled or unwritten else 0
+    if unwritten and not kept:
+        code = 3  # nothing measured could be stored
     if as_json:
         emit_json(
             {"location": location, "exit": code, "commits": [_outcome_json(o) for o in outcomes]}
@@ -224,6 +233,14 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
         )
         for r in broken:
             say(f"  {failure_line(r)}")
+        for o in outcomes:
+            if o.recorded_elsewhere:
+                say(
+                    f"  {o.commit.sha[:12]}: "
+                    f"{plural(len(o.recorded_elsewhere), 'case')} already recorded by another "
+                    f"run meanwhile, not recorded again: "
+                    f"{', '.join(map(printable, o.recorded_elsewhere))}"
+                )
         failed_before = sum(o.recorded_failed for o in outcomes)
         if failed_before:
             say(
@@ -232,10 +249,17 @@ def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> in
                 f"--retry-failed measures {'it' if failed_before == 1 else 'them'} again, "
                 "--force every case"
             )
+    for o in outcomes:
+        if o.unwritten:
+            warn(
+                f"could not write {plural(len(o.unwritten), 'result')} of "
+                f"{o.commit.sha[:12]}: {o.storage_error}; measured but not recorded: "
+                f"{', '.join(printable(r.case.label) for r in o.unwritten)}"
+            )
     for folder in spooled:
         warn(
-            f"the database was lost mid-run; the rest of the run is in {folder}. When the "
-            f"database is back, load it with: commitbench import {folder}"
+            f"the database was lost (or refused writes) mid-run; the rest of the run is in "
+            f"{folder}. When the database is back, load it with: commitbench import {folder}"
         )
     return code
 
@@ -253,6 +277,9 @@ def _outcome_json(o: CommitOutcome) -> dict[str, Any]:
         "run_id": str(o.run_id) if o.run_id else None,
         "already_recorded": o.already_recorded,
         "recorded_failed": o.recorded_failed,
+        "recorded_elsewhere": o.recorded_elsewhere,
+        "unwritten": [r.case.label for r in o.unwritten],
+        "storage_error": o.storage_error,
         "spooled_to": str(o.spooled_to) if o.spooled_to else None,
         "results": [_result_json(r) for r in o.results],
     }

@@ -259,7 +259,9 @@ def _metrics_table(r: ResultRecord) -> Table:
             if m.ci_low is not None and m.ci_high is not None
             else ""
         )
-        props = ", ".join(f"{k}={v}" for k, v in sorted(m.properties.items()) if k != "used")
+        props = ", ".join(
+            f"{k}={_short(v)}" for k, v in sorted(m.properties.items()) if k != "used"
+        )
         table.add_row(
             Text(m.name),
             str(m.n),
@@ -270,3 +272,9 @@ def _metrics_table(r: ResultRecord) -> Table:
             Text(props),
         )
     return table
+
+
+def _short(value: object, limit: int = 120) -> str:
+    """A property as shown in the table (--json has it whole: a profile's table is long)."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -9,12 +9,11 @@ Exactly one result per (commit, case, machine, profile), whatever the interleavi
    either commits before the job is reclaimed (and the new runner's check sees it) or
    finds the job reclaimed and is refused (LeaseLost): a runner that lost its lease but
    lives on (paused, cut off from the database) cannot add a second result.
-3. In the same transaction, an advisory lock on (repository, sha, machine, profile)
-   serialises writers of the same work, and results for cases already recorded there by
-   any run are dropped. This covers two different jobs whose selections overlap (the
-   same commit with and without --filter) running at once on identical machines; a
-   unique constraint cannot say it, because `commitbench run --force` records the same
-   case again on purpose.
+3. In the same transaction, SqlStore's advisory lock on (repository, sha, machine,
+   profile) serialises writers of the same work, and results for cases already recorded
+   there by any run (`run`, `check`, another job) are dropped (store/sql.py). This
+   covers two different jobs whose selections overlap (the same commit with and without
+   --filter) running at once on identical machines.
 
 A retried unit (lost connection after commit) is absorbed by the (run, case) key.
 
@@ -33,14 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from commitbench.fleet.queue import ClaimedJob, check_lease
 from commitbench.model.records import RecordedKey, ResultRecord, RunEnd, RunHeader
 from commitbench.model.words import plural
 from commitbench.store.engine import DB_LOST
-from commitbench.store.sql import SqlStore, recorded_query
-from commitbench.store.tables import Case, Commit, Machine, Run
+from commitbench.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,16 +90,6 @@ def patiently(
             attempt += 1
 
 
-def _work_key(conn: Connection, run_id: uuid.UUID) -> RecordedKey:
-    row = conn.execute(
-        select(Commit.repository, Commit.sha, Machine.fingerprint, Run.profile)
-        .join(Commit, Commit.id == Run.commit_id)
-        .join(Machine, Machine.id == Run.machine_id)
-        .where(Run.id == run_id)
-    ).one()
-    return RecordedKey(row.repository, row.sha, row.fingerprint, row.profile)
-
-
 class JobStore:
     """The Store a job's Runner records through (see the module docstring)."""
 
@@ -117,7 +105,6 @@ class JobStore:
         self._sql = SqlStore(engine, fence=self._fence)
         self._backoff = backoff
         self._patience_s = patience_s
-        self.dropped: list[str] = []
 
     @property
     def location(self) -> str:
@@ -127,25 +114,7 @@ class JobStore:
         self, conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]
     ) -> Sequence[ResultRecord]:
         check_lease(conn, self.job)
-        key = _work_key(conn, run_id)
-        lock = "\x1f".join(
-            ("commitbench.work", key.repository, key.sha, key.fingerprint, key.profile)
-        )
-        conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(lock, 0))))
-        labels = [r.case.label for r in results]
-        taken = set(
-            conn.execute(
-                recorded_query(key).where(Run.id != run_id, Case.label.in_(labels))
-            ).scalars()
-        )
-        if taken:
-            log.info(
-                "job %d: %s recorded meanwhile by another run",
-                self.job.id,
-                plural(len(taken), "case"),
-            )
-            self.dropped.extend(sorted(taken))
-        return [r for r in results if r.case.label not in taken]
+        return results
 
     def _patient(self, action: Callable[[], T], what: str) -> T:
         return patiently(action, self._backoff, patience_s=self._patience_s, what=what)
@@ -155,6 +124,21 @@ class JobStore:
 
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
         return self._patient(lambda: self._sql.write_unit(run_id, results), "write results")
+
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        taken = self._sql.take_recorded_elsewhere(run_id)
+        if taken:
+            log.info(
+                "job %d: %s recorded meanwhile by another run",
+                self.job.id,
+                plural(len(taken), "case"),
+            )
+        return taken
+
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        return self._patient(
+            lambda: self._sql.interrupt_stale(fingerprint, gone), "mark stale runs"
+        )
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
         return self._patient(lambda: self._sql.finish_run(run_id, end), "finish run")

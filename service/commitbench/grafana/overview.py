@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commitbench.grafana import builder, common, names
+from commitbench.model import state
 
 OPEN_REGRESSIONS_COUNT_SQL = """
 SELECT count(*) AS "open regressions"
@@ -27,7 +28,8 @@ ORDER BY r.status
 # the chosen branches) are read, so the cost does not grow with the range. Values are
 # commit values (series_points). Baseline: the median of a case's values at those
 # commits before its latest (up to 7), so one noisy night does not move it. "worse by"
-# is the change signed so that positive is worse whatever the metric's direction.
+# is the change signed so that positive is worse whatever the metric's direction. The
+# machine's state (state.*: load, calibration, ...) is no value of the code: left out.
 LATEST_SQL = common.sql(
     """
 WITH recent AS (
@@ -53,6 +55,9 @@ series AS (
   FROM series_points sp
   WHERE sp.commit_id = ANY (ARRAY(SELECT id FROM recent))
     AND sp.metric IN (${metric:sqlstring})
+    AND sp.metric NOT LIKE '""",
+    state.PREFIX,
+    """%'
     AND """,
     common.SERIES_WHERE,
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from commitbench.grafana import builder, common, names
+from commitbench.model import state
 
 # One row per commit: its value in the series (series_points: the median of the
 # medians of every run of it on the machine and profile) with its interval. Table
@@ -89,6 +90,61 @@ WHERE ca.label IN (${case:sqlstring})
     """
   AND $__timeFilter(cm.committed_at)
 ORDER BY 1
+""",
+)
+
+# The machine's state behind the chosen cases at each commit (model/state.py: one value
+# per worker process, in metrics.median of its result; analysis/machinestate.py defines
+# the same figures for compare and the report): the median calibration of the
+# processes (start and end) and its spread, (max - min) / median in %; the mean load;
+# the largest wall/CPU ratio (contention above 1.1) and throttled share.
+STATE_SQL = common.sql(
+    """
+SELECT cm.committed_at AS "time",
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY m.median)
+         FILTER (WHERE m.name IN ('""",
+    state.CALIBRATION_START,
+    "', '",
+    state.CALIBRATION_END,
+    """')) AS "calibration_ms",
+       100 * (max(m.median) FILTER (WHERE m.name IN ('""",
+    state.CALIBRATION_START,
+    "', '",
+    state.CALIBRATION_END,
+    """'))
+              - min(m.median) FILTER (WHERE m.name IN ('""",
+    state.CALIBRATION_START,
+    "', '",
+    state.CALIBRATION_END,
+    """')))
+         / NULLIF(percentile_cont(0.5) WITHIN GROUP (ORDER BY m.median)
+                  FILTER (WHERE m.name IN ('""",
+    state.CALIBRATION_START,
+    "', '",
+    state.CALIBRATION_END,
+    """')), 0) AS "calibration_spread_pct",
+       avg(m.median) FILTER (WHERE m.name = '""",
+    state.LOAD,
+    """') AS "load",
+       max(m.median) FILTER (WHERE m.name = '""",
+    state.WALL_PER_CPU,
+    """') AS "wall_per_cpu",
+       100 * max(m.median) FILTER (WHERE m.name = '""",
+    state.THROTTLED,
+    """') AS "throttled_pct"
+FROM metrics m
+JOIN results re ON re.id = m.result_id
+JOIN runs r ON r.id = re.run_id
+JOIN commits cm ON cm.id = r.commit_id
+JOIN cases ca ON ca.id = re.case_id
+WHERE ca.label IN (${case:sqlstring})
+  AND m.name LIKE 'state.%'
+  AND re.status = 'ok'
+  AND """,
+    common.RUN_WHERE,
+    """
+GROUP BY cm.committed_at, cm.sha
+ORDER BY cm.committed_at, cm.sha
 """,
 )
 
@@ -193,6 +249,31 @@ def build() -> builder.Json:
             },
         ],
     )
+    machine = builder.panel(
+        "timeseries",
+        "Machine state",
+        "What the machine was like while the chosen cases ran, per commit: the "
+        "calibration loop timed when each worker process started and ended (median over "
+        "the processes, ms) and its spread ((max - min) / median, %: processes that "
+        "differ in speed by themselves), the load average, wall time over CPU time of "
+        "the timed calls (contention above 1.1) and the share of GPU readings under "
+        "thermal or power throttling (%). Context for the values above, never a verdict.",
+        [builder.target(STATE_SQL)],
+        grid=(0, 20, 24, 8),
+        unit="none",
+        defaults={"custom": {"drawStyle": "line", "showPoints": "always", "spanNulls": True}},
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": "calibration_ms"},
+                "properties": [{"id": "unit", "value": "ms"}],
+            },
+            {
+                "matcher": {"id": "byRegexp", "options": "calibration_spread_pct|throttled_pct"},
+                "properties": [{"id": "unit", "value": "percent"}],
+            },
+        ],
+        options={"legend": {"displayMode": "list", "placement": "bottom"}},
+    )
     return builder.dashboard(
         names.TRENDS_UID,
         "commitbench · Trends",
@@ -200,6 +281,6 @@ def build() -> builder.Json:
         "regression annotations.",
         time_from="now-1y",
         variables=[*common.series_variables(), metric, case],
-        panels=[trend, commits],
+        panels=[trend, commits, machine],
         annotations=[builder.annotation("Regressions", REGRESSIONS_SQL, "red")],
     )

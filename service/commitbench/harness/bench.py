@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar, overload
 
-from commitbench.harness import peaks
+from commitbench.harness import peaks, profiling
 from commitbench.harness.timing import (
     Clock,
     CpuTimer,
@@ -41,6 +41,7 @@ from commitbench.harness.timing import (
     measure,
 )
 from commitbench.harness.timing import throughput_metrics as _throughput
+from commitbench.model import checks
 from commitbench.model.records import (
     DIRECTIONS,
     PROFILES,
@@ -228,10 +229,52 @@ class Probe:
         return None
 
 
+# Set when the worker's calibration (harness/calibration.py), not bench code, initialised
+# CUDA in this process.
+_calibration_cuda = False
+
+
+def mark_calibration_cuda() -> None:
+    """The calibration initialised CUDA: cuda_initialized() counts it only once bench
+    code has allocated GPU memory."""
+    global _calibration_cuda
+    _calibration_cuda = True
+
+
 def cuda_initialized() -> bool:
-    """True when this process has used CUDA (without importing torch otherwise)."""
+    """True when this process's bench code has used CUDA (without importing torch
+    otherwise). Where only the calibration initialised CUDA, the bench has used it once
+    it allocated GPU memory (the peak since the case began; the calibration's tensor is
+    freed), so a CPU-only case keeps its perf_counter timer and no peak_cuda_mem."""
     torch = sys.modules.get("torch")
-    return bool(torch is not None and torch.cuda.is_initialized())
+    if torch is None or not torch.cuda.is_initialized():
+        return False
+    if not _calibration_cuda:
+        return True
+    return bool(torch.cuda.memory_allocated() > 0 or torch.cuda.max_memory_allocated() > 0)
+
+
+class _CpuCounted:
+    """A host timer that also adds up wall and CPU time (`time.process_time`, the whole
+    process's: work on other threads reads more CPU than wall) around each batch it
+    times, into `spent` [wall, CPU]: their ratio is state.wall_per_cpu (model/state.py),
+    above 1.1 a sign that the process waited for a core."""
+
+    def __init__(self, timer: Timer, spent: list[float]) -> None:
+        self.name = timer.name
+        self.flushes_l2 = timer.flushes_l2
+        self._timer = timer
+        self._spent = spent
+
+    def sync(self) -> None:
+        self._timer.sync()
+
+    def time(self, fn: Callable[[], object], n: int, *, l2_flush: bool) -> list[float]:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        samples = self._timer.time(fn, n, l2_flush=l2_flush)
+        self._spent[0] += time.perf_counter() - wall0
+        self._spent[1] += time.process_time() - cpu0
+        return samples
 
 
 class Context:
@@ -262,6 +305,10 @@ class Context:
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
         self._used: dict[str, ParamValue] = {}
+        self._cpu_timed = [0.0, 0.0]  # wall, CPU seconds of perf_counter-timed batches
+        # What ctx.time timed, in order: run again under the profiler after the case
+        # with --trace (harness/profiling.py), never while it is timed.
+        self._timed: list[tuple[str, Callable[[], object]]] = []
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -281,8 +328,20 @@ class Context:
         return tuple(self._windows)
 
     @property
+    def timed(self) -> tuple[tuple[str, Callable[[], object]], ...]:
+        return tuple(self._timed)
+
+    @property
     def used(self) -> dict[str, ParamValue]:
         return dict(self._used)
+
+    @property
+    def wall_per_cpu(self) -> float | None:
+        """Wall time over this process's CPU time across the case's host-timed batches
+        (_CpuCounted; model/state.py: WALL_PER_CPU); None where nothing was timed on the
+        host or no CPU time was counted."""
+        wall, cpu = self._cpu_timed
+        return wall / cpu if wall > 0 and cpu > 0 else None
 
     def pick(self, *, smoke: T, full: T) -> T:
         """The value for the current profile: `n = ctx.pick(smoke=64, full=8192)`."""
@@ -297,6 +356,8 @@ class Context:
         for key, value in used.items():
             if not isinstance(value, str | int | float | bool | type(None)):
                 raise ValueError(f"{self.case.label}: note {key}={value!r} is not a scalar")
+            # Refused here, in the bench, as its metrics' properties would be later.
+            checks.json_value(value, f"{self.case.label}: note {key}")
         self._used.update(used)
 
     def skip(self, reason: str) -> NoReturn:
@@ -348,8 +409,11 @@ class Context:
             target_rel_ci=base.target_rel_ci if target_rel_ci is None else target_rel_ci,
         )
         chosen = self._timer(timer)
+        counted = _CpuCounted(chosen, self._cpu_timed) if chosen.name == CpuTimer.name else chosen
         start = self._wall()
-        timing = measure(fn, policy=policy, timer=chosen, clock=self._clock, l2_flush=l2_flush)
+        with profiling.nvtx_range(f"{self.case.label}/{name}"):
+            timing = measure(fn, policy=policy, timer=counted, clock=self._clock, l2_flush=l2_flush)
+        self._timed.append((name, fn))
         self._windows.append(Window(start, self._wall(), timing.calls))
         peak: float | None = None
         source: str | None = None

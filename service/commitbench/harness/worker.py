@@ -7,7 +7,9 @@ is `failed` with its traceback, `MemoryError` and torch's CUDA out-of-memory err
 `oom`, `ctx.skip()` and unmet requirements are `skipped`, and the next case runs.
 Deaths it cannot report (a signal, `os._exit`, a hang) are classified by
 runner/supervision.py. `--list` sends the plans of several modules instead, and
-`--environment` what harness/environment.py probes.
+`--environment` what harness/environment.py probes. The calibration loop
+(harness/calibration.py) is timed after the module's imports, before the first case, and
+again after the last, each sent as a `calibration` event.
 
 A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
 run: its bench reports one `failed` result, named after the bench function, that lists
@@ -40,11 +42,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO
 
-from commitbench.harness import environment
+from commitbench.harness import calibration, environment, profiling
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import wire
+from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import (
     PROFILES,
     CaseKey,
@@ -54,6 +58,7 @@ from commitbench.model.records import (
     Window,
     utcnow,
 )
+from commitbench.model.state import WALL_PER_CPU
 from commitbench.model.text import storable, unstorable
 from commitbench.model.words import plural
 
@@ -122,6 +127,23 @@ def _memory_metrics(ctx: Context, rss_reset: bool) -> list[MetricRecord]:
     return out
 
 
+def _state_metrics(ctx: Context) -> list[MetricRecord]:
+    """The machine state this process measured over the case (model/state.py): wall
+    over CPU time of the host-timed calls; one sample, this process's."""
+    ratio = ctx.wall_per_cpu
+    if ratio is None or WALL_PER_CPU in {m.name for m in ctx.metrics}:
+        return []
+    return [
+        MetricRecord.from_samples(
+            WALL_PER_CPU,
+            [ratio],
+            unit="ratio",
+            direction="lower",
+            properties={"source": "perf_counter / process_time over the timed batches"},
+        )
+    ]
+
+
 def run_case(
     spec: Bench,
     case: CaseKey,
@@ -130,8 +152,14 @@ def run_case(
     *,
     clock: Callable[[], float] = time.perf_counter,
     quick: bool = False,
+    trace: int = 0,
+    trace_dir: Path | None = None,
 ) -> tuple[ResultRecord, tuple[Window, ...]]:
-    """Run one case in this process and return its result; never raises for the bench."""
+    """Run one case in this process and return its result; never raises for the bench.
+
+    `trace` > 0: once the case is timed and its metrics taken, its timed functions run
+    that many more iterations under the profiler (harness/profiling.py), which adds the
+    `profile.*` metrics; the case's duration does not include them."""
     started = utcnow()
     t0 = clock()
     reason = probe.missing(spec.requires)
@@ -145,7 +173,8 @@ def run_case(
     rss_reset = reset_peak_rss()
     status, error = "ok", None
     try:
-        spec.fn(ctx, **case.params_dict)
+        with profiling.nvtx_range(case.label):
+            spec.fn(ctx, **case.params_dict)
     except Skipped as skip:
         status, error = "skipped", _tail(str(skip)) or "skipped by the bench"
     except MemoryError:
@@ -162,8 +191,36 @@ def run_case(
         metrics = tuple(
             dataclasses.replace(m, properties={**m.properties, "used": ctx.used}) for m in metrics
         )
+    if status == "ok" and not quick:  # the machine's, not the case's: no `used`
+        metrics = (*metrics, *_state_metrics(ctx))
     result = ResultRecord(case, status, error, clock() - t0, started, metrics)
+    if trace > 0 and status == "ok" and ctx.timed:
+        result = _traced(result, ctx, trace, trace_dir)
     return result, ctx.windows
+
+
+def _traced(result: ResultRecord, ctx: Context, iterations: int, out: Path | None) -> ResultRecord:
+    """The result with its profile's metrics; a profile that fails is said on stderr
+    (the worker's log) and leaves the measured result as it was."""
+    stem = artifact_stem(result.case.label)
+    try:
+        with profiling.nvtx_range(f"{result.case.label}/profile"):
+            got = profiling.capture(ctx.timed, iterations, out_dir=out, stem=stem)
+    except Exception:
+        print(
+            f"profile of {result.case.label} failed:\n{_tail(traceback.format_exc())}",
+            file=sys.stderr,
+        )
+        return result
+    taken = {m.name for m in result.metrics}
+    extra = tuple(
+        dataclasses.replace(m, properties={**m.properties, "capture_s": got.capture_s})
+        if m.name == TIME_PER_ITER
+        else m
+        for m in got.metrics
+        if m.name not in taken
+    )
+    return dataclasses.replace(result, metrics=(*result.metrics, *extra))
 
 
 @dataclass(frozen=True)
@@ -235,6 +292,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
     p.add_argument("--list", action="store_true", help="send the plan of each module, stop")
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
+    p.add_argument(
+        "--trace", type=int, default=0, metavar="N", help="profile N iterations after timing"
+    )
+    p.add_argument("--trace-dir", type=Path, default=None, help="where traces are written")
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
     p.add_argument(
@@ -314,7 +375,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
+    # The calibration (harness/calibration.py) before the first case and after the last:
+    # the runner keeps both with every result of this process. --quick records nothing.
+    calibrated = bool(plan) and not args.quick
+    cuda_benches = any("cuda" in p.spec.requires for p in plan)
+    start = calibration.calibrate(args.device, cuda_benches=cuda_benches) if calibrated else None
     emit("plan", cases=[wire.case_to_json(p.case) for p in plan])
+    if start is not None:
+        emit("calibration", at="start", ms=start[0], device=start[1])
     probe = Probe(args.device)
     for spec, case, refused in ((p.spec, p.case, p.refused) for p in plan):
         emit("start", case=wire.case_to_json(case), time=time.time())
@@ -322,7 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             result: ResultRecord = ResultRecord(case, "failed", refused, 0.0, utcnow())
             windows: tuple[Window, ...] = ()
         else:
-            result, windows = run_case(spec, case, args.profile, probe, quick=args.quick)
+            result, windows = run_case(
+                spec,
+                case,
+                args.profile,
+                probe,
+                quick=args.quick,
+                trace=args.trace,
+                trace_dir=args.trace_dir,
+            )
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]
@@ -332,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             line = wire.encode("result", result=wire.result_to_json(bad), windows=[])
         out.write(line)
         out.flush()
+    if start is not None:  # where the start one ran, whatever the cases imported since
+        ms, device = calibration.calibrate(start[1])
+        emit("calibration", at="end", ms=ms, device=device)
     return 0
 
 

@@ -14,13 +14,18 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any, NamedTuple
 
+from commitbench.model import checks
+from commitbench.model.checks import INT4, INT8
+from commitbench.model.checks import RecordError as RecordError  # defined with its rules
+from commitbench.model.checks import check_samples as check_samples
 from commitbench.model.stats import Stats
+from commitbench.model.text import storable
 from commitbench.model.words import plural
 
 RESULT_STATUSES = ("ok", "skipped", "failed", "timeout", "oom", "crashed")
@@ -31,6 +36,10 @@ RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 # Runs that went through their whole selection (a later run of it has nothing to do).
 COMPLETE_RUN_STATUSES = ("ok", "failed")
 TRIGGERS = ("cron", "ci", "manual")
+# A run's environment["remeasure"]: what it measures again on purpose (--force, check's
+# confirmation rounds: all; --retry-failed: the failed). See store/sql.py.
+REMEASURE_ALL = "all"
+REMEASURE_FAILED = "failed"
 PROFILES = ("smoke", "full")
 DIRECTIONS = ("lower", "higher")
 
@@ -44,24 +53,8 @@ _LABEL_PUNCTUATION = frozenset(',=[]"')
 ParamValue = str | int | float | bool | None
 
 
-class RecordError(ValueError):
-    """A value that must not be recorded."""
-
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _aware(value: datetime | None, what: str) -> None:
-    if value is None:
-        return
-    offset = value.utcoffset()
-    if offset is None:
-        raise RecordError(f"{what} must be timezone-aware")
-    # Every time zone's offset is whole seconds; a finer one does not survive ISO text
-    # (Python 3.11's fromisoformat drops its microseconds), so no store could keep it.
-    if offset.microseconds:
-        raise RecordError(f"{what}: UTC offset {offset} is not whole seconds")
 
 
 def _one_of(value: str, allowed: Sequence[str], what: str) -> None:
@@ -199,18 +192,26 @@ class MetricRecord:
     def __post_init__(self) -> None:
         if not self.name:
             raise RecordError("metric name is empty")
+        checks.text(self.name, "metric name")
+        checks.text(self.unit, f"metric {self.name}: unit")
         if self.processes is not None:
             if self.samples is None or len(self.processes) != len(self.samples):
                 raise RecordError(f"metric {self.name}: processes do not match the samples")
             if any(p < 0 for p in self.processes):
                 raise RecordError(f"metric {self.name}: negative process index")
         _one_of(self.direction, DIRECTIONS, f"metric {self.name}: direction")
+        checks.integer(self.n, f"metric {self.name}: n", INT4)
         if self.n < 0:
             raise RecordError(f"metric {self.name}: n is negative")
-        if self.samples is not None and len(self.samples) != self.n:
-            raise RecordError(
-                f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
-            )
+        for stat in _STATISTICS:
+            checks.finite(getattr(self, stat), f"metric {self.name}: {stat}")
+        if self.samples is not None:
+            checks.check_values(self.samples, f"metric {self.name}")
+            if len(self.samples) != self.n:
+                raise RecordError(
+                    f"metric {self.name}: n={self.n} but {plural(len(self.samples), 'sample')}"
+                )
+        checks.json_value(self.properties, f"metric {self.name}: properties")
         if self.stddev is not None and self.stddev < 0:
             raise RecordError(f"metric {self.name}: negative stddev")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -234,6 +235,7 @@ class MetricRecord:
     ) -> MetricRecord:
         """The summary of `samples` (model/stats.py); the samples themselves are kept
         unless `keep_samples` is false (sampler summaries: device_samples has them)."""
+        checks.check_values(samples, f"metric {name}")
         stats = Stats.of(samples)
         ci = stats.median_ci
         return cls(
@@ -261,6 +263,7 @@ class MetricRecord:
 # Column order of a metric in the stores (after the result reference); the last three
 # (samples, properties, processes) need their own encoding in each store.
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
+_STATISTICS = ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
 
 
 def samples_by_process(
@@ -304,13 +307,6 @@ class DeviceSample(NamedTuple):
     rss_mib: float | None = None
 
 
-def check_samples(samples: Iterable[DeviceSample]) -> None:
-    for s in samples:
-        _aware(s.time, "device sample time")
-        if s.gpu_index is not None and s.gpu_index < 0:
-            raise RecordError("device sample gpu_index is negative")
-
-
 @dataclass(frozen=True)
 class ResultRecord:
     """The outcome of one case in one run."""
@@ -327,10 +323,12 @@ class ResultRecord:
         if self.error == "":
             # An empty error says nothing, and the CSV store cannot tell it from None.
             object.__setattr__(self, "error", None)
+        elif self.error is not None:
+            # Free text is kept, with what no store can hold escaped (model/text.py).
+            object.__setattr__(self, "error", storable(self.error))
         _one_of(self.status, RESULT_STATUSES, f"{self.case.label}: status")
-        if self.duration_s is not None and not self.duration_s >= 0:
-            raise RecordError(f"{self.case.label}: duration must be >= 0")
-        _aware(self.started_at, f"{self.case.label}: started_at")
+        checks.non_negative(self.duration_s, f"{self.case.label}: duration_s")
+        checks.aware(self.started_at, f"{self.case.label}: started_at")
         names = [m.name for m in self.metrics]
         if len(names) != len(set(names)):
             raise RecordError(f"{self.case.label}: duplicate metric names")
@@ -354,8 +352,8 @@ class CommitInfo:
         for sha in (self.sha, *self.parents):
             if not _SHA.match(sha):
                 raise RecordError(f"{sha!r} is not a full lowercase hex commit sha")
-        _aware(self.authored_at, "authored_at")
-        _aware(self.committed_at, "committed_at")
+        checks.aware(self.authored_at, "authored_at")
+        checks.aware(self.committed_at, "committed_at")
 
 
 @dataclass(frozen=True)
@@ -376,8 +374,11 @@ class MachineInfo:
     def __post_init__(self) -> None:
         if not _FINGERPRINT.match(self.fingerprint):
             raise RecordError("machine fingerprint must be a sha256 hex digest")
-        if self.gpu_count < 0:
-            raise RecordError("gpu_count is negative")
+        checks.integer(self.gpu_count, "gpu_count", (0, INT4[1]))
+        checks.integer(self.cpu_count, "cpu_count", (0, INT4[1]))
+        checks.integer(self.gpu_memory_mib, "gpu_memory_mib", (0, INT8[1]))
+        checks.integer(self.ram_mib, "ram_mib", (0, INT8[1]))
+        checks.json_value(self.info, "machine info")
 
     @classmethod
     def from_facts(cls, **facts: Any) -> MachineInfo:
@@ -411,7 +412,8 @@ class RunInfo:
     def __post_init__(self) -> None:
         _one_of(self.trigger, TRIGGERS, "trigger")
         _one_of(self.profile, PROFILES, "profile")
-        _aware(self.started_at, "started_at")
+        checks.aware(self.started_at, "started_at")
+        checks.json_value(self.environment, "environment")
 
 
 @dataclass(frozen=True)
@@ -450,7 +452,7 @@ class RunEnd:
 
     def __post_init__(self) -> None:
         _one_of(self.status, RUN_STATUSES[1:], "run status")
-        _aware(self.finished_at, "finished_at")
+        checks.aware(self.finished_at, "finished_at")
         check_samples(self.device_samples)
 
 
@@ -461,6 +463,19 @@ class RunData:
     header: RunHeader
     units: tuple[tuple[ResultRecord, ...], ...]
     end: RunEnd | None
+
+    def __post_init__(self) -> None:
+        for unit in self.units:
+            labels = [r.case.label for r in unit]
+            if len(labels) != len(set(labels)):
+                twice = next(label for label in labels if labels.count(label) > 1)
+                raise RecordError(f"{twice} is listed twice in one unit")
+        started = self.header.run.started_at
+        if self.end is not None and self.end.finished_at < started:
+            raise RecordError(
+                f"finished_at {self.end.finished_at.isoformat()} is before started_at "
+                f"{started.isoformat()}"
+            )
 
     @property
     def results(self) -> tuple[ResultRecord, ...]:

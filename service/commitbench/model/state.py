@@ -10,6 +10,12 @@ it is context, never a verdict: compare, check, detect and bisect skip these nam
 
 Each `state.*` metric holds one sample per worker process (its position in the samples is
 the process's, as for every metric), unless its docstring below says otherwise.
+
+Who measures what: harness/calibration.py the calibration, harness/timing.py the wall and
+CPU time (the worker records WALL_PER_CPU), runner/sampling/state.py the rest from /proc
+and the sampler's NVML ticks (SM_CLOCK has the lowest and highest reading as properties
+`min_mhz`, `max_mhz`; THROTTLED the reasons seen). analysis/machinestate.py summarises
+them for compare, report and Grafana; `commitbench doctor` reads them from its own loops.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Events, in the order a worker sends them (format version `WIRE_VERSION`):
 - `plan`    the cases this worker will run, after the module imported: `cases`
 - `start`   a case begins: `case`, `time` (epoch seconds)
 - `result`  a case ended: `result` (a ResultRecord), `windows` ([start, end, calls], ...)
+- `calibration`  the per-process calibration (harness/calibration.py): `at` ("start",
+  after the plan and before the first case; "end", after the last result), `ms`,
+  `device` ("cuda" or "cpu")
 - `error`   the module could not be imported or expanded: `error` (traceback text)
 
 With --list the worker runs nothing and sends a `plan` or an `error` per module given,

@@ -12,10 +12,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from commitbench.analysis.compare import Policies, Row, compare_commits
+from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.analysis.series import build
 from commitbench.model import state
 from commitbench.model.points import PointFilter, Series, SeriesPoint
+from commitbench.model.profile import CATEGORIES, SHARE_PREFIX, is_profile
 from commitbench.model.records import DeviceSample, RunData, case_matches
+from commitbench.model.state import is_state
 from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.report import plots
@@ -157,7 +160,12 @@ def write(
     """Write out/index.html and out/*.png; returns the HTML file's path and the line
     that says which plots --max-plots left out (empty when none)."""
     points = store.series_points(PointFilter(repository=repository))
-    series, left = choose(build(points, case=case, metrics=metrics), max_plots)
+    # The machine's state has its own table (latest_state) and the profile.* series their
+    # own section (profile_figures, unless --metric names one), not a trend each.
+    timed = [
+        p for p in points if not is_state(p.metric) and (bool(metrics) or not is_profile(p.metric))
+    ]
+    series, left = choose(build(timed, case=case, metrics=metrics), max_plots)
     note = left_out_note(left, len(series))
     figures = [
         Figure(
@@ -171,6 +179,7 @@ def write(
     title, rows = latest_comparison(
         store, points, policies or Policies(), case=case, metrics=metrics
     )
+    rows = rows if metrics else [r for r in rows if not is_profile(r.metric)]
     device = None
     run = latest_run(store, [p for p in points if case_matches(p.case, case)])
     if run is not None:
@@ -184,14 +193,75 @@ def write(
         )
         if image is not None:
             device = Figure("device-latest-run.png", image, "device utilization of the latest run")
+    machine = latest_state(store, [p for p in points if case_matches(p.case, case)])
+    kernels = profile_figures([p for p in points if case_matches(p.case, case)], max_plots)
     out.mkdir(parents=True, exist_ok=True)
-    for fig in [*figures, *([device] if device else [])]:
+    for fig in [*figures, *kernels, *([device] if device else [])]:
         (out / fig.name).write_bytes(fig.png)
     page = out / "index.html"
     page.write_text(
-        render(repository, points, figures, title, rows, device, note), encoding="utf-8"
+        render(repository, points, figures, title, rows, device, note, machine, kernels),
+        encoding="utf-8",
     )
     return page, note
+
+
+def latest_state(store: ReadStore, points: Sequence[SeriesPoint]) -> list[CaseState]:
+    """The machine's state behind the newest commit's results, per case
+    (analysis/machinestate.py), on the machine and profile that measured it."""
+    mine = [p for p in points if is_state(p.metric)]
+    if not mine:
+        return []
+    newest = max(mine, key=lambda p: (p.committed_at or p.measured_at, p.measured_at))
+    found = store.points(
+        PointFilter(repository=newest.repository, shas=[newest.sha], machine=newest.machine)
+    )
+    return case_states(p for p in found if p.profile == newest.profile)
+
+
+def _state(states: Sequence[CaseState]) -> str:
+    if not states:
+        return "<p>No machine state recorded with the newest commit's results.</p>"
+    head = (
+        "<tr><th>case</th><th>commit</th><th>processes</th><th>calibration</th>"
+        "<th>spread</th><th>load</th><th>flags</th></tr>"
+    )
+    cells = []
+    for st in states:
+        calib = "" if st.calibration_ms is None else f"{st.calibration_ms:.3g} ms"
+        spread = "" if st.calibration_spread_pct is None else f"{st.calibration_spread_pct:.1f}%"
+        load = "" if st.load is None else f"{st.load:.2f}"
+        flags = "; ".join(st.flags)
+        cells.append(
+            f"<tr><td><code>{html.escape(printable(st.case))}</code></td>"
+            f"<td>{st.sha[:12]}</td><td>{st.processes}</td><td>{calib}</td><td>{spread}</td>"
+            f"<td>{load}</td><td class='{'noisy' if flags else 'unchanged'}'>"
+            f"{html.escape(flags or 'none')}</td></tr>"
+        )
+    return f"<table>{head}{''.join(cells)}</table>"
+
+
+def profile_figures(points: Sequence[SeriesPoint], limit: int) -> list[Figure]:
+    """Per case, machine and profile with `--trace` results: the category shares of its
+    profiled time (`profile.share.*`) over commits, stacked; at most `limit` of them."""
+    groups: dict[tuple[str, str, str], dict[str, dict[str, float]]] = {}
+    order: dict[tuple[str, str, str], list[str]] = {}
+    for p in sorted(points, key=lambda q: (q.committed_at or q.measured_at, q.sha)):
+        if not p.metric.startswith(SHARE_PREFIX):
+            continue
+        key = (p.case, p.machine_label, p.profile)
+        by_sha = groups.setdefault(key, {})
+        if p.sha not in by_sha:
+            order.setdefault(key, []).append(p.sha)
+        by_sha.setdefault(p.sha, {})[p.metric.removeprefix(SHARE_PREFIX)] = p.value
+    out = []
+    for (case_id, machine, profile), by_sha in sorted(groups.items())[:limit]:
+        shas = order[(case_id, machine, profile)]
+        stacks = [(c, [by_sha[s].get(c, 0.0) for s in shas]) for c in CATEGORIES]
+        name = f"shares-{slug(case_id)}-{slug(machine)}-{profile}.png"
+        caption = f"{printable(case_id)} on {machine} ({profile}): where the time went"
+        out.append(Figure(name, plots.shares(caption, shas, stacks), caption))
+    return out
 
 
 def _runs_note(s: Series) -> str:
@@ -245,6 +315,8 @@ def render(
     rows: Sequence[Row],
     device: Figure | None,
     note: str = "",
+    machine: Sequence[CaseState] = (),
+    kernels: Sequence[Figure] = (),
 ) -> str:
     commits = len({p.sha for p in points})
     machines = sorted({p.machine_label for p in points})
@@ -264,6 +336,18 @@ def render(
         "from the lowest to the highest of theirs).</p>",
         *([f"<p class='noisy'>{html.escape(note)}</p>"] if note else []),
         *(map(_img, figures) if figures else ["<p>No timings recorded.</p>"]),
+        "<h2>Machine state</h2>",
+        "<p>Behind the newest commit's results: the calibration loop timed when each "
+        "worker process started and ended (median, and spread: (max - min) / median "
+        "over the processes), the load average, and what makes a number less "
+        "trustworthy: contention (wall time over CPU time above 1.1, or CPU steal), GPU "
+        "throttling, other processes on the GPU.</p>",
+        _state(machine),
+        "<h2>Where the time went</h2>",
+        "<p>Share of each case's profiled time by category (operators' self CPU time, or "
+        "kernels' device time on CUDA), per commit measured with <code>--trace</code>; "
+        "<code>commitbench explain</code> names what changed.</p>",
+        *(map(_img, kernels) if kernels else ["<p>No profiles (run with --trace).</p>"]),
         "<h2>Device utilization</h2>",
         _img(device) if device else "<p>No device samples in the latest run.</p>",
         "</body></html>",

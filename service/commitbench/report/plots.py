@@ -147,3 +147,39 @@ def _shade_cases(
     for i, (_case, (start, end)) in enumerate(sorted(spans.items(), key=lambda kv: kv[1][0])):
         if i % 2 == 0:
             ax.axvspan(start, end, color="#999999", alpha=0.12, linewidth=0)  # type: ignore[attr-defined]
+
+
+# One colour per category (model.profile.CATEGORIES order), the same in every chart.
+_CATEGORY_COLOURS = (
+    "#1f77b4",  # gemm
+    "#ff7f0e",  # attention
+    "#2ca02c",  # elementwise
+    "#d62728",  # reduction_softmax
+    "#9467bd",  # normalisation
+    "#8c564b",  # memcpy_memset
+    "#e377c2",  # communication
+    "#7f7f7f",  # other
+)
+
+
+def shares(title: str, shas: Sequence[str], stacks: Sequence[tuple[str, Sequence[float]]]) -> bytes:
+    """Category shares (%) of a case's profiled time per commit, stacked; `stacks` holds
+    (category, one share per commit) in model.profile.CATEGORIES order."""
+    fig = Figure(figsize=(9, 3.2))
+    fig.subplots_adjust(left=0.07, right=0.80, top=0.90, bottom=0.24)
+    ax = fig.subplots()
+    x = list(range(len(shas)))
+    ax.stackplot(
+        x,
+        *[values for _, values in stacks],
+        labels=[name for name, _ in stacks],
+        colors=_CATEGORY_COLOURS[: len(stacks)],
+        alpha=0.85,
+    )
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("% of profiled time")
+    ax.set_title(title, fontsize=10)
+    ticks = x if len(x) <= 12 else x[:: max(1, len(x) // 12)]
+    ax.set_xticks(ticks, [shas[i][:7] for i in ticks], rotation=45, fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return png(fig, tight=False)

@@ -67,6 +67,8 @@ class WorkerOptions:
     python: str = sys.executable
     quick: bool = False  # each ctx.time once, no warm-up (checks that benches work)
     pass_env: tuple[str, ...] = ()  # names bench code gets beyond the allow-list
+    trace: int = 0  # profiled iterations after each case's timing (0: none)
+    trace_dir: Path | None = None  # where workers write Chrome traces and snapshots
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -77,13 +79,28 @@ class WorkerOptions:
             raise ValueError("timeout_s must be > 0")
 
 
+@dataclass
+class ProcessState:
+    """What a worker process said of itself: its calibration (harness/calibration.py)
+    at its start and, once it has ended, at its end. Shared by the CaseRuns of that
+    worker and filled as its events come: read it after run_module has moved past the
+    worker's results (the runner does, at the end of the module)."""
+
+    pid: int | None = None
+    calibration_start_ms: float | None = None
+    calibration_end_ms: float | None = None
+    device: str | None = None
+
+
 @dataclass(frozen=True)
 class CaseRun:
-    """One case's result and the wall-clock windows its timed loops ran in."""
+    """One case's result, the wall-clock windows its timed loops ran in, and the worker
+    process that ran it."""
 
     result: ResultRecord
     windows: tuple[Window, ...] = ()
     pid: int | None = None
+    process: ProcessState | None = None
 
 
 def _environ(options: WorkerOptions) -> dict[str, str]:
@@ -108,6 +125,10 @@ def _command(
     cmd += ["--profile", options.profile, "--device", options.device]
     if options.quick:
         cmd.append("--quick")
+    if options.trace > 0:
+        cmd += ["--trace", str(options.trace)]
+        if options.trace_dir is not None:
+            cmd += ["--trace-dir", str(options.trace_dir)]
     for label in only:
         cmd += ["--case", label]
     for label in skip:
@@ -184,18 +205,22 @@ def _supervise(
         command = _command(options, module, only=only, skip=done)
         talk = Conversation(skip=frozenset(done))
         with _process(options, command, talk) as worker:
+            process = ProcessState(worker.pid)
             if observer is not None and worker.pid is not None:
                 observer.worker_started(worker.pid)
             for event in worker.events():
                 kind = event["event"]
                 if kind == "start" and observer is not None:
                     observer.case_started(wire.case_from_json(event["case"]))
+                elif kind == "calibration":  # the conversation checked it
+                    _calibrated(process, event)
                 elif kind == "result":
                     result = _decode_result(event)
                     done.append(result.case.label)
                     if observer is not None:
                         observer.case_finished(result.case)
-                    yield CaseRun(result, wire.windows_from_json(event["windows"]), worker.pid)
+                    windows = wire.windows_from_json(event["windows"])
+                    yield CaseRun(result, windows, worker.pid, process)
         # The first worker's plan is the module's: later ones plan only what is left.
         plan = plan if plan is not None else worker.plan
         end = dataclasses.replace(worker.end(frozenset(done)), plan=plan)
@@ -209,6 +234,14 @@ def _supervise(
             yield _failed(failure, worker)
         if not decision.again:
             return
+
+
+def _calibrated(process: ProcessState, event: dict[str, Any]) -> None:
+    process.device = str(event["device"])
+    if event["at"] == "start":
+        process.calibration_start_ms = float(event["ms"])
+    else:
+        process.calibration_end_ms = float(event["ms"])
 
 
 def list_cases(

@@ -7,7 +7,8 @@ runner believes a worker only within the conversation it asked for:
 - a running worker (`python -m commitbench.worker MODULE`): the environment if asked,
   then one `plan` (none of the cases it was told to skip) or one `error`; then, case by
   case, `start` of a planned case it has not started, and a `result` for exactly that
-  case;
+  case; a `calibration` at its start (after the plan, before the first case) and one at
+  its end (after the last result: no case runs, nothing is sent after it);
 - a listing worker (`--list MODULE...`): the environment if asked, then one `plan` or
   `error` for each module asked about.
 
@@ -20,6 +21,7 @@ one twice. Pure: tested with plain events (tests/test_protocol.py).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +52,8 @@ class Conversation:
     started: set[str] = field(default_factory=set)
     answered: set[str] = field(default_factory=set)  # listing: modules answered
     probed: bool = False
+    calibrated: dict[str, float] = field(default_factory=dict)  # at -> ms
+    calibration_device: str | None = None
 
     @property
     def planned(self) -> bool:
@@ -68,6 +72,10 @@ class Conversation:
             self._plan(event)
         elif kind == "error" and not self.planned:
             self.failed = True
+        elif kind == "calibration" and self.plan is not None:
+            self._calibration(event)
+        elif "end" in self.calibrated:
+            raise ProtocolError(f"an unexpected {kind!r} event after its end calibration")
         elif kind == "start":
             self._start(wire.case_from_json(event["case"]))
         elif kind == "result":
@@ -98,6 +106,19 @@ class Conversation:
         if told:
             raise ProtocolError(f"a plan with {printable(min(told))}, which it was told to skip")
         self.plan = plan
+
+    def _calibration(self, event: dict[str, Any]) -> None:
+        at, ms, device = event["at"], event["ms"], event["device"]
+        if at not in ("start", "end") or at in self.calibrated or self.current is not None:
+            raise ProtocolError(f"an unexpected {at!r} calibration{self._where()}")
+        if at == "start" and self.started:
+            raise ProtocolError("a start calibration after its first case")
+        if not isinstance(ms, int | float) or isinstance(ms, bool) or not 0 < ms < math.inf:
+            raise ProtocolError(f"a calibration of {ms!r} ms")
+        if device not in ("cuda", "cpu") or device != (self.calibration_device or device):
+            raise ProtocolError(f"a calibration on device {device!r}")
+        self.calibrated[at] = float(ms)
+        self.calibration_device = device
 
     def _start(self, case: CaseKey) -> None:
         if self.current is not None:

@@ -25,6 +25,8 @@ from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
 from commitbench.model.records import (
     FAILED_STATUSES,
+    REMEASURE_ALL,
+    REMEASURE_FAILED,
     CaseKey,
     CommitInfo,
     MachineInfo,
@@ -37,10 +39,11 @@ from commitbench.model.records import (
 )
 from commitbench.model.stats import Stats
 from commitbench.model.text import storable
-from commitbench.runner import machine
+from commitbench.runner import liveness, machine
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
+    ProcessState,
     WorkerError,
     WorkerOptions,
     list_cases,
@@ -50,11 +53,13 @@ from commitbench.runner.launcher import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
+from commitbench.runner.sampling.state import with_calibration
 from commitbench.runner.selection import Selection, Todo, builtin_benches
+from commitbench.runner.traces import Traces, traced
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import Store
 from commitbench.store.csv import CsvStore
-from commitbench.store.engine import DB_LOST
+from commitbench.store.engine import DB_LOST, unwritable
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +89,7 @@ class RunOptions:
     cases: frozenset[str] | None = None  # exactly these case ids (check's confirmation)
     retry_failed: bool = False  # measure again the cases whose latest result failed
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
+    trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
     processes: int = 1  # fresh worker processes per case, one after another (issue 13)
 
     def __post_init__(self) -> None:
@@ -101,6 +107,11 @@ class CommitOutcome:
     recorded_failed: int = 0  # of those, how many failed, timed out or crashed
     matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
+    # Measured here, but another run recorded them first: dropped (store/sql.py).
+    recorded_elsewhere: list[str] = field(default_factory=list)
+    # Measured, but the CSV directory could not take them (recorder.py), and why.
+    unwritten: list[ResultRecord] = field(default_factory=list)
+    storage_error: str | None = None
 
 
 class Events(Protocol):
@@ -146,6 +157,7 @@ class Runner:
         self._spooling: CsvStore | None = None  # the database was lost: the spool
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
+        self._traces: Traces | None = None  # --trace: the files of this commit's workers
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -189,6 +201,7 @@ class Runner:
         self.repo.prune_worktrees()
         host = self.machine()
         profile = self.profile = self.profile_for(host)
+        self._interrupt_stale(host)
         self.events.plan(shas)
         outcomes = []
         for index, sha in enumerate(shas):
@@ -226,7 +239,8 @@ class Runner:
         if not fresh and selection.nothing_left(done, recorded, complete):
             out.matched = len(mine)
             return
-        with self.repo.worktree(commit.sha) as tree:
+        with self.repo.worktree(commit.sha) as tree, traced(self.options.trace) as traces:
+            self._traces = traces
             self._measure(tree, commit, host, profile, selection, recorded, done, out)
 
     def _recorded(self, key: RecordedKey) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -271,6 +285,8 @@ class Runner:
             cwd=tree,
             quick=self.options.quick,
             pass_env=self.options.pass_env,
+            trace=0 if self.options.quick else self.options.trace,
+            trace_dir=self._traces.folder if self._traces is not None else None,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
@@ -283,6 +299,7 @@ class Runner:
         environment: dict[str, Any] = {}
         if failure is None and not self.options.quick:
             environment, failure = self._env(options)
+        sampler = self._sampler_factory(self.options.sample_interval_s)
         header = RunHeader(
             run=RunInfo(
                 id=uuid.uuid4(),
@@ -290,7 +307,13 @@ class Runner:
                 trigger=self.options.trigger,
                 profile=profile,
                 branch=self.options.branch,
-                environment={**environment, "selection": recorded},
+                environment={
+                    **environment,
+                    "selection": recorded,
+                    "runner": liveness.identity(),
+                    **self._remeasure(),
+                    **sampler.run_state(),
+                },
             ),
             commit=commit,
             machine=host,
@@ -298,7 +321,7 @@ class Runner:
         recorder = MetricsRecorder(self.store, header, spool=self.spool)
         interrupted = True
         try:
-            with self._sampler_factory(self.options.sample_interval_s) as sampler:
+            with sampler:
                 if failure is not None:
                     self._record(recorder, out, failure)
                 else:
@@ -314,9 +337,36 @@ class Runner:
             # closed as interrupted so a later run resumes with the missing cases.
             if out.run_id is not None:
                 recorder.close(interrupted=interrupted)
+                out.recorded_elsewhere = recorder.recorded_elsewhere
+                out.unwritten, out.storage_error = recorder.unwritten, recorder.storage_error
                 out.spooled_to = recorder.spooled_to
-                if self._spooling is not None:
+                if self._spooling is not None and recorder.written:
                     out.spooled_to = self._spooling.run_dir(out.run_id)
+
+    def _interrupt_stale(self, host: MachineInfo) -> None:
+        """Runs of this machine left `running` by a runner that died (SIGKILL, power)
+        become `interrupted` (runner/liveness.py says how death is told)."""
+        if self.options.quick:
+            return
+        try:
+            stale = self.store.interrupt_stale(host.fingerprint, liveness.gone)
+        except Exception as err:
+            if not unwritable(err):
+                raise
+            log.info("stale runs not checked: the database is lost or read-only")
+            return
+        for run_id in stale:
+            log.warning("run %s was left running by a runner that is gone: interrupted", run_id)
+
+    def _remeasure(self) -> dict[str, str]:
+        """What this run measures again on purpose, for the store's exactly-once check
+        (store/sql.py): everything measured before it started (--force, check's
+        confirmation rounds), or the cases whose latest result failed."""
+        if self.options.force:
+            return {"remeasure": REMEASURE_ALL}
+        if self.options.retry_failed:
+            return {"remeasure": REMEASURE_FAILED}
+        return {}
 
     def _bench_dir(self, tree: Path) -> tuple[Path, list[str]] | None:
         """The folder that goes on the workers' path and the bench modules in it: every
@@ -366,40 +416,61 @@ class Runner:
                 return
         if wanted is None:
             wanted = sorted(selection.cases or ())
-        before = sorted(done)
+        before = frozenset(done)
         k = 1 if self.options.quick else self.options.processes
-        measured: dict[str, list[ResultRecord]] = {}
-        for _ in range(k):  # each pass starts fresh workers: one process per case
-            runs = run_module(
-                module,
-                options,
-                observer=_Tell(sampler, self.events),
-                only=wanted if selection.narrowed else [],
-                skip=before,
-            )
-            seen: set[str] = set()
-            for run in runs:
-                label = run.result.case.label
-                if label in done or label in seen:
-                    # A module that fails to import is reported once per commit; and a
-                    # case another module's worker reported (bench code can forge a plan
-                    # when it is imported: runner/protocol.py) keeps its first result.
-                    continue
-                seen.add(label)
-                if k == 1:
+        finished: dict[str, list[tuple[ResultRecord, ProcessState | None]]] = {}
+        try:
+            for _ in range(k):  # each pass starts fresh workers: one process per case
+                runs = run_module(
+                    module,
+                    options,
+                    observer=_Tell(sampler, self.events),
+                    only=wanted if selection.narrowed else [],
+                    skip=sorted(before),
+                )
+                seen: set[str] = set()
+                for run in runs:
+                    label = run.result.case.label
+                    if label in before or label in seen:
+                        # A module that fails to import is reported once per commit; and
+                        # a case another module's worker reported (bench code can forge a
+                        # plan when it is imported: runner/protocol.py) keeps its first
+                        # result.
+                        continue
+                    seen.add(label)
                     done.add(label)  # and later modules' workers are told to skip it
-                    self._record(recorder, out, sampler.annotate(run))
-                else:
-                    measured.setdefault(label, []).append(sampler.annotate(run))
-        for label, results in measured.items():
-            done.add(label)
-            self._record(recorder, out, merge_processes(results))
+                    result = sampler.annotate(run)
+                    if k == 1:
+                        self.events.case_finished(result)  # shown now, recorded below
+                    finished.setdefault(label, []).append((result, run.process))
+        finally:
+            # Every worker of the module has ended (or Ctrl-C stopped it: what finished
+            # is kept, with the calibration known so far): each result gets its worker's
+            # calibration at start and end, and a case measured in several processes
+            # becomes one result whose samples keep their process. The unit is written
+            # at once anyway.
+            for processes in finished.values():
+                calibrated = [with_calibration(result, process) for result, process in processes]
+                one = calibrated[0] if k == 1 else merge_processes(calibrated)
+                if self._traces:
+                    one = self._traces.attach(one)
+                self._record(recorder, out, one, shown=k == 1)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
+            if self._traces is not None:  # the profiles' files, beside their results
+                self._traces.save(self.store, out.run_id, recorder.spooled_to)
 
-    def _record(self, recorder: MetricsRecorder, out: CommitOutcome, result: ResultRecord) -> None:
+    def _record(
+        self,
+        recorder: MetricsRecorder,
+        out: CommitOutcome,
+        result: ResultRecord,
+        *,
+        shown: bool = False,
+    ) -> None:
         out.results.append(result)
-        self.events.case_finished(result)
+        if not shown:
+            self.events.case_finished(result)
         if self.options.quick:
             return  # a check that benches run: one sample is no measurement
         if out.run_id is None:

@@ -8,7 +8,7 @@ CSV (store.csv) implement both, so no caller asks which kind of store it holds.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
@@ -25,7 +25,17 @@ class Store(Protocol):
 
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int: ...
 
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """The cases of the run's units written since the last call that another run had
+        recorded first, so were dropped (store/sql.py: exactly once across runs)."""
+        ...
+
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...
+
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """Mark `interrupted` the runs of this machine still `running` whose runner
+        (their environment's `runner`) `gone` says is dead; their ids."""
+        ...
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:
         """The cases recorded for the key: label -> status of the latest result."""

@@ -1,6 +1,6 @@
 """CSV store: the embedded default, and the spool when the database goes away.
 
-Layout (format "commitbench-csv", version 3; csvformat.py says what each version added)::
+Layout (format "commitbench-csv", version 3; csvformat.py says what changed)::
 
     RESULTS/<run uuid>/manifest.json          run, commit, machine, parts, end
     RESULTS/<run uuid>/results-0001.csv       one part per recorded unit
@@ -11,13 +11,14 @@ Layout (format "commitbench-csv", version 3; csvformat.py says what each version
 Every file is written to a temporary name, fsynced and renamed; the manifest, rewritten
 the same way after each part, is the commit point: it lists each file with its row
 count and sha256, so a part written by a process that died before its manifest update
-is ignored, and a truncated or edited file is refused instead of half-imported. Empty
+is ignored, and a truncated or edited file is refused instead of half-imported; the
+manifest carries a checksum of its own content, so an edit to it is refused too. Empty
 cells are NULL; floats are written with repr() and read back bit for bit; lines end with
 CRLF (RFC 4180), so a cell holding a line break of either kind is quoted.
 
-A reader refuses a format version it does not know (csvformat.READABLE_VERSIONS). A
-change to columns or their meaning bumps FORMAT_VERSION, and the reader keeps reading
-every older version it can convert.
+A reader refuses any format version not in READABLE_VERSIONS. A change to columns or their
+meaning bumps FORMAT_VERSION, and the reader keeps reading every older version it can
+convert. A spooled run resumed by a later commitbench keeps the version it was begun in.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,16 @@ from commitbench.model.records import (
 )
 from commitbench.store import csvpoints
 from commitbench.store.csvformat import (
+    CHECKSUM_SINCE,
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
-    METRIC_HEADER,
     RESULT_HEADER,
     SAMPLE_HEADER,
     commit_to_json,
     machine_to_json,
+    manifest_checksum,
+    metric_header,
     run_to_json,
 )
 from commitbench.store.csvread import (
@@ -159,6 +162,16 @@ class CsvStore:
         self._next_key[run_id] = 0
         self._save_manifest(run_id)
 
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """None: a CSV run without an end already reads as unfinished (a later run
+        resumes it), and `import` brings it to the database, where it is judged."""
+        return []
+
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """None: a run directory has one writer; `import` drops what another run
+        recorded first (store/sql.py)."""
+        return []
+
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
         if not results:
             return 0
@@ -169,6 +182,8 @@ class CsvStore:
         result_rows: list[tuple[Any, ...]] = []
         metric_rows: list[tuple[Any, ...]] = []
         sample_rows: list[tuple[Any, ...]] = []
+        # A run begun by an older commitbench keeps its version: before 3, no processes.
+        with_processes = manifest["version"] >= 3
         for key, r in enumerate(results, start=first):
             result_rows.append(
                 (
@@ -188,24 +203,38 @@ class CsvStore:
                     *m.row()[:-3],
                     None if m.samples is None else _json(list(m.samples)),
                     _json(dict(m.properties)),
-                    None if m.processes is None else _json(list(m.processes)),
+                    *(
+                        [None if m.processes is None else _json(list(m.processes))]
+                        if with_processes
+                        else []
+                    ),
                 )
                 for m in r.metrics
             )
             sample_rows.extend((key, *s) for s in r.device_samples)
-        part = {
-            "results": self._write_file(
-                folder, f"results-{seq:04d}.csv", RESULT_HEADER, result_rows
-            ),
-            "metrics": self._write_file(
-                folder, f"metrics-{seq:04d}.csv", METRIC_HEADER, metric_rows
-            ),
-            "device_samples": self._write_file(
-                folder, f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows
-            ),
-        }
-        manifest["parts"].append(part)
-        self._save_manifest(run_id)
+        files = (
+            (f"results-{seq:04d}.csv", RESULT_HEADER, result_rows),
+            (f"metrics-{seq:04d}.csv", metric_header(manifest["version"]), metric_rows),
+            (f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows),
+        )
+        part: dict[str, Any] = {}
+        try:
+            for kind, (name, header, rows) in zip(
+                ("results", "metrics", "device_samples"), files, strict=True
+            ):
+                part[kind] = self._write_file(folder, name, header, rows)
+            manifest["parts"].append(part)
+            try:
+                self._save_manifest(run_id)
+            except BaseException:
+                manifest["parts"].pop()
+                raise
+        except BaseException:
+            # Nothing of the unit is committed (the manifest does not name it); its files
+            # go, so a full disk gets their space back for the next attempt.
+            for name, _header, _rows in files:
+                (folder / name).unlink(missing_ok=True)
+            raise
         self._next_key[run_id] = first + len(results)
         return len(results)
 
@@ -224,7 +253,11 @@ class CsvStore:
             "status": end.status,
             "device_samples": samples,
         }
-        self._save_manifest(run_id)
+        try:
+            self._save_manifest(run_id)
+        except BaseException:
+            manifest["end"] = None  # not finished on disk: a later call may finish it
+            raise
         return True
 
     def recorded(self, key: RecordedKey) -> dict[str, str]:
@@ -328,5 +361,10 @@ class CsvStore:
         return {"file": name, "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
 
     def _save_manifest(self, run_id: uuid.UUID) -> None:
-        text = json.dumps(self._manifests[run_id], indent=2, sort_keys=True) + "\n"
+        manifest = self._manifests[run_id]
+        manifest.pop("checksum", None)
+        if manifest["version"] >= CHECKSUM_SINCE:
+            # Over the manifest as a reader will parse it (tuples as lists, keys as text).
+            manifest["checksum"] = manifest_checksum(json.loads(json.dumps(manifest)))
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         _atomic_write(self.run_dir(run_id) / MANIFEST, text.encode("utf-8"))

@@ -24,6 +24,20 @@ DB_LOST = (
     psycopg.InterfaceError,
 )
 
+
+def refuses_writes(err: BaseException) -> bool:
+    """The database is there but takes no writes: the transaction is read-only (a
+    database set `default_transaction_read_only`, a hot standby after a failover)."""
+    return isinstance(err, exc.DBAPIError) and isinstance(
+        err.orig, psycopg.errors.ReadOnlySqlTransaction
+    )
+
+
+def unwritable(err: BaseException) -> bool:
+    """The database lost, or refusing writes: what a run spools for."""
+    return isinstance(err, DB_LOST) or refuses_writes(err)
+
+
 CONNECT_TIMEOUT_S = 5
 # A runner must not hang forever on a lock or a stuck server; the largest statement we
 # send (COPY of one run unit's device samples) takes well under a second.

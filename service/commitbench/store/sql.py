@@ -4,12 +4,28 @@ Idempotency: a run's UUID and a result's (run, case) are unique keys. A unit who
 results already exist inserts nothing, and metrics and device samples are written only
 for results this transaction inserted, so recording or importing the same data twice
 leaves the same rows.
+
+Exactly once across runs: every unit is written under an advisory lock on its work,
+(repository, sha, machine, profile), so writers of the same work (`run`, `check`,
+`bisect`, fleet workers, `import`) take turns, and each checks, under the lock, what
+other runs recorded (`first_writer`). A case another run recorded first is dropped from
+the unit and reported (`take_recorded_elsewhere`). What counts as recorded first
+depends on the run's `remeasure` (in its environment, set by `--force` and check's
+confirmation rounds, or by `--retry-failed`):
+- none: any other run's result for the case;
+- "all": a result another run finished measuring at or after this run started (what was
+  measured before it is what it measures again on purpose; a measurement still in
+  flight when it started is as fresh as its own);
+- "failed": the same, and a case whose latest other result is not a failure.
+A unique constraint cannot say this, since re-measuring on purpose adds a second result.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -21,7 +37,10 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     COMPLETE_RUN_STATUSES,
+    FAILED_STATUSES,
     METRIC_FIELDS,
+    REMEASURE_ALL,
+    REMEASURE_FAILED,
     CaseKey,
     CommitInfo,
     DeviceSample,
@@ -32,6 +51,7 @@ from commitbench.model.records import (
     RunEnd,
     RunHeader,
 )
+from commitbench.model.words import plural
 from commitbench.store import regressions, sqlpoints, sqlread
 from commitbench.store.engine import describe
 from commitbench.store.tables import (
@@ -45,7 +65,10 @@ from commitbench.store.tables import (
     device_samples,
 )
 
+log = logging.getLogger(__name__)
+
 METRIC_COLUMNS = ("result_id", *METRIC_FIELDS)
+
 _METRIC_TYPES = (
     "int8",
     "text",
@@ -96,9 +119,9 @@ def _driver(conn: Connection) -> psycopg.Connection[Any]:
     return raw
 
 
-# Runs first in each write_unit transaction: returns the results to write (it may drop
-# some) or raises to refuse the unit. The fleet uses it to check a runner's lease and to
-# keep one result per (commit, case, machine, profile) whatever the interleaving.
+# Runs first in each write_unit transaction, before first_writer: returns the results to
+# write (it may drop some) or raises to refuse the unit. The fleet uses it to check a
+# runner's lease.
 Fence = Callable[[Connection, uuid.UUID, Sequence[ResultRecord]], Sequence[ResultRecord]]
 
 
@@ -119,12 +142,107 @@ def recorded_query(key: RecordedKey) -> Select[str]:
     )
 
 
+def work_key(conn: Connection, run_id: uuid.UUID) -> tuple[RecordedKey, Any, str | None]:
+    """The run's work, its start and its `remeasure`."""
+    row = conn.execute(
+        select(
+            Commit.repository,
+            Commit.sha,
+            Machine.fingerprint,
+            Run.profile,
+            Run.started_at,
+            Run.environment["remeasure"].astext,
+        )
+        .join(Commit, Commit.id == Run.commit_id)
+        .join(Machine, Machine.id == Run.machine_id)
+        .where(Run.id == run_id)
+    ).one()
+    return RecordedKey(row[0], row[1], row[2], row[3]), row[4], row[5]
+
+
+def lock_work(conn: Connection, key: RecordedKey) -> None:
+    """Take the transaction's advisory lock on the work (see the module docstring)."""
+    name = "\x1f".join(("commitbench.work", key.repository, key.sha, key.fingerprint, key.profile))
+    conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
+
+
+_ONE_TRANSACTION = "commitbench.one_transaction"
+
+
+def first_writer(
+    conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]
+) -> tuple[list[ResultRecord], list[str]]:
+    """Lock the run's work and split `results` into those to write and the labels of
+    the cases another run recorded first (module docstring)."""
+    key, started_at, remeasure = work_key(conn, run_id)
+    lock_work(conn, key)
+    labels = [r.case.label for r in results]
+    # When the measurement ended: its start plus its duration (a case in flight when a
+    # forced run started is fresh to it), else the run's start.
+    ended = Result.started_at + func.make_interval(
+        0, 0, 0, 0, 0, 0, func.coalesce(Result.duration_s, 0.0)
+    )
+    measured = func.coalesce(ended, Run.started_at)
+    others = conn.execute(
+        recorded_query(key)
+        .add_columns(Result.status, measured)
+        .where(Run.id != run_id, Case.label.in_(labels))
+        .order_by(Case.label, measured, Result.id)
+    ).all()
+    latest: dict[str, tuple[str, Any]] = {}
+    for label, status, at in others:
+        latest[label] = (status, at)  # ordered by time: the last one stays
+    taken = {
+        label
+        for label, (status, at) in latest.items()
+        if _recorded_first(remeasure, started_at, status, at)
+    }
+    return [r for r in results if r.case.label not in taken], sorted(taken)
+
+
+def _recorded_first(remeasure: str | None, started_at: Any, status: str, at: Any) -> bool:
+    """Whether another run's latest result (its status, when measured) for a case takes
+    the case from a run that started at `started_at` (module docstring)."""
+    if remeasure not in (REMEASURE_ALL, REMEASURE_FAILED) or at >= started_at:
+        return True
+    return remeasure == REMEASURE_FAILED and status not in FAILED_STATUSES
+
+
 class SqlStore:
     """Writes and reads runs in PostgreSQL. The engine is passed in and not owned."""
 
     def __init__(self, engine: Engine, *, fence: Fence | None = None) -> None:
         self.engine = engine
         self._fence = fence
+        self._elsewhere: dict[uuid.UUID, list[str]] = {}
+        self._conn: Connection | None = None  # set inside one_transaction()
+
+    @contextmanager
+    def one_transaction(self) -> Iterator[SqlStore]:
+        """A store whose writes (open_run, write_unit, finish_run) all go into one
+        transaction, committed when the block ends and rolled back if it raises: `import`
+        writes every run this way, all or nothing.
+
+        Such a transaction takes the work lock of each run it writes and holds them all
+        to its end; two of them taking locks in different orders could deadlock, so they
+        take one lock of their own first and run one at a time. (A unit's transaction
+        holds one work lock only, so it cannot close a cycle.)"""
+        with self.engine.begin() as conn:
+            conn.execute(
+                select(func.pg_advisory_xact_lock(func.hashtextextended(_ONE_TRANSACTION, 0)))
+            )
+            store = SqlStore(self.engine, fence=self._fence)
+            store._conn = conn
+            yield store
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """The transaction of one write: its own, or the one of one_transaction()."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     @property
     def location(self) -> str:
@@ -133,7 +251,7 @@ class SqlStore:
     # -- writing ---------------------------------------------------------------------
 
     def open_run(self, header: RunHeader) -> None:
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             machine_id = self._machine_id(conn, header.machine)
             commit_id = self._commit_id(conn, header.commit)
             run = header.run
@@ -156,49 +274,64 @@ class SqlStore:
         """Write results with their metrics and samples in one transaction.
 
         Returns how many results were new; results already recorded for this run are
-        left as they are.
+        left as they are, and those another run recorded first are dropped (module
+        docstring; `take_recorded_elsewhere` names them).
         """
         if not results:
             return 0
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             if self._fence is not None:
                 results = self._fence(conn, run_id, results)
-                if not results:
-                    return 0
-            case_ids = self._case_ids(conn, [r.case for r in results])
-            by_case = {case_ids[r.case.label]: r for r in results}
-            if len(by_case) != len(results):
-                raise ValueError("a unit lists the same case twice")
-            inserted = conn.execute(
-                insert(Result)
-                .values(
-                    [
-                        {
-                            "run_id": run_id,
-                            "case_id": case_id,
-                            "status": r.status,
-                            "error": r.error,
-                            "duration_s": r.duration_s,
-                            "started_at": r.started_at,
-                        }
-                        for case_id, r in by_case.items()
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["run_id", "case_id"])
-                .returning(Result.id, Result.case_id)
-            ).all()
-            new = [(result_id, by_case[case_id]) for result_id, case_id in inserted]
-            raw = _driver(conn)
-            self._copy_metrics(raw, new)
-            self._copy_samples(
-                raw,
-                ((run_id, rid, s) for rid, record in new for s in record.device_samples),
+            taken: list[str] = []
+            if results:
+                results, taken = first_writer(conn, run_id, results)
+            new = self._insert(conn, run_id, results) if results else 0
+        if taken:  # known for sure only once the transaction committed
+            log.info(
+                "run %s: %s already recorded by another run", run_id, plural(len(taken), "case")
             )
+            self._elsewhere.setdefault(run_id, []).extend(taken)
+        return new
+
+    def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
+        """The cases of the run's units written since the last call that another run had
+        recorded first, so were dropped."""
+        return self._elsewhere.pop(run_id, [])
+
+    def _insert(self, conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:
+        case_ids = self._case_ids(conn, [r.case for r in results])
+        by_case = {case_ids[r.case.label]: r for r in results}
+        if len(by_case) != len(results):
+            raise ValueError("a unit lists the same case twice")
+        inserted = conn.execute(
+            insert(Result)
+            .values(
+                [
+                    {
+                        "run_id": run_id,
+                        "case_id": case_id,
+                        "status": r.status,
+                        "error": r.error,
+                        "duration_s": r.duration_s,
+                        "started_at": r.started_at,
+                    }
+                    for case_id, r in by_case.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["run_id", "case_id"])
+            .returning(Result.id, Result.case_id)
+        ).all()
+        new = [(result_id, by_case[case_id]) for result_id, case_id in inserted]
+        raw = _driver(conn)
+        self._copy_metrics(raw, new)
+        self._copy_samples(
+            raw, ((run_id, rid, s) for rid, record in new for s in record.device_samples)
+        )
         return len(new)
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
         """Mark the run finished; run-level samples are written only the first time."""
-        with self.engine.begin() as conn:
+        with self._begin() as conn:
             finished = conn.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.finished_at.is_(None))
@@ -209,6 +342,43 @@ class SqlStore:
                 return False
             self._copy_samples(_driver(conn), ((run_id, None, s) for s in end.device_samples))
         return True
+
+    def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
+        """Mark `interrupted` this machine's runs still `running` whose runner `gone`
+        says is dead (runner/liveness.py); they end at their last result's end (or
+        their start). Only unfinished runs change, so sweepers running at once and a
+        runner finishing meanwhile leave one end."""
+        with self.engine.begin() as conn:
+            candidates = conn.execute(
+                select(Run.id, Run.environment["runner"])
+                .join(Machine, Machine.id == Run.machine_id)
+                .where(
+                    Machine.fingerprint == fingerprint,
+                    Run.status == "running",
+                    Run.finished_at.is_(None),
+                )
+            ).all()
+            stale = [run_id for run_id, runner in candidates if gone(runner)]
+            if not stale:
+                return []
+            last = (
+                select(
+                    func.max(
+                        Result.started_at
+                        + func.make_interval(0, 0, 0, 0, 0, 0, func.coalesce(Result.duration_s, 0))
+                    )
+                )
+                .where(Result.run_id == Run.id)
+                .scalar_subquery()
+            )
+            return list(
+                conn.execute(
+                    update(Run)
+                    .where(Run.id.in_(stale), Run.finished_at.is_(None))
+                    .values(status="interrupted", finished_at=func.greatest(Run.started_at, last))
+                    .returning(Run.id)
+                ).scalars()
+            )
 
     def _machine_id(self, conn: Connection, m: MachineInfo) -> int:
         conn.execute(

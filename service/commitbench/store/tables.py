@@ -22,6 +22,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     Table,
@@ -355,4 +356,36 @@ class Job(Base):
         Index("ix_jobs_state_id", "state", "id"),
         # Follow mode finds the newest job of a branch.
         Index("ix_jobs_repository_branch_id", "repository", "branch", "id"),
+    )
+
+
+ARTIFACT_KINDS = ("chrome_trace", "memory_snapshot")
+
+
+class ProfileArtifact(Base):
+    """A file of a profile (`--trace`): the gzipped Chrome trace or the gzipped CUDA
+    memory snapshot of one case, kept by the sha256 of its bytes (content-addressed; the
+    result's `profile.time_per_iter` metric names it in `properties.artifacts`). Stored
+    as written, already compressed; removed with its run, or after the retention period
+    (store/artifacts.py)."""
+
+    __tablename__ = "profile_artifacts"
+
+    sha256: Mapped[str] = mapped_column(Text, primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("runs.id", ondelete="CASCADE")
+    )
+    case_label: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=text("now()"))
+
+    __table_args__ = (
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint(_one_of("kind", ARTIFACT_KINDS), name="kind_known"),
+        CheckConstraint("size_bytes = octet_length(data)", name="size_matches"),
+        Index("ix_profile_artifacts_run_id", "run_id"),
+        # Retention deletes by age.
+        Index("ix_profile_artifacts_created_at", "created_at"),
     )

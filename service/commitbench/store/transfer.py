@@ -7,7 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import DataError, IntegrityError
+
+from commitbench.errors import CsvFormatError
 from commitbench.model.records import RunData
+from commitbench.store import artifacts
 from commitbench.store.csv import CsvStore, find_runs, read_run
 from commitbench.store.sql import SqlStore
 
@@ -22,22 +26,38 @@ class ImportSummary:
 def import_runs(
     store: SqlStore, path: Path, *, progress: Callable[[Path], None] | None = None
 ) -> ImportSummary:
-    """Import every run under `path`. Every run is read and validated before anything is
-    written, so a bad file leaves the database untouched. Idempotent."""
-    runs: list[RunData] = []
-    for folder in find_runs(path):
-        runs.append(read_run(folder))
+    """Import every run under `path`, all or nothing. Every run is read and validated
+    (csvread.py: the files, their shape, and every value against the records' rules)
+    before anything is written, then all are written in one transaction, so a bad file,
+    or a database that refuses a row after all, leaves the database untouched.
+    Idempotent: a run or result already there is left as it is."""
+    runs: list[tuple[Path, RunData]] = [(folder, read_run(folder)) for folder in find_runs(path)]
+    # The runs' profile files, read (and their hashes checked) before anything is written
+    # too; kept once the results are in (store/artifacts.py).
+    files = [_files_of(folder, data) for folder, data in runs]
     seen = added = 0
-    for data in runs:
-        run_id = data.header.run.id
-        if progress:
-            progress(path / str(run_id))
-        store.open_run(data.header)
-        for unit in data.units:
-            seen += len(unit)
-            added += store.write_unit(run_id, unit)
-        if data.end is not None:
-            store.finish_run(run_id, data.end)
+    folder = Path(path)
+    try:
+        with store.one_transaction() as tx:
+            for folder, data in runs:
+                run_id = data.header.run.id
+                if progress:
+                    progress(folder)
+                tx.open_run(data.header)
+                for unit in data.units:
+                    seen += len(unit)
+                    added += tx.write_unit(run_id, unit)
+                if data.end is not None:
+                    tx.finish_run(run_id, data.end)
+    except (DataError, IntegrityError) as exc:
+        # Validation is meant to leave nothing for the database to refuse; if it does,
+        # the whole import is rolled back and the run is named.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise CsvFormatError(
+            f"{folder}: refused by the database ({reason}); nothing was imported"
+        ) from None
+    for (_, data), found in zip(runs, files, strict=True):
+        artifacts.SqlArtifacts(store.engine).save(data.header.run.id, found)
     return ImportSummary(runs=len(runs), results_seen=seen, results_added=added)
 
 
@@ -56,4 +76,12 @@ def export_runs(
         if progress:
             progress(run_id)
         written.append(csv.write_run(store.load_run(run_id)))
+        found = artifacts.SqlArtifacts(store.engine).of_run(run_id, {})
+        artifacts.CsvArtifacts(out).save(run_id, found)
     return written
+
+
+def _files_of(folder: Path, data: RunData) -> list[artifacts.Artifact]:
+    return artifacts.CsvArtifacts(folder.parent).of_run(
+        data.header.run.id, artifacts.referenced(data.results)
+    )

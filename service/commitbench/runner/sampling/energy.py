@@ -1,12 +1,25 @@
 """Per-case summaries of sampler ticks: utilization, memory, power, energy.
 
-Energy integrates sampled power with the trapezoidal rule, the power signal taken as
-piecewise linear between ticks and constant beyond the first and last tick. The case's
-`energy` spans its first to its last tick; `energy_per_iter` integrates over the timed
-windows the worker reported (warm-up and repeats of each `ctx.time`) and divides by the
-calls made in them, so set-up outside the timed loops is not charged to an iteration.
-With ticks every 100 ms, windows much shorter than that are estimates: the metric's
-`ticks_in_windows` property says how many ticks fell inside.
+Energy comes from NVML's total-energy counter (nvmlDeviceGetTotalEnergyConsumption,
+millijoules since the driver loaded; Volta and newer) where every GPU reports it, else
+from sampled power integrated with the trapezoidal rule (the signal piecewise linear
+between ticks, constant beyond the first and last). The `source` property says which.
+The case's `energy` spans its first to its last tick (set-up included); `energy_per_iter`
+counts only the timed windows the worker reported (warm-up and repeats of each
+`ctx.time`), divided by the calls made in them: the counter read at each tick is a
+cumulative integral, so its value at a window's start and end is interpolated linearly
+between the ticks around them.
+
+The counter moves in steps (perf/energy_window.py measures its update period and the
+spread of energy per iteration over windows of 0.5 to 5 s); a window shorter than
+MIN_COUNTER_WINDOW_S is read with an error of a step or more at each end. So
+`energy_per_iter` carries `window_s` (the timed windows' length), and energy metrics
+carry `"gates": false` unless they are per iteration from the counter over at least
+MIN_COUNTER_WINDOW_S: the contract for the gate (analysis/gate.py) is that a metric so
+marked is shown, never decisive (it does not read metric properties yet). Issue 13 saw
+energy per iteration move by -13% to +58% between runs of one commit from power ticks,
+and 13-25% from the counter over 0.65 s windows; its between-process spread is in
+`compare`'s machine-state lines.
 
 Levels and rates. A tick reads levels at its instant (GPU memory, RSS) and rates over a
 span before it (the CPU % of psutil, since its previous call; NVML's GPU utilization,
@@ -29,8 +42,14 @@ import bisect
 import itertools
 from collections.abc import Sequence
 
+from commitbench.model.checks import measured
 from commitbench.model.records import MetricRecord, Window
 from commitbench.runner.sampling.readings import Tick
+
+# The shortest timed window over which energy per iteration from NVML's counter may
+# count (perf/energy_window.py: see its output in perf/results/ for the step period and
+# the spread per window length).
+MIN_COUNTER_WINDOW_S = 2.0
 
 
 def _at(times: Sequence[float], values: Sequence[float], t: float) -> float:
@@ -59,11 +78,37 @@ def _power_series(ticks: Sequence[Tick]) -> dict[int, tuple[list[float], list[fl
     series: dict[int, tuple[list[float], list[float]]] = {}
     for tick in ticks:
         for g in tick.reading.gpus:
-            if g.power_w is not None:
+            power = measured(g.power_w)  # a glitch's NaN would make the energy NaN
+            if power is not None:
                 times, watts = series.setdefault(g.gpu, ([], []))
                 times.append(tick.time)
-                watts.append(g.power_w)
+                watts.append(power)
     return series
+
+
+def _counter_series(ticks: Sequence[Tick]) -> dict[int, tuple[list[float], list[float]]]:
+    """Per GPU, the ticks' times and the total-energy counter in joules."""
+    series: dict[int, tuple[list[float], list[float]]] = {}
+    for tick in ticks:
+        for g in tick.reading.gpus:
+            if g.energy_mj is not None:
+                times, joules = series.setdefault(g.gpu, ([], []))
+                times.append(tick.time)
+                joules.append(g.energy_mj / 1000.0)
+    return series
+
+
+def _counter_energy(
+    series: dict[int, tuple[list[float], list[float]]], windows: Sequence[Window]
+) -> tuple[float, float]:
+    """Joules over the whole span, and inside the windows (the counter interpolated)."""
+    whole = sum(j[-1] - j[0] for _, j in series.values())
+    inside = sum(
+        max(0.0, _at(t, j, win.end) - _at(t, j, win.start))
+        for t, j in series.values()
+        for win in windows
+    )
+    return whole, inside
 
 
 def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[MetricRecord, ...]:
@@ -77,7 +122,7 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
     out = []
 
     def add(name: str, values: list[float | None], unit: str, direction: str) -> None:
-        present = [v for v in values if v is not None]
+        present = [m for m in map(measured, values) if m is not None]
         if present:
             # Summaries only: the ticks themselves are in device_samples.
             out.append(
@@ -92,32 +137,59 @@ def summarize(ticks: Sequence[Tick], windows: Sequence[Window] = ()) -> tuple[Me
     add("cpu_util", [p.cpu_util_pct for p in rate_procs], "%", "lower")
     add("rss", [p.rss_mib for p in procs], "MiB", "lower")
     add("host_cpu_util", [p.host_cpu_util_pct for p in rate_procs], "%", "lower")
+    out.extend(_energy(ticks, windows))
+    return tuple(out)
 
-    series = _power_series(ticks)
-    if series and all(len(times) >= 2 for times, _ in series.values()):
-        first = min(times[0] for times, _ in series.values())
-        last = max(times[-1] for times, _ in series.values())
-        joules = sum(integrate(t, w, first, last) for t, w in series.values())
+
+def _energy(ticks: Sequence[Tick], windows: Sequence[Window]) -> list[MetricRecord]:
+    """`energy` and `energy_per_iter`, from the counter where every GPU has two readings
+    of it, else from power; see the module docstring."""
+    counter = _counter_series(ticks)
+    power = _power_series(ticks)
+    gpus = {g.gpu for t in ticks for g in t.reading.gpus}
+    if counter and set(counter) == gpus and all(len(t) >= 2 for t, _ in counter.values()):
+        source = "nvml_total_energy"
+        joules, in_windows = _counter_energy(counter, windows)
+        gpu_count = len(counter)
+    elif power and all(len(times) >= 2 for times, _ in power.values()):
+        source = "power_integral"
+        first = min(times[0] for times, _ in power.values())
+        last = max(times[-1] for times, _ in power.values())
+        joules = sum(integrate(t, w, first, last) for t, w in power.values())
+        in_windows = sum(
+            integrate(t, w, win.start, win.end) for t, w in power.values() for win in windows
+        )
+        gpu_count = len(power)
+    else:
+        return []
+    out = [
+        MetricRecord.from_samples(
+            "energy",
+            [joules],
+            unit="J",
+            direction="lower",
+            properties={"gpus": gpu_count, "source": source, "gates": False},
+        )
+    ]
+    calls = sum(w.calls for w in windows)
+    if calls:
+        inside = sum(1 for tick in ticks for win in windows if win.start <= tick.time <= win.end)
+        window_s = sum(w.end - w.start for w in windows)
+        props: dict[str, object] = {
+            "calls": calls,
+            "ticks_in_windows": inside,
+            "window_s": window_s,
+            "source": source,
+        }
+        if source != "nvml_total_energy" or window_s < MIN_COUNTER_WINDOW_S:
+            props["gates"] = False
         out.append(
             MetricRecord.from_samples(
-                "energy", [joules], unit="J", direction="lower", properties={"gpus": len(series)}
+                "energy_per_iter",
+                [in_windows / calls],
+                unit="J",
+                direction="lower",
+                properties=props,
             )
         )
-        calls = sum(w.calls for w in windows)
-        if calls:
-            in_windows = sum(
-                integrate(t, w, win.start, win.end) for t, w in series.values() for win in windows
-            )
-            inside = sum(
-                1 for tick in ticks for win in windows if win.start <= tick.time <= win.end
-            )
-            out.append(
-                MetricRecord.from_samples(
-                    "energy_per_iter",
-                    [in_windows / calls],
-                    unit="J",
-                    direction="lower",
-                    properties={"calls": calls, "ticks_in_windows": inside},
-                )
-            )
-    return tuple(out)
+    return out

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from commitbench.model.checks import measured
 from commitbench.model.records import DeviceSample
 
 
@@ -19,6 +20,7 @@ class GpuReading(NamedTuple):
     sm_clock_mhz: float | None = None
     temperature_c: float | None = None
     throttle_reasons: int | None = None
+    energy_mj: float | None = None  # NVML's total-energy counter (mJ since driver load)
 
 
 class ProcessReading(NamedTuple):
@@ -46,12 +48,15 @@ def merge(readings: Sequence[Reading]) -> Reading:
 
 def to_device_samples(ticks: Sequence[Tick]) -> tuple[DeviceSample, ...]:
     """One row per GPU per tick; the process figures repeat on each row of a tick, so any
-    row is complete on its own. Without GPUs, one row per tick with gpu_index None."""
+    row is complete on its own. Without GPUs, one row per tick with gpu_index None.
+
+    A figure that is not a measurement (NaN, infinite, negative: a driver's glitch) is
+    left out of its row (None), as the records would refuse it and the case with it."""
     rows = []
     for tick in ticks:
         when = datetime.fromtimestamp(tick.time, timezone.utc)
         proc = tick.reading.process or ProcessReading()
-        cpu, rss = proc.cpu_util_pct, proc.rss_mib
+        cpu, rss = measured(proc.cpu_util_pct), measured(proc.rss_mib)
         if not tick.reading.gpus:
             if cpu is not None or rss is not None:
                 rows.append(DeviceSample(when, None, cpu_util_pct=cpu, rss_mib=rss))
@@ -61,11 +66,11 @@ def to_device_samples(ticks: Sequence[Tick]) -> tuple[DeviceSample, ...]:
                 DeviceSample(
                     time=when,
                     gpu_index=g.gpu,
-                    gpu_util_pct=g.util_pct,
-                    gpu_mem_mib=g.mem_mib,
-                    power_w=g.power_w,
-                    sm_clock_mhz=g.sm_clock_mhz,
-                    temperature_c=g.temperature_c,
+                    gpu_util_pct=measured(g.util_pct),
+                    gpu_mem_mib=measured(g.mem_mib),
+                    power_w=measured(g.power_w),
+                    sm_clock_mhz=measured(g.sm_clock_mhz),
+                    temperature_c=measured(g.temperature_c),
                     throttle_reasons=g.throttle_reasons,
                     cpu_util_pct=cpu,
                     rss_mib=rss,

@@ -6,10 +6,13 @@ thread inside a bench process slowed a matmul loop by about 7% on an H100 (3.7% 
 (perf/harness_gpu.py checks <= 0.5% at 100 ms).
 
 One class, pluggable backends: `NvmlBackend` (utilization, memory used, power, SM clock,
-temperature, throttle reasons of each GPU) and `PsutilBackend` (CPU % and RSS of the
-worker's process tree, CPU % of the host). Each tick is tagged with the case that was
-running (the launcher reports starts and ends through the WorkerObserver methods), and
-`annotate` turns a case's ticks into DeviceSample rows and summary metrics.
+temperature, throttle reasons and the total-energy counter of each GPU) and
+`PsutilBackend` (CPU % and RSS of the worker's process tree, CPU % of the host). Each
+tick is tagged with the case that was running (the launcher reports starts and ends
+through the WorkerObserver methods), and `annotate` turns a case's ticks into
+DeviceSample rows and summary metrics, with the machine's state over the case (state.py:
+load, steal, SM clock, throttling, other GPU processes; the host and the GPUs' processes
+are read at each case's start and end).
 
 The clock is wall time in epoch seconds (`time.time` by default, injectable), because the
 worker reports its timed windows in the same clock and energy per iteration integrates
@@ -29,8 +32,9 @@ from typing import Any, Protocol
 
 import psutil
 
-from commitbench.model.records import CaseKey, DeviceSample, ResultRecord
+from commitbench.model.records import CaseKey, DeviceSample, MetricRecord, ResultRecord
 from commitbench.runner.launcher import CaseRun
+from commitbench.runner.sampling import host
 from commitbench.runner.sampling.energy import summarize
 from commitbench.runner.sampling.readings import (
     GpuReading,
@@ -40,6 +44,7 @@ from commitbench.runner.sampling.readings import (
     merge,
     to_device_samples,
 )
+from commitbench.runner.sampling.state import gpu_metrics, host_metrics, other_processes_metric
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -104,6 +109,7 @@ class NvmlBackend:
             clock = self._get(nv.nvmlDeviceGetClockInfo, h, nv.NVML_CLOCK_SM)
             temp = self._get(nv.nvmlDeviceGetTemperature, h, nv.NVML_TEMPERATURE_GPU)
             throttle = self._get(reasons, h)
+            energy = self._get(getattr(nv, "nvmlDeviceGetTotalEnergyConsumption", None), h)
             out.append(
                 GpuReading(
                     gpu=index,
@@ -113,12 +119,35 @@ class NvmlBackend:
                     sm_clock_mhz=None if clock is None else float(clock),
                     temperature_c=None if temp is None else float(temp),
                     throttle_reasons=None if throttle is None else int(throttle),
+                    energy_mj=None if energy is None else float(energy),
                 )
             )
         return Reading(gpus=tuple(out))
 
     def watch(self, pid: int | None) -> None:
         return None
+
+    def other_processes(self, ours: set[int]) -> int | None:
+        """Processes with a compute context on these GPUs that are not in `ours`; None
+        where NVML cannot list them, or lists only pids this PID namespace does not have
+        (a container: NVML gives the host's pids, and ours cannot be told from others)."""
+        listing = getattr(self._nvml, "nvmlDeviceGetComputeRunningProcesses", None)
+        pids: set[int] = set()
+        for h in self._handles:
+            procs = self._get(listing, h)
+            if procs is None:
+                return None
+            pids.update(int(p.pid) for p in procs)
+        foreign = pids - ours
+        if foreign and not any(psutil.pid_exists(p) for p in pids):
+            return None
+        return len(foreign)
+
+    def persistence_mode(self) -> list[bool | None]:
+        """Each GPU's persistence mode (None where NVML does not say)."""
+        get = getattr(self._nvml, "nvmlDeviceGetPersistenceMode", None)
+        modes = [self._get(get, h) for h in self._handles]
+        return [None if m is None else bool(m) for m in modes]
 
     def close(self) -> None:
         self._get(self._nvml.nvmlShutdown)
@@ -202,6 +231,42 @@ class DeviceSampler:
         self._case: str | None = None
         self._ticks: list[Tick] = []
         self._thread: threading.Thread | None = None
+        self._worker: int | None = None
+        # Per running case: the host at its start, then at its end (host.py), and the
+        # most processes of other programs seen on the GPUs.
+        self._host: dict[str, list[tuple[float | None, host.CpuTimes | None]]] = {}
+        self._others: dict[str, int | None] = {}
+
+    @property
+    def nvml(self) -> NvmlBackend | None:
+        return next((b for b in self.backends if isinstance(b, NvmlBackend)), None)
+
+    def _ours(self) -> set[int]:
+        """The worker's process tree."""
+        if self._worker is None:
+            return set()
+        try:
+            root = psutil.Process(self._worker)
+            return {root.pid, *(p.pid for p in root.children(recursive=True))}
+        except psutil.Error:
+            return {self._worker}
+
+    def _note_state(self, label: str) -> None:
+        snap = (host.load_average(), host.cpu_times())
+        nvml = self.nvml
+        others = nvml.other_processes(self._ours()) if nvml is not None else None
+        with self._lock:
+            self._host.setdefault(label, []).append(snap)
+            if label not in self._others or others is None:
+                self._others[label] = others
+            else:
+                seen = self._others[label]
+                self._others[label] = None if seen is None else max(seen, others)
+
+    def run_state(self) -> dict[str, Any]:
+        """Run-level state for the run's environment: each GPU's persistence mode."""
+        nvml = self.nvml
+        return {} if nvml is None else {"gpu_persistence_mode": nvml.persistence_mode()}
 
     @classmethod
     def default(cls, *, interval: float = DEFAULT_INTERVAL_S) -> DeviceSampler:
@@ -214,17 +279,22 @@ class DeviceSampler:
     # -- the WorkerObserver protocol (launcher.py) -------------------------------------
 
     def worker_started(self, pid: int) -> None:
+        self._worker = pid
         for b in self.backends:
             b.watch(pid)
 
     def case_started(self, case: CaseKey) -> None:
         with self._lock:
             self._case = case.label
+            self._host.pop(case.label, None)
+            self._others.pop(case.label, None)
+        self._note_state(case.label)
 
     def case_finished(self, case: CaseKey) -> None:
         with self._lock:
             if self._case == case.label:
                 self._case = None
+        self._note_state(case.label)
 
     # -- sampling -----------------------------------------------------------------------
 
@@ -299,9 +369,19 @@ class DeviceSampler:
         summary metrics of its ticks (energy.summarize says which ticks each uses). A
         skipped or failed case keeps its samples but gets no metrics: a 4 ms skip that a
         tick lands on would otherwise report the CPU use of the case before it."""
-        ticks = self.take(run.result.case.label)
+        label = run.result.case.label
+        ticks = self.take(label)
+        with self._lock:
+            snaps = self._host.pop(label, [])
+            others = self._others.pop(label, None)
         taken = {m.name for m in run.result.metrics}
-        summaries = summarize(ticks, run.windows) if run.result.status == "ok" else ()
+        summaries: list[MetricRecord] = []
+        if run.result.status == "ok":
+            summaries.extend(summarize(ticks, run.windows))
+            (load0, cpu0), (load1, cpu1) = (snaps + [(None, None)] * 2)[:2]
+            summaries.extend(host_metrics(load0, load1, cpu0, cpu1))
+            summaries.extend(gpu_metrics(ticks, run.windows))
+            summaries.extend(other_processes_metric(others))
         extra = tuple(m for m in summaries if m.name not in taken)
         return replace(
             run.result,

@@ -1,0 +1,388 @@
+"""`commitbench doctor`: can this machine tell the policy's minimum effect from noise?
+
+It looks at the machine's state (sampling/host.py, the NVML backend: load, CPU steal,
+the CPU governor, isolated cores, GPU persistence mode, other processes on the GPUs,
+clocks and throttling) and times fixed loops (harness/doctorloops.py: a CPU loop and,
+where there is a GPU, a launch-bound and a matmul loop) in `processes` fresh worker
+processes one after another, about `seconds` in all, with the sampler watching as it
+does for a run.
+
+The noise estimate is the level where the variance is (Kalibera & Jones 2013): for
+each loop, the spread of the processes' medians, (max - min) / median in %
+(analysis/machinestate.spread_pct, the same figure compare shows for the calibration).
+The within-process figure (half the width of the 95% interval of a process's median,
+relative) is shown beside it: a machine whose processes agree only with themselves
+looks precise in one run and is not. The machine supports the policy when the largest
+between-process spread is below the minimum effect (median:5% -> 5%): a change smaller
+than what fresh processes of the same code differ by cannot be told from noise there.
+With 4 processes the spread is a rough estimate (a range of 4 values); more processes
+or seconds make it steadier.
+
+Advice is concrete and only given where the state calls for it: stop the other load,
+set the CPU governor to `performance`, isolate cores, turn GPU persistence mode on,
+lock the GPU clocks (`nvidia-smi -lgc`), stop the other GPU process, cool the GPU.
+Without a GPU or NVML the GPU checks are skipped with a line saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from commitbench.analysis.machinestate import STEAL_PCT, spread_pct
+from commitbench.model import state
+from commitbench.model.records import MetricRecord, ResultRecord
+from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
+from commitbench.runner.sampling import host
+from commitbench.runner.sampling.sampler import DeviceSampler, NvmlBackend, PsutilBackend
+from commitbench.runner.sampling.state import with_calibration
+
+MODULE = "commitbench.harness.doctorloops"
+BUDGET_ENV = "COMMITBENCH_DOCTOR_BUDGET_S"  # harness/doctorloops.py reads it
+LOOPS = {"doctor.cpu": "cpu_loop", "doctor.gpu_launch": "launch", "doctor.gpu_matmul": "matmul"}
+# A load average above this share of the CPUs means other work competes for them.
+LOAD_SHARE = 0.25
+# SM clocks that move by more than this during the GPU loops are not locked.
+CLOCK_SWING = 0.01
+
+
+@dataclass(frozen=True)
+class Loop:
+    """One loop over the processes: each process's median and within-process width."""
+
+    name: str
+    medians: tuple[float, ...]  # seconds, one per process
+    within_pct: float | None  # the largest half-width of a process's 95% CI, % of median
+
+    @property
+    def between_pct(self) -> float | None:
+        return spread_pct(self.medians)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "loop": self.name,
+            "processes": len(self.medians),
+            "median_s": statistics.median(self.medians) if self.medians else None,
+            "within_pct": self.within_pct,
+            "between_pct": self.between_pct,
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the diagnosis: `ok`, `info`, `warn` or `bad`, and what to do."""
+
+    level: str
+    text: str
+    advice: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"level": self.level, "text": self.text, "advice": self.advice}
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    min_effect_pct: float
+    seconds: float
+    loops: tuple[Loop, ...]
+    calibration_spread_pct: float | None
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+    failures: tuple[str, ...] = ()  # loops that did not run (their messages)
+
+    @property
+    def noise_pct(self) -> float | None:
+        """The largest between-process spread over the loops."""
+        spreads = [b for b in (loop.between_pct for loop in self.loops) if b is not None]
+        return max(spreads) if spreads else None
+
+    @property
+    def supported(self) -> bool:
+        noise = self.noise_pct
+        return not self.failures and noise is not None and noise < self.min_effect_pct
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "min_effect_pct": self.min_effect_pct,
+            "seconds": self.seconds,
+            "noise_pct": self.noise_pct,
+            "supported": self.supported,
+            "calibration_spread_pct": self.calibration_spread_pct,
+            "loops": [loop.as_json() for loop in self.loops],
+            "findings": [f.as_json() for f in self.findings],
+            "failures": list(self.failures),
+        }
+
+
+def _metric(result: ResultRecord, name: str) -> MetricRecord | None:
+    return next((m for m in result.metrics if m.name == name), None)
+
+
+def _loops(runs: Sequence[Sequence[ResultRecord]]) -> tuple[Loop, ...]:
+    """Per loop, each process's median and the widest within-process interval."""
+    out = []
+    for case, metric in LOOPS.items():
+        medians, widths = [], []
+        for results in runs:
+            for r in results:
+                m = _metric(r, metric) if r.case.label == case and r.status == "ok" else None
+                if m is None or m.median is None or m.median <= 0:
+                    continue
+                medians.append(m.median)
+                if m.ci_low is not None and m.ci_high is not None:
+                    widths.append(50.0 * (m.ci_high - m.ci_low) / m.median)
+        if medians:
+            out.append(Loop(metric, tuple(medians), max(widths) if widths else None))
+    return tuple(out)
+
+
+def _values(
+    runs: Sequence[Sequence[ResultRecord]], *names: str, cases: Sequence[str] = ()
+) -> list[float]:
+    """The samples of metrics `names` in every result (of `cases` only, when given)."""
+    return [
+        s
+        for results in runs
+        for r in results
+        if not cases or r.case.label in cases
+        for m in r.metrics
+        if m.name in names and m.samples
+        for s in m.samples
+    ]
+
+
+def diagnose(
+    *,
+    seconds: float = 10.0,
+    processes: int = 4,
+    min_effect: float = 0.05,
+    device: str = "auto",
+    progress: Callable[[str], None] = lambda _: None,
+    sampler: DeviceSampler | None = None,
+    environ: dict[str, str] | None = None,
+) -> Diagnosis:
+    """Check the machine and time the loops; see the module docstring."""
+    if seconds <= 0 or processes < 2:
+        raise ValueError("seconds must be > 0 and processes >= 2")
+    nvml = NvmlBackend.available() if sampler is None else sampler.nvml
+    gpu = nvml is not None and device != "cpu"
+    loops_per_process = 3 if gpu else 1
+    budget = seconds / (processes * loops_per_process)
+    findings: list[Finding] = []
+    load_before = host.load_average()
+    cpus_before = host.cpu_times()
+    others_before = nvml.other_processes(set()) if gpu and nvml is not None else None
+    modes = nvml.persistence_mode() if gpu and nvml is not None else []
+    env = dict(os.environ if environ is None else environ)
+    env[BUDGET_ENV] = repr(budget)
+    options = WorkerOptions(
+        profile="full" if gpu else "smoke",
+        device="auto" if gpu else "cpu",
+        timeout_s=max(120.0, 10 * budget * loops_per_process),
+        env=env,
+        pass_env=(BUDGET_ENV,),
+    )
+    watch = sampler or DeviceSampler([*([nvml] if nvml is not None else []), PsutilBackend()])
+    runs: list[list[ResultRecord]] = []
+    failures: list[str] = []
+    with watch:
+        for i in range(processes):
+            progress(f"process {i + 1}/{processes}: {loops_per_process} loop(s) of {budget:.2f} s")
+            done: list[CaseRun] = list(run_module(MODULE, options, observer=watch))
+            results = []
+            for run in done:
+                result = watch.annotate(run)
+                result = with_calibration(result, run.process)
+                if result.status not in ("ok", "skipped"):
+                    failures.append(f"{result.case.label}: {result.status}: {result.error}")
+                results.append(result)
+            runs.append(results)
+    steal = host.steal_pct(cpus_before, host.cpu_times())
+    loops = _loops(runs)
+    calib = spread_pct(_values(runs, state.CALIBRATION_START, state.CALIBRATION_END))
+    findings += _host_findings(load_before, steal, runs)
+    if gpu and nvml is not None:
+        findings += _gpu_findings(nvml.indices, modes, others_before, runs)
+    else:
+        findings.append(Finding("info", "no GPU or no NVML (no NVIDIA driver): GPU checks skipped"))
+    diagnosis = Diagnosis(min_effect * 100, seconds, loops, calib, (), tuple(failures))
+    findings += _noise_findings(diagnosis)
+    return Diagnosis(
+        diagnosis.min_effect_pct, seconds, loops, calib, tuple(findings), tuple(failures)
+    )
+
+
+def _host_findings(
+    load: float | None, steal: float | None, runs: Sequence[Sequence[ResultRecord]]
+) -> list[Finding]:
+    out = []
+    cpus = os.cpu_count() or 1
+    if load is None:
+        out.append(Finding("info", "load average not readable (/proc/loadavg)"))
+    elif load > LOAD_SHARE * cpus:
+        out.append(
+            Finding(
+                "warn",
+                f"load average {load:.2f} on {cpus} CPUs before the loops: other work runs",
+                "stop the other work (top / ps show it), or measure on an idle machine",
+            )
+        )
+    else:
+        out.append(Finding("ok", f"load average {load:.2f} on {cpus} CPUs"))
+    if steal is not None and steal > STEAL_PCT / 5:
+        out.append(
+            Finding(
+                "warn",
+                f"CPU steal {steal:.1f}% while the loops ran: a virtual machine whose host "
+                "gives its CPUs to other guests",
+                "use a dedicated (bare-metal or dedicated-host) instance",
+            )
+        )
+    ratios = _values(runs, state.WALL_PER_CPU)
+    if ratios and max(ratios) > state.CONTENTION_WALL_PER_CPU:
+        out.append(
+            Finding(
+                "warn",
+                f"contention: the CPU loop's wall time was {max(ratios):.2f}x its CPU time in "
+                "a process (it waited for a core)",
+                "stop the other work, or pin the runner to cores no one else uses "
+                "(taskset -c 2-7 commitbench ...)",
+            )
+        )
+    governors = host.governors()
+    slow = {g: n for g, n in governors.items() if g != "performance"}
+    if not governors:
+        out.append(Finding("info", "CPU frequency governor not exposed (a VM or container)"))
+    elif slow:
+        names = ", ".join(f"{g} on {n} CPU(s)" for g, n in sorted(slow.items()))
+        out.append(
+            Finding(
+                "warn",
+                f"CPU governor {names}",
+                "sudo cpupower frequency-set -g performance",
+            )
+        )
+    else:
+        out.append(Finding("ok", "CPU governor performance on every CPU"))
+    isolated = host.isolated_cpus()
+    if isolated == "":
+        out.append(
+            Finding(
+                "info",
+                "no isolated cores",
+                "for the steadiest CPU timings, isolate cores (kernel parameters "
+                "isolcpus=2-7 nohz_full=2-7) and run commitbench on them with taskset",
+            )
+        )
+    elif isolated:
+        out.append(Finding("ok", f"isolated cores: {isolated}"))
+    return out
+
+
+def _gpu_findings(
+    indices: Sequence[int],
+    modes: Sequence[bool | None],
+    others: int | None,
+    runs: Sequence[Sequence[ResultRecord]],
+) -> list[Finding]:
+    out = []
+    off = [i for i, on in zip(indices, modes, strict=True) if on is False]
+    if off:
+        out.append(
+            Finding(
+                "warn",
+                f"GPU persistence mode off on GPU {', '.join(map(str, off))}: the driver "
+                "is loaded and unloaded around each process",
+                "sudo nvidia-smi -pm 1",
+            )
+        )
+    elif modes and all(m is True for m in modes):
+        out.append(Finding("ok", "GPU persistence mode on"))
+    seen = [int(v) for v in _values(runs, state.OTHER_GPU_PROCESSES)]
+    worst = max([*seen, *([others] if others is not None else [])], default=None)
+    if worst:
+        out.append(
+            Finding(
+                "warn",
+                f"{worst} other process(es) on the GPU",
+                "stop the other GPU process (nvidia-smi lists them)",
+            )
+        )
+    elif worst == 0:
+        out.append(Finding("ok", "no other process on the GPU"))
+    # The matmul keeps the GPU busy: its clock should not move. (During the CPU loop
+    # the GPU idles, and between tiny launches its clock may rest: neither says much.)
+    clocks = [
+        float(m.properties[k])
+        for results in runs
+        for r in results
+        if r.case.label == "doctor.gpu_matmul"
+        for m in r.metrics
+        if m.name == state.SM_CLOCK
+        for k in ("min_mhz", "max_mhz")
+        if k in m.properties
+    ]
+    if clocks and (max(clocks) - min(clocks)) > CLOCK_SWING * max(clocks):
+        top = int(max(clocks))
+        out.append(
+            Finding(
+                "warn",
+                f"SM clock moved between {min(clocks):.0f} and {max(clocks):.0f} MHz "
+                "across the loops: clocks are not locked",
+                f"sudo nvidia-smi -lgc {top},{top} (lock the SM clock; -rgc resets it)",
+            )
+        )
+    elif clocks:
+        out.append(Finding("ok", f"SM clock steady at {statistics.median(clocks):.0f} MHz"))
+    throttled = _values(runs, state.THROTTLED, cases=("doctor.gpu_launch", "doctor.gpu_matmul"))
+    if throttled and max(throttled) > 0:
+        out.append(
+            Finding(
+                "warn",
+                f"thermal or power throttling in up to {max(throttled) * 100:.0f}% of the "
+                "GPU readings of a loop",
+                "check cooling and the power limit (nvidia-smi -q -d PERFORMANCE,POWER); "
+                "locked clocks below the throttle point steady it",
+            )
+        )
+    return out
+
+
+def _noise_findings(d: Diagnosis) -> list[Finding]:
+    out = []
+    for failure in d.failures:
+        out.append(Finding("bad", f"a loop did not run: {failure}"))
+    calib = d.calibration_spread_pct
+    if calib is not None and calib >= d.min_effect_pct:
+        out.append(
+            Finding(
+                "warn",
+                f"the calibration loop differs by {calib:.1f}% between processes (start and "
+                "end of each): processes differ in speed by themselves",
+                "measure with several processes per commit (--processes), and see the "
+                "warnings above",
+            )
+        )
+    noise = d.noise_pct
+    if noise is None:
+        out.append(Finding("bad", "no loop measured in two or more processes: no noise estimate"))
+    elif noise >= d.min_effect_pct:
+        out.append(
+            Finding(
+                "bad",
+                f"noise {noise:.1f}% between processes is not below the minimum effect "
+                f"{d.min_effect_pct:g}%: a change of that size cannot be told from noise here",
+                "act on the warnings above, or raise the policy (--policy median:N%)",
+            )
+        )
+    else:
+        out.append(
+            Finding(
+                "ok",
+                f"noise {noise:.1f}% between processes, below the minimum effect "
+                f"{d.min_effect_pct:g}%",
+            )
+        )
+    return out

@@ -1,0 +1,237 @@
+"""The files of a profile (`--trace`), kept by the sha256 of their bytes.
+
+Each traced case may leave a gzipped Chrome trace and, on CUDA, a gzipped memory
+snapshot (harness/profiling.py). The result's `profile.time_per_iter` metric names them
+in `properties.artifacts` ({kind: sha256}); the bytes live
+
+- in the CSV store beside the run: `<run directory>/artifacts/<sha256><extension>`;
+- in PostgreSQL in `profile_artifacts` (bytea, stored as written: already gzip-compressed),
+  deleted with their run, and after `COMMITBENCH_ARTIFACT_RETENTION_DAYS` days (default
+  90; 0 keeps them) by every later save.
+
+A file over `COMMITBENCH_ARTIFACT_MAX_MIB` (default 64) is not kept, in either store; the
+warning names the case, the size and the setting. `export` and `import` carry the files
+with their runs; an imported file whose bytes do not hash to its name is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
+
+from commitbench.errors import CommitbenchError
+from commitbench.store.tables import ARTIFACT_KINDS, ProfileArtifact
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = {"chrome_trace": ".trace.json.gz", "memory_snapshot": ".memory.pickle.gz"}
+FOLDER = "artifacts"
+MAX_MIB_ENV = "COMMITBENCH_ARTIFACT_MAX_MIB"
+RETENTION_ENV = "COMMITBENCH_ARTIFACT_RETENTION_DAYS"
+DEFAULT_MAX_MIB = 64.0
+DEFAULT_RETENTION_DAYS = 90
+REFERENCE = "artifacts"  # the key in a profile metric's properties
+
+
+@dataclass(frozen=True)
+class Artifact:
+    kind: str
+    case_label: str
+    data: bytes
+    sha256: str
+
+    @classmethod
+    def of(cls, kind: str, case_label: str, data: bytes) -> Artifact:
+        if kind not in ARTIFACT_KINDS:
+            raise ValueError(f"artifact kind {kind!r} is not one of {ARTIFACT_KINDS}")
+        return cls(kind, case_label, data, hashlib.sha256(data).hexdigest())
+
+
+def _setting(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CommitbenchError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise CommitbenchError(f"{name}={raw!r} is negative")
+    return value
+
+
+def max_bytes() -> int:
+    return int(_setting(MAX_MIB_ENV, DEFAULT_MAX_MIB) * 2**20)
+
+
+def retention_days() -> float:
+    return _setting(RETENTION_ENV, DEFAULT_RETENTION_DAYS)
+
+
+def within_cap(artifacts: Iterable[Artifact], cap: int | None = None) -> list[Artifact]:
+    """The artifacts no larger than the cap; each one over it is named in a warning."""
+    limit = max_bytes() if cap is None else cap
+    kept = []
+    for a in artifacts:
+        if len(a.data) > limit:
+            log.warning(
+                "the %s of %s is %.3g MiB, over the cap of %.3g MiB (%s): not stored",
+                a.kind.replace("_", " "),
+                a.case_label,
+                len(a.data) / 2**20,
+                limit / 2**20,
+                MAX_MIB_ENV,
+            )
+            continue
+        kept.append(a)
+    return kept
+
+
+class ArtifactStore(Protocol):
+    """Where a store keeps the artifacts of its runs."""
+
+    def save(self, run_id: uuid.UUID, artifacts: Sequence[Artifact]) -> int:
+        """Keep what is not kept yet; how many were new."""
+        ...
+
+    def of_run(self, run_id: uuid.UUID, labels: Mapping[str, str]) -> list[Artifact]:
+        """The run's artifacts; `labels` maps sha256 to case label (from its results)."""
+        ...
+
+    def load(self, sha256: str) -> bytes | None: ...
+
+
+class CsvArtifacts:
+    """Files beside each run: `<root>/<run id>/artifacts/<sha256><extension>`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _folder(self, run_id: uuid.UUID) -> Path:
+        return self.root / str(run_id) / FOLDER
+
+    def save(self, run_id: uuid.UUID, artifacts: Sequence[Artifact]) -> int:
+        folder = self._folder(run_id)
+        new = 0
+        for a in within_cap(artifacts):
+            target = folder / f"{a.sha256}{EXTENSIONS[a.kind]}"
+            if target.is_file():
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = target.with_name(target.name + ".partial")
+            with partial.open("wb") as fh:
+                fh.write(a.data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            partial.replace(target)  # whole or absent, never half a file
+            new += 1
+        return new
+
+    def of_run(self, run_id: uuid.UUID, labels: Mapping[str, str]) -> list[Artifact]:
+        folder = self._folder(run_id)
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in sorted(folder.iterdir()):
+            kind = next((k for k, ext in EXTENSIONS.items() if path.name.endswith(ext)), None)
+            if kind is None:
+                continue
+            name = path.name.removesuffix(EXTENSIONS[kind])
+            a = Artifact.of(kind, labels.get(name, ""), path.read_bytes())
+            if a.sha256 != name:
+                raise CommitbenchError(f"{path}: its bytes hash to {a.sha256}, not to its name")
+            found.append(a)
+        return found
+
+    def load(self, sha256: str) -> bytes | None:
+        for kind_ext in EXTENSIONS.values():
+            for path in self.root.glob(f"*/{FOLDER}/{sha256}{kind_ext}"):
+                return path.read_bytes()
+        return None
+
+
+_TABLE: Table = ProfileArtifact.__table__  # type: ignore[assignment]
+
+
+class SqlArtifacts:
+    """Rows of `profile_artifacts`; one transaction per save."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save(self, run_id: uuid.UUID, artifacts: Sequence[Artifact]) -> int:
+        kept = within_cap(artifacts)
+        days = retention_days()
+        table = _TABLE
+        new = 0
+        with self.engine.begin() as conn:
+            for a in kept:
+                done = conn.execute(
+                    insert(table)
+                    .values(
+                        sha256=a.sha256,
+                        run_id=run_id,
+                        case_label=a.case_label,
+                        kind=a.kind,
+                        size_bytes=len(a.data),
+                        data=a.data,
+                    )
+                    .on_conflict_do_nothing(index_elements=["sha256"])
+                    .returning(table.c.sha256)
+                )
+                new += done.first() is not None
+            if days > 0:
+                conn.execute(
+                    delete(table).where(
+                        table.c.created_at
+                        < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, days * 86400.0)
+                    )
+                )
+        return new
+
+    def of_run(self, run_id: uuid.UUID, labels: Mapping[str, str]) -> list[Artifact]:
+        table = _TABLE
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.kind, table.c.case_label, table.c.data)
+                .where(table.c.run_id == run_id)
+                .order_by(table.c.sha256)
+            ).all()
+        return [Artifact.of(kind, label, bytes(data)) for kind, label, data in rows]
+
+    def load(self, sha256: str) -> bytes | None:
+        table = _TABLE
+        with self.engine.connect() as conn:
+            data = conn.execute(select(table.c.data).where(table.c.sha256 == sha256)).scalar()
+        return None if data is None else bytes(data)
+
+
+def artifacts_of(store: Any) -> ArtifactStore:
+    """The artifact side of a CsvStore (its root) or a SqlStore (its engine)."""
+    engine = getattr(store, "engine", None)
+    if isinstance(engine, Engine):
+        return SqlArtifacts(engine)
+    root = getattr(store, "root", None)
+    if isinstance(root, Path):
+        return CsvArtifacts(root)
+    raise TypeError(f"{type(store).__name__} keeps no artifacts")
+
+
+def referenced(results: Iterable[Any]) -> dict[str, str]:
+    """sha256 -> case label of every artifact the results' metrics name."""
+    out = {}
+    for r in results:
+        for m in r.metrics:
+            for sha in (m.properties.get(REFERENCE) or {}).values():
+                out[str(sha)] = r.case.label
+    return out
