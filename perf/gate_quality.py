@@ -304,6 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--steps", help="only these A/B factors, e.g. 1.05,1.10 [every one of the device]"
     )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="seconds after which no new command starts (the report is written after each)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="directory for gate_quality.txt and .json")
     args = parser.parse_args(argv)
@@ -331,36 +336,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             for mode in ("check", "compare")
         ]
         started = time.perf_counter()
+
+        def write(total: float) -> str:
+            text = report(args, policy, tallies, total, load)
+            if args.out is not None:
+                args.out.mkdir(parents=True, exist_ok=True)
+                (args.out / "gate_quality.txt").write_text(text + "\n")
+                (args.out / "gate_quality.json").write_text(
+                    json.dumps([t.__dict__ for t in tallies], indent=1) + "\n"
+                )
+            return text
+
+        # Round-robin over the scenarios (A/A, then each step, then again), so a run cut
+        # short by --deadline has some commands of every scenario; the report is
+        # rewritten after each command.
+        order = [
+            (i, k) for k in range(max((c for *_, c in plan), default=0)) for i in range(len(plan))
+        ]
+        order = [(i, k) for i, k in order if k < plan[i][5]]
         try:
-            for i, (_, _, base, head, busy, count) in enumerate(plan):
-                for k in range(count):
-                    tally = tallies[2 * i + k % 2]
-                    one(
-                        root,
-                        root / "repo",
-                        base,
-                        head,
-                        use_check=k % 2 == 0,
-                        processes=args.processes,
-                        max_processes=args.max_processes,
-                        policies=policies,
-                        load=busy,
-                        rng=rng,
-                        tally=tally,
-                    )
-                    print(f"  {tally.name}: {tally.verdicts}", file=sys.stderr, flush=True)
+            for i, k in order:
+                if args.deadline is not None and time.perf_counter() - started > args.deadline:
+                    print(f"deadline of {args.deadline:.0f} s reached", file=sys.stderr)
+                    break
+                _, _, base, head, busy, _ = plan[i]
+                tally = tallies[2 * i + k % 2]
+                one(
+                    root,
+                    root / "repo",
+                    base,
+                    head,
+                    use_check=k % 2 == 0,
+                    processes=args.processes,
+                    max_processes=args.max_processes,
+                    policies=policies,
+                    load=busy,
+                    rng=rng,
+                    tally=tally,
+                )
+                print(f"  {tally.name}: {tally.verdicts}", file=sys.stderr, flush=True)
+                write(time.perf_counter() - started)
         finally:
             if load is not None:
                 load.set(False)
         total = time.perf_counter() - started
-    text = report(args, policy, tallies, total, load)
-    print(text)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "gate_quality.txt").write_text(text + "\n")
-        (args.out / "gate_quality.json").write_text(
-            json.dumps([t.__dict__ for t in tallies], indent=1) + "\n"
-        )
+    print(write(total))
     return 0
 
 
