@@ -35,18 +35,19 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 
 from commitbench.errors import CommitbenchError, CsvFormatError
+from commitbench.model import profile
 from commitbench.store.csvfiles import read_regular
 from commitbench.store.tables import ARTIFACT_KINDS, ProfileArtifact
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {"chrome_trace": ".trace.json.gz", "memory_snapshot": ".memory.pickle.gz"}
+EXTENSIONS = {profile.CHROME_TRACE: ".trace.json.gz", profile.MEMORY_SNAPSHOT: ".memory.pickle.gz"}
 FOLDER = "artifacts"
 MAX_MIB_ENV = "COMMITBENCH_ARTIFACT_MAX_MIB"
 RETENTION_ENV = "COMMITBENCH_ARTIFACT_RETENTION_DAYS"
 DEFAULT_MAX_MIB = 64.0
 DEFAULT_RETENTION_DAYS = 90
-REFERENCE = "artifacts"  # the key in a profile metric's properties
+REFERENCE = profile.ARTIFACTS  # the key in a profile metric's properties
 
 
 @dataclass(frozen=True)
