@@ -68,6 +68,8 @@ def test_each_worker_gets_a_report_of_its_own(tmp_path: Path) -> None:
     capture = nsys.Capture("nsys", tmp_path / "RUN" / "nsys")
     first = capture.wrap("bench.tiny", ["w"])
     second = capture.wrap("bench.tiny", ["w"])
+    other = capture.wrap("bench.other", ["w"])
+    assert other[3] == f"--output={tmp_path}/RUN/nsys/bench.other-1"  # counted per module
     assert first[3] == f"--output={tmp_path}/RUN/nsys/bench.tiny-1"
     assert second[3] == f"--output={tmp_path}/RUN/nsys/bench.tiny-2"
     assert (first[-1], second[-1]) == ("w", "w")

@@ -3,7 +3,8 @@
 The worker already names its work in NVTX ranges (the case id, and `case/name` for each
 `ctx.time`; harness/profiling.py), so the report shows each case by name on its
 timeline. nsys writes one report per worker process, `<module>-<n>.nsys-rep` (n counts
-the workers of the module: one, or one per case with --isolate case or after a crash),
+the workers of the module: one, or one per case with --isolate case, per process with
+--processes, or after a crash),
 into `nsys/` of the run's folder: beside `artifacts/` in the CSV store, and in a folder
 of the same name under the results directory when the run goes to PostgreSQL. Only the
 workers that measure are wrapped; listing the cases and probing the environment are not.
@@ -60,11 +61,10 @@ class Capture:
 
     executable: str
     folder: Path
-    _numbers: Iterator[int] = field(
-        default_factory=lambda: itertools.count(1), compare=False, repr=False
-    )
+    _numbers: dict[str, Iterator[int]] = field(default_factory=dict, compare=False, repr=False)
 
     def wrap(self, module: str, worker: Sequence[str]) -> list[str]:
         """The next worker of `module` under nsys (the folder made if need be)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        return command(self.executable, self.folder / f"{module}-{next(self._numbers)}", worker)
+        n = next(self._numbers.setdefault(module, itertools.count(1)))
+        return command(self.executable, self.folder / f"{module}-{n}", worker)
