@@ -24,6 +24,10 @@ share of 95% intervals of the ratio that contain the true factor.
 
     .venv/bin/python perf/gate_quality.py                       # CPU, this machine
     .venv/bin/python perf/gate_quality.py --device cuda --out /tmp/gq --aa 10 --ab 5
+
+On a GPU box each command (check or compare --measure of the three workloads) starts at
+least 6 worker processes that import torch; split long runs with --aa 0, --ab 0 and
+--steps (each invocation prints its own table) to fit a time limit.
 """
 
 from __future__ import annotations
@@ -297,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-processes", type=int, default=gate.DEFAULT_MAX_PROCESSES)
     parser.add_argument("--policy", help="minimum effect [median:5%%; median:3%% on cuda]")
     parser.add_argument("--load", choices=("on", "off"), help="[on for cpu, off for cuda]")
+    parser.add_argument(
+        "--steps", help="only these A/B factors, e.g. 1.05,1.10 [every one of the device]"
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="directory for gate_quality.txt and .json")
     args = parser.parse_args(argv)
@@ -311,7 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scales = GPU_SCALES if args.device == "cuda" else CPU_SCALES
         aa = "A/A" + (" load on/off" if use_load else "")
         plan = [(aa, 1.0, shas[0], shas[1], load, args.aa)]
+        steps = {float(x) for x in args.steps.split(",")} if args.steps else set(scales[2:])
         for sha, scale in zip(shas[2:], scales[2:], strict=True):
+            if scale not in steps:
+                continue
             plan.append(
                 (f"A/B +{(scale - 1) * 100:.0f}% quiet", scale, shas[1], sha, None, args.ab)
             )

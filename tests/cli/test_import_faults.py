@@ -34,6 +34,7 @@ from commitbench.store.csvformat import (
     MAX_LINE_CHARS,
     MAX_MANIFEST_BYTES,
     manifest_checksum,
+    metric_header,
 )
 from commitbench.store.engine import make_engine
 from commitbench.store.sql import SqlStore
@@ -245,7 +246,7 @@ FAULTS: dict[str, tuple[Callable[[Path], None], str]] = {
     "version true": (
         edit_manifest(lambda m: m.update(version=True)),
         "manifest.json: format version True is not supported (this commitbench reads "
-        "versions 1, 2)",
+        "versions 1, 2, 3)",
     ),
     # -- item 2: files that are not files -------------------------------------------------
     "a FIFO in place of a part": (
@@ -461,10 +462,20 @@ def test_the_good_runs_import_in_one_transaction_once_the_fault_is_gone(  # type
 def test_a_version_1_directory_is_still_read(  # type: ignore[no-untyped-def]
     cli, engine: Engine, results: Path, before: dict[str, int]
 ) -> None:
-    """Written before the manifest had a checksum: nothing to check, all else checked."""
+    """Written before the manifest had a checksum (and before metrics had a `processes`
+    column, version 3): nothing to check, all else checked."""
     for run_id in (GOOD, BAD):
         folder = results / str(run_id)
         manifest = load(folder)
+        for part in manifest["parts"]:
+            path = folder / part["metrics"]["file"]
+            with path.open(newline="") as fh:
+                rows = list(csv.DictReader(fh))
+            with path.open("w", newline="") as fh:
+                out = csv.DictWriter(fh, fieldnames=metric_header(1), extrasaction="ignore")
+                out.writeheader()
+                out.writerows(rows)
+            part["metrics"]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest["version"] = 1
         del manifest["checksum"]
         save(folder, manifest, seal=False)

@@ -12,9 +12,10 @@ then samples within them; its docstring gives the method, its sources and its li
   per side is always `ambiguous`.
 - The between-process spread (the pooled standard deviation of the log per-process
   values, shown as a percentage) comes with every row.
-- Machine-state metrics (`state.*`, model.state) and profile metrics (`profile.*`,
-  model.profile) are context, never compared; the calibration among the first is used
-  by the model (flagged processes, a covariate).
+- Machine-state metrics (`state.*`, model.state) are context, never compared; the
+  calibration among them is used by the model (flagged processes, a covariate). Profile
+  metrics (`profile.*`, model.profile) are compared when asked for by name, but never
+  gate (analysis.gate) or count as a regression (detect).
 """
 
 from __future__ import annotations
@@ -258,7 +259,7 @@ def processes_of(points: Sequence[Point]) -> dict[_Key, list[Process]]:
     cal = calibrations(points)
     out: dict[_Key, list[Process]] = {}
     for p in points:
-        if state.is_state(p.metric) or is_profile(p.metric) or not p.samples:
+        if state.is_state(p.metric) or not p.samples:
             continue
         key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
         for process, samples in p.by_process().items():
