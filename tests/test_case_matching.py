@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commitbench.analysis.compare import Policies
-from commitbench.model.records import case_matches
+from commitbench.model.records import case_matches, exact_pattern
 
 LABELS = ["matmul.matmul[impl=fp16,n=4]", "matmul.matmul[impl=int8,n=4]", "attention.sdpa[d=16]"]
 
@@ -31,3 +31,11 @@ def test_thresholds_choose_cases_by_the_same_rule() -> None:
         "median:10%",  # the last match wins
         "median:5%",
     ]
+
+
+def test_an_exact_pattern_chooses_its_case_alone() -> None:
+    labels = [*LABELS, "tiny.step", "tiny.steps", "odd.case[glob=a*b?,set=[x]]"]
+    for label in labels:
+        assert [x for x in labels if case_matches(x, exact_pattern(label))] == [label]
+    assert exact_pattern("attention.sdpa[d=16]") == "attention.sdpa[[]d=16]"
+    assert exact_pattern("tiny.step") == "[t]iny.step"

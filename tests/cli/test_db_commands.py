@@ -173,10 +173,20 @@ def test_csv_run_import_export_round_trip(  # type: ignore[no-untyped-def]
     monkeypatch.setenv("COMMITBENCH_DB", db_env)
 
     first = cli("import", str(tmp_path / "csv"), "--json")
-    assert json.loads(first.out) == {"runs": 1, "results_seen": 3, "results_added": 3}
+    assert json.loads(first.out) == {
+        "runs": 1,
+        "results_seen": 3,
+        "results_added": 3,
+        "artifacts_added": 0,
+    }
     counts = SqlStore(engine).counts()
     second = cli("import", str(tmp_path / "csv"), "--json")
-    assert json.loads(second.out) == {"runs": 1, "results_seen": 3, "results_added": 0}
+    assert json.loads(second.out) == {
+        "runs": 1,
+        "results_seen": 3,
+        "results_added": 0,
+        "artifacts_added": 0,
+    }
     third = cli("import", str(tmp_path / "csv"))  # one run: "1 run", not "1 runs"
     assert third.out == "imported 1 run: 0 new results (3 already present)\n"
     assert SqlStore(engine).counts() == counts

@@ -141,7 +141,7 @@ def test_explain_without_a_profile_says_how_to_record_one(  # type: ignore[no-un
     assert missing.code == 2
     assert missing.err.strip().endswith(
         f"no profile of {CASE} at {c0[:12]} in {tmp_path / 'r'}; record one with: "
-        f"commitbench run {c0[:12]} --trace --force --filter '{CASE}'"
+        f"commitbench run {c0[:12]} --trace --force --filter '[o]ps.step'"
     )
 
 

@@ -11,6 +11,10 @@ commands, so the dashboards are tested on the case and metric names the code rec
   sample scaled by a seeded noise of +-1%, the first 10 recorded without a branch (a
   backfill), the rest on main, and a 30% slowdown of one matmul case from commit 16
   on; the newest commit measured twice (a confirmation run without a branch);
+- `commitbench run --trace --force` of that matmul case at the real commit (a real
+  profile: its operator table, `profile.*` metrics and Chrome trace), whose `profile.*`
+  metrics the replay adds to the case at the two commits around the step (PROFILED), so
+  the regression has a profile at its baseline commit and at its commit;
 - `commitbench detect`, which finds that step and writes the regression;
 - `commitbench import` of the GPU results committed under examples/results/ (an H100
   run of the whole suite, an H100 attention run with 60 GiB held, a 2x H200 all-reduce
@@ -41,6 +45,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL, make_url
 
 from commitbench.model.points import machine_label
+from commitbench.model.profile import is_profile
 from commitbench.model.records import (
     REMEASURE_ALL,
     CommitInfo,
@@ -48,6 +53,7 @@ from commitbench.model.records import (
     ResultRecord,
     RunData,
     RunHeader,
+    exact_pattern,
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
@@ -66,6 +72,7 @@ REPLAYED = 30  # commits after the real one
 BACKFILL = 10  # of them, the first recorded without a branch
 STEP_AT = 16  # the first replayed commit of the slower level
 SLOWDOWN = 1.3
+PROFILED = (STEP_AT - 1, STEP_AT)  # replayed commits whose stepped case has a profile
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Seeded:
     repository: str  # the smoke run's repository (commits.repository)
     stepped_case: str  # the case label whose timings step by SLOWDOWN at STEP_AT
     stepped_metric: str  # its first timing
+    profiled: tuple[str, ...]  # the shas where the stepped case has a profile, oldest first
     cpu_label: str  # the label of this machine, which measured the smoke run
     gpu_span: tuple[datetime, datetime]  # from the first GPU run's start to the last's end
 
@@ -142,7 +150,13 @@ def stepped_case(real: RunData) -> ResultRecord:
     )
 
 
-def _replay(store: SqlStore, real: RunData, now: datetime) -> None:
+def with_profile(result: ResultRecord, traced: ResultRecord) -> ResultRecord:
+    """The result with the profile.* metrics of the traced one added (its timings stay)."""
+    extra = tuple(m for m in traced.metrics if is_profile(m.name))
+    return dataclasses.replace(result, metrics=(*result.metrics, *extra))
+
+
+def _replay(store: SqlStore, real: RunData, traced: ResultRecord, now: datetime) -> None:
     """REPLAYED commits after the real one, one a day up to now (see the module)."""
     rng = random.Random(6)
     stepped = stepped_case(real).case.label
@@ -186,6 +200,8 @@ def _replay(store: SqlStore, real: RunData, now: datetime) -> None:
             ) as rec:
                 for r in real.results:
                     factor = SLOWDOWN if r.case.label == stepped and i >= STEP_AT else 1.0
+                    if r.case.label == stepped and i in PROFILED and n == 0:
+                        r = with_profile(r, traced)
                     rec.add(_scaled(r, factor, rng, shift))
                 rec.flush()
         parent = sha
@@ -199,7 +215,26 @@ def seed(url: URL, engine: Engine, now: datetime, work: Path) -> Seeded:
     with engine.connect() as conn:
         (run_id,) = conn.execute(select(Run.id)).scalars().all()
     real = store.load_run(run_id)
-    _replay(store, real, now)
+    stepped = stepped_case(real)
+    _commandline(
+        url,
+        "run",
+        "--repo",
+        str(g.path),
+        "--profile",
+        "smoke",
+        "main",
+        "--trace",
+        "--force",
+        "--filter",
+        exact_pattern(stepped.case.label),
+    )
+    with engine.connect() as conn:
+        (traced_id,) = conn.execute(select(Run.id).where(Run.id != run_id)).scalars().all()
+    (traced,) = store.load_run(traced_id).results
+    if not any(is_profile(m.name) for m in traced.metrics):
+        pytest.fail(f"run --trace recorded no profile of {stepped.case.label}")
+    _replay(store, real, traced, now)
     _commandline(url, "detect", "--json")
     # Folders that hold result directories; a folder with only an archive
     # (h200-layout-check/results.tgz) is evidence for a README, not a seed.
@@ -214,7 +249,6 @@ def seed(url: URL, engine: Engine, now: datetime, work: Path) -> Seeded:
         engine, queue.JobSpec(repository=real.header.commit.repository, branch="main"), shas
     )
     assert queue.claim(engine, "runner-a", real.header.machine, lease_s=600) is not None
-    stepped = stepped_case(real)
     with engine.connect() as conn:
         span = conn.execute(
             select(func.min(Run.started_at), func.max(Run.finished_at))
@@ -230,6 +264,7 @@ def seed(url: URL, engine: Engine, now: datetime, work: Path) -> Seeded:
         repository=real.header.commit.repository,
         stepped_case=stepped.case.label,
         stepped_metric=next(x.name for x in stepped.metrics if x.unit == "s"),
+        profiled=(real.header.commit.sha, *(f"{i:040x}" for i in PROFILED)),
         cpu_label=machine_label(m.gpu_name, m.gpu_count, m.cpu_model),
         gpu_span=(span[0], span[1]),
     )

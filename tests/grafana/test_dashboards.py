@@ -138,7 +138,7 @@ class TestStructure:
 
 def test_dashboard_uids_are_unique() -> None:
     uids = [d["uid"] for d in DASHBOARDS.values()]
-    assert len(uids) == len(set(uids)) == 4
+    assert len(uids) == len(set(uids)) == 5
 
 
 def test_links_point_at_existing_dashboards() -> None:

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import yaml
 
-from commitbench.grafana import dashboards, names
+from commitbench.grafana import common, dashboards, names
 from commitbench.grafana.expand import QueryContext, Variable, expand
 from commitbench.grafana.queries import (
     Choice,
@@ -28,6 +28,8 @@ from commitbench.grafana.queries import (
     resolve_variables,
     time_range,
 )
+from commitbench.model.profile import CATEGORIES
+from commitbench.model.records import exact_pattern
 from tests.grafana.conftest import GPU_REPOSITORY, SLOWDOWN, Seeded
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -371,3 +373,81 @@ def test_variable_options_as_grafana_reads_them(
     """ResponseParser.transformMetricFindResponse: __text/__value pairs, else every
     value of every column; unique by text."""
     assert options_of(columns, rows) == (values, texts)
+
+
+def test_kernels_panel_stacks_the_profiled_category_shares(seeded: Seeded, reader: Any) -> None:
+    """The stepped matmul case was profiled (run --trace) at the real commit and its
+    profile.* metrics replayed at the two commits around the step: the Profiles
+    dashboard offers that case alone, and its Kernels panel draws every category's
+    share at those three commits, adding up to 100% (the replay's +-1% noise aside)."""
+    uid = names.PROFILES_UID
+    variables, _, _ = resolved(reader, seeded, uid, smoke_scene(seeded, uid))
+    assert variables["case"].options == (seeded.stepped_case,)
+    query = next(q for q in queries(BY_UID[uid]) if q.title.startswith("Kernels"))
+    (result,) = execute(reader, seeded, query, smoke_scene(seeded, uid))
+    by_time: dict[Any, dict[str, float]] = defaultdict(dict)
+    for row in result.dicts():
+        by_time[row["time"]][row["metric"]] = row["value"]
+    assert len(by_time) == len(seeded.profiled) == 3
+    for shares in by_time.values():
+        assert set(shares) == set(CATEGORIES)
+        assert 97 < sum(shares.values()) < 103
+        assert max(shares, key=lambda c: shares[c]) == "gemm"  # aten::mm on this CPU
+
+
+def test_profiles_table_lists_files_and_the_explain_command(seeded: Seeded, reader: Any) -> None:
+    uid = names.PROFILES_UID
+    query = next(q for q in queries(BY_UID[uid]) if q.title.startswith("Profiles of"))
+    (result,) = execute(reader, seeded, query, smoke_scene(seeded, uid))
+    rows = result.dicts()
+    assert [r["commit"] for r in rows] == [sha[:10] for sha in reversed(seeded.profiled)]
+    newest, before, first = seeded.profiled[2], seeded.profiled[1], seeded.profiled[0]
+    assert [r["explain against the previous profile"] for r in rows] == [
+        f"commitbench explain {before[:12]} {newest[:12]} --case '{seeded.stepped_case}'",
+        f"commitbench explain {first[:12]} {before[:12]} --case '{seeded.stepped_case}'",
+        None,
+    ]
+    traces = {r["chrome trace sha256"] for r in rows}
+    (sha,) = traces  # the replayed profiles name the real one's trace
+    stored = run_readonly(
+        reader, f"SELECT kind, case_label FROM profile_artifacts WHERE sha256 = '{sha}'"
+    )
+    assert stored.rows == [("chrome_trace", seeded.stepped_case)]
+    assert [r["files"] for r in rows] == ["in the database"] * 3
+    assert all(r["memory snapshot sha256"] is None for r in rows)  # no CUDA here
+    assert all(r["time per iteration"] > 0 for r in rows)
+
+
+def test_open_regression_names_its_two_profiles(seeded: Seeded, reader: Any) -> None:
+    """The step was found at a commit whose case has a profile, against a baseline
+    commit that has one too: the table says so and gives the explain command."""
+    query = next(
+        q
+        for q in queries(BY_UID[names.OVERVIEW_UID])
+        if q.title == "Open regressions" and q.panel_type == "table"
+    )
+    (result,) = execute(reader, seeded, query, smoke_scene(seeded, names.OVERVIEW_UID))
+    (row,) = result.dicts()
+    base, head = seeded.profiled[1], seeded.profiled[2]
+    assert (row["case"], row["commit"], row["baseline commit"]) == (
+        seeded.stepped_case,
+        head[:10],
+        base[:10],
+    )
+    assert row["profiles"] == "both"
+    assert row["why (command)"] == (
+        f"commitbench explain {base[:12]} {head[:12]} --case '{seeded.stepped_case}'"
+    )
+    machine = run_readonly(reader, "SELECT machine_id::text FROM regressions").column("machine_id")
+    assert machine == [row["machine_id"]]  # what the link to the Profiles dashboard passes
+
+
+def test_the_filter_pattern_in_sql_is_the_one_of_the_cli(reader: Any) -> None:
+    """common.EXACT_PATTERN writes model.records.exact_pattern in SQL (the run command
+    an open regression without profiles shows)."""
+    labels = ["matmul.dense[dtype=fp16,shape=small]", "tiny.step", "odd[glob=a*b?,set=[x]]"]
+    values = ", ".join(f"('{label}')" for label in labels)
+    result = run_readonly(
+        reader, f"SELECT {common.EXACT_PATTERN} AS p FROM (VALUES {values}) AS ca(label)"
+    )
+    assert result.column("p") == [exact_pattern(label) for label in labels]

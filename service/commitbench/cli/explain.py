@@ -12,6 +12,7 @@ from commitbench.cli.common import emit_json, global_options, globals_from, open
 from commitbench.cli.common import stdout as console
 from commitbench.cli.compare import markdown_option
 from commitbench.errors import CommitbenchError
+from commitbench.model.records import exact_pattern
 from commitbench.runner.profiles import profiles_at
 from commitbench.runner.vcs import Repository
 
@@ -60,7 +61,7 @@ def explain_command(
             what = case if part is None else f"{case} (part {part})"
             raise CommitbenchError(
                 f"no profile of {what} at {sha[:12]} in {store.location}; record one with: "
-                f"commitbench run {sha[:12]} --trace --force --filter '{case}'"
+                f"commitbench run {sha[:12]} --trace --force --filter '{exact_pattern(case)}'"
             )
     chosen = pair(found_base, found_head)
     if chosen is None:

@@ -39,6 +39,7 @@ from commitbench.errors import ConfigError
 from commitbench.model.records import TRIGGERS, ResultRecord
 from commitbench.model.text import printable
 from commitbench.model.words import plural
+from commitbench.runner import nsys
 from commitbench.runner.environ import check_pass_env
 from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
 from commitbench.runner.vcs import Repository
@@ -122,6 +123,14 @@ from commitbench.store import open_store
 )
 @processes_option(1)
 @trace_option
+@click.option(
+    "--nsys",
+    "under_nsys",
+    is_flag=True,
+    help="Run each measuring worker under `nsys profile` (Nsight Systems, on PATH): one "
+    "report per worker in nsys/ of the run's folder; cases show by name (NVTX). nsys costs "
+    "time: use it to look, not to measure.",
+)
 @global_options
 def run_command(
     revs: tuple[str, ...],
@@ -144,6 +153,7 @@ def run_command(
     isolate: str,
     processes: int,
     trace: bool,
+    under_nsys: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -161,6 +171,9 @@ def run_command(
     policies = policies_from(None, ())  # for the noise warning; a bad one fails here
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
+    if under_nsys and quick:
+        raise ConfigError("give --nsys or --quick (which records nothing), not both")
+    nsys_path = nsys.find() if under_nsys else None
     spec = rev_spec(revs, since, max_count, first_parent)
     if branch is None:
         branch = Repository(repo).branch_named(revs)
@@ -182,6 +195,7 @@ def run_command(
         quick=quick,
         pass_env=passed,
         trace=trace_iterations(trace),
+        nsys=nsys_path,
     )
     live = Live(stderr) if sys.stderr.isatty() and not g.json else None
     events = Quiet() if g.json else live or Lines()

@@ -82,6 +82,7 @@ def import_command(path: Path, db: str | None, results: Path | None, as_json: bo
                 "runs": summary.runs,
                 "results_seen": summary.results_seen,
                 "results_added": summary.results_added,
+                "artifacts_added": summary.artifacts_added,
             }
         )
     else:
@@ -89,5 +90,10 @@ def import_command(path: Path, db: str | None, results: Path | None, as_json: bo
             f"imported {plural(summary.runs, 'run')}: "
             f"{plural(summary.results_added, 'new result')} "
             f"({summary.results_seen - summary.results_added} already present)"
+            + (
+                f", {plural(summary.artifacts_added, 'new profile file')}"
+                if summary.artifacts_added
+                else ""
+            )
         )
     return 0

@@ -10,13 +10,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from commitbench.grafana import builder, device, overview, trends, workloads
+from commitbench.grafana import builder, device, overview, profiles, trends, workloads
 
 BUILDERS: dict[str, Callable[[], builder.Json]] = {
     "overview.json": overview.build,
     "trends.json": trends.build,
     "device.json": device.build,
     "workloads.json": workloads.build,
+    "profiles.json": profiles.build,
 }
 
 

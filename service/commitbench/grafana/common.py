@@ -81,6 +81,12 @@ REGRESSION_WHERE = sql(
     "))",
 )
 
+# model.records.exact_pattern of a case label (ca.label) in SQL: the --filter pattern
+# that chooses that case alone. tests/grafana checks the two agree.
+EXACT_PATTERN = """CASE WHEN ca.label ~ '[*?[]'
+              THEN regexp_replace(ca.label, '([*?[])', '[\\1]', 'g')
+              ELSE '[' || left(ca.label, 1) || ']' || substr(ca.label, 2) END"""
+
 REPOSITORY_SQL = """
 SELECT DISTINCT repository FROM commits ORDER BY 1
 """

@@ -19,6 +19,7 @@ OVERVIEW_UID = "commitbench-overview"
 TRENDS_UID = "commitbench-trends"
 DEVICE_UID = "commitbench-device"
 WORKLOADS_UID = "commitbench-workloads"
+PROFILES_UID = "commitbench-profiles"
 
 # Metrics as the harness records them (commitbench.harness.bench.Context.time / .record):
 # ctx.time(NAME, fn, flops=, bytes=) writes NAME in seconds, NAME.tflops (TFLOP/s),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commitbench.grafana import builder, common, names
-from commitbench.model import state
+from commitbench.model import profile, state
 
 OPEN_REGRESSIONS_COUNT_SQL = """
 SELECT count(*) AS "open regressions"
@@ -29,7 +29,8 @@ ORDER BY r.status
 # commit values (series_points). Baseline: the median of a case's values at those
 # commits before its latest (up to 7), so one noisy night does not move it. "worse by"
 # is the change signed so that positive is worse whatever the metric's direction. The
-# machine's state (state.*: load, calibration, ...) is no value of the code: left out.
+# machine's state (state.*: load, calibration, ...) is no value of the code, and a
+# profile's figures (profile.*) say where the time went, not how fast: both left out.
 LATEST_SQL = common.sql(
     """
 WITH recent AS (
@@ -57,6 +58,9 @@ series AS (
     AND sp.metric IN (${metric:sqlstring})
     AND sp.metric NOT LIKE '""",
     state.PREFIX,
+    """%'
+    AND sp.metric NOT LIKE '""",
+    profile.PREFIX,
     """%'
     AND """,
     common.SERIES_WHERE,
@@ -101,6 +105,10 @@ ORDER BY "open regressions" DESC, "worse by" DESC NULLS LAST, s.case_label
 """,
 )
 
+# Each open regression with its two commits' profiles (run --trace) on the regression's
+# machine and profile: whether both have one, which is what `commitbench explain` needs
+# (it pairs the newest profile at each commit from one machine and profile), and then
+# the command to run; else the command that records the missing one(s).
 OPEN_REGRESSIONS_SQL = common.sql(
     """
 SELECT g.detected_at AS "detected",
@@ -111,16 +119,51 @@ SELECT g.detected_at AS "detected",
        g.value AS "value",
        g.p_value AS "p-value",
        left(cm.sha, 10) AS "commit",
+       left(b.sha, 10) AS "baseline commit",
        cm.subject AS "subject",
        coalesce(g.branch, '') AS "branch",
        """,
     common.MACHINE_LABEL,
     """ AS "machine",
-       g.method AS "method"
+       g.method AS "method",
+       CASE WHEN b.id IS NULL THEN 'no baseline commit'
+            WHEN pr.head AND pr.base THEN 'both'
+            WHEN pr.head THEN 'commit only'
+            WHEN pr.base THEN 'baseline only'
+            ELSE 'none' END AS "profiles",
+       CASE WHEN pr.head AND pr.base THEN
+              'commitbench explain ' || left(b.sha, 12) || ' ' || left(cm.sha, 12)
+                || ' --case ''' || ca.label || ''''
+            WHEN b.id IS NOT NULL THEN
+              'commitbench run'
+                || CASE WHEN pr.base THEN '' ELSE ' ' || left(b.sha, 12) END
+                || CASE WHEN pr.head THEN '' ELSE ' ' || left(cm.sha, 12) END
+                || ' --profile ' || g.profile || ' --trace --force --filter '''
+                || """,
+    common.EXACT_PATTERN,
+    """ || ''''
+       END AS "why (command)",
+       g.machine_id::text AS "machine_id"
 FROM regressions g
 JOIN cases ca ON ca.id = g.case_id
 JOIN commits cm ON cm.id = g.commit_id
 JOIN machines ma ON ma.id = g.machine_id
+LEFT JOIN commits b ON b.id = g.baseline_commit_id
+CROSS JOIN LATERAL (
+  SELECT coalesce(bool_or(r.commit_id = g.commit_id), false) AS head,
+         coalesce(bool_or(r.commit_id = b.id), false) AS base
+  FROM runs r
+  JOIN results re ON re.run_id = r.id
+  JOIN metrics m ON m.result_id = re.id
+  WHERE r.commit_id IN (g.commit_id, b.id)
+    AND r.machine_id = g.machine_id
+    AND r.profile = g.profile
+    AND re.case_id = g.case_id
+    AND re.status = 'ok'
+    AND m.name = '""",
+    profile.TIME_PER_ITER,
+    """'
+) pr
 WHERE g.state = 'open'
   AND cm.repository = ${repository:sqlstring}
   AND g.profile = ${profile:sqlstring}
@@ -214,6 +257,13 @@ def _hidden(*fields: str) -> list[builder.Json]:
         for f in fields
     ]
 
+
+PROFILES_LINK = builder.link(
+    "Profiles of this case",
+    f"/d/{names.PROFILES_UID}/profiles?${{__url_time_range}}"
+    "&${repository:queryparam}&var-branch=$__all&var-machine=${__data.fields.machine_id}"
+    "&${profile:queryparam}&var-case=${__data.fields.case:percentencode}",
+)
 
 TRENDS_LINK = builder.link(
     "Trends of this case",
@@ -327,11 +377,21 @@ def build() -> builder.Json:
             "table",
             "Open regressions",
             "Every open regression of the repository and profile, newest first: the "
-            "change against the baseline and the commit it was found at.",
+            "change against the baseline and the commit it was found at. profiles: "
+            "which of the two commits (the baseline commit and the commit) have a profile "
+            "of the case (run --trace) on the regression's machine and profile; with both, "
+            "'why (command)' is the commitbench explain command that lists the kernels or "
+            "operators that changed, else the run command that records what is missing. "
+            "Click a case for its profiles.",
             [builder.target(OPEN_REGRESSIONS_SQL)],
             grid=(0, 17, 24, 8),
             unit="none",
             overrides=[
+                *_hidden("machine_id"),
+                {
+                    "matcher": {"id": "byName", "options": "case"},
+                    "properties": [{"id": "links", "value": [PROFILES_LINK]}],
+                },
                 {
                     "matcher": {"id": "byName", "options": "change"},
                     "properties": [

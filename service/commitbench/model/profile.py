@@ -38,6 +38,11 @@ OPS_PER_ITER = "profile.ops_per_iter"  # operator calls at every nesting level
 PEAK_ALLOCATED = "profile.peak_allocated"  # MiB: torch.cuda.max_memory_allocated
 PEAK_RESERVED = "profile.peak_reserved"  # MiB: torch.cuda.max_memory_reserved
 SHARE_PREFIX = "profile.share."  # %: a category's share of the table's time
+# The files of a profile, by kind, named by sha256 in TIME_PER_ITER's properties under
+# ARTIFACTS ({kind: sha256}); kept by store/artifacts.py.
+ARTIFACTS = "artifacts"
+CHROME_TRACE = "chrome_trace"
+MEMORY_SNAPSHOT = "memory_snapshot"
 
 CATEGORIES = (
     "gemm",

@@ -121,6 +121,15 @@ def case_matches(label: str, pattern: str | None) -> bool:
     return pattern in label
 
 
+def exact_pattern(label: str) -> str:
+    """A pattern that chooses the case `label` and no other under case_matches: a glob
+    with each wildcard character of the id in a class of its own (`[[]`), and the first
+    character in one when the id has none (as a substring, `a.step` would also choose
+    `a.steps`). grafana/common.py EXACT_PATTERN writes the same in SQL."""
+    escaped = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in label)
+    return escaped if escaped != label or not label else f"[{label[0]}]{label[1:]}"
+
+
 @dataclass(frozen=True, eq=False)
 class CaseKey:
     """Identity of a bench case: its function's dotted name and its parameters.

@@ -33,6 +33,7 @@ from commitbench.model import wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
 from commitbench.model.text import storable
 from commitbench.runner.environ import bench_environment
+from commitbench.runner.nsys import Capture as NsysCapture
 from commitbench.runner.protocol import Conversation
 from commitbench.runner.supervision import Failure, decide, module_failure, no_answer
 from commitbench.runner.workerproc import WorkerProcess, oom_kills
@@ -69,6 +70,7 @@ class WorkerOptions:
     pass_env: tuple[str, ...] = ()  # names bench code gets beyond the allow-list
     trace: int = 0  # profiled iterations after each case's timing (0: none)
     trace_dir: Path | None = None  # where workers write Chrome traces and snapshots
+    nsys: NsysCapture | None = None  # measuring workers under nsys profile (--nsys)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -203,6 +205,8 @@ def _supervise(
     plan: tuple[CaseKey, ...] | None = None
     while True:
         command = _command(options, module, only=only, skip=done)
+        if options.nsys is not None:
+            command = options.nsys.wrap(module, command)
         talk = Conversation(skip=frozenset(done))
         with _process(options, command, talk) as worker:
             process = ProcessState(worker.pid)

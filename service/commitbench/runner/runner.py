@@ -10,6 +10,7 @@ records no run at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -39,7 +40,7 @@ from commitbench.model.records import (
 )
 from commitbench.model.stats import Stats
 from commitbench.model.text import storable
-from commitbench.runner import liveness, machine
+from commitbench.runner import liveness, machine, nsys
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.launcher import (
     CaseRun,
@@ -51,6 +52,7 @@ from commitbench.runner.launcher import (
     survey,
     worker_environment,
 )
+from commitbench.runner.nsys import Capture as NsysCapture
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.sampling.sampler import DeviceSampler
 from commitbench.runner.sampling.state import with_calibration
@@ -90,6 +92,7 @@ class RunOptions:
     retry_failed: bool = False  # measure again the cases whose latest result failed
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
     trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
+    nsys: str | None = None  # the nsys executable: measuring workers under it (--nsys)
     processes: int = 1  # fresh worker processes per case, one after another (issue 13)
 
     def __post_init__(self) -> None:
@@ -318,6 +321,7 @@ class Runner:
             commit=commit,
             machine=host,
         )
+        options = self._under_nsys(options, header.run.id)
         recorder = MetricsRecorder(self.store, header, spool=self.spool)
         interrupted = True
         try:
@@ -390,6 +394,16 @@ class Runner:
         else:
             extra = [tree] + ([tree / "src"] if (tree / "src").is_dir() else [])
         return (benches, *extra)
+
+    def _under_nsys(self, options: WorkerOptions, run_id: uuid.UUID) -> WorkerOptions:
+        """The options with the measuring workers under nsys (runner/nsys.py): reports
+        in the run's folder of the CSV store, or of the results directory (the spool)
+        when the run goes to PostgreSQL."""
+        root = self.store.root if isinstance(self.store, CsvStore) else self.spool
+        if self.options.nsys is None or self.options.quick or root is None:
+            return options
+        capture = NsysCapture(self.options.nsys, nsys.folder(root, run_id))
+        return dataclasses.replace(options, nsys=capture)
 
     def _module(
         self,

@@ -11,36 +11,43 @@ in `properties.artifacts` ({kind: sha256}); the bytes live
 
 A file over `COMMITBENCH_ARTIFACT_MAX_MIB` (default 64) is not kept, in either store; the
 warning names the case, the size and the setting. `export` and `import` carry the files
-with their runs; an imported file whose bytes do not hash to its name is refused.
+with their runs. `import` checks every file of every run first (`check_files`: a regular
+file, not a link, within the cap, its bytes hashing to its name) and refuses the whole
+import over one bad file; then it writes the files' rows in the results' transaction
+(`write_rows`), so the runs and their files go in together or not at all.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
+import stat
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 
-from commitbench.errors import CommitbenchError
+from commitbench.errors import CommitbenchError, CsvFormatError
+from commitbench.model import profile
+from commitbench.store.csvfiles import read_regular
 from commitbench.store.tables import ARTIFACT_KINDS, ProfileArtifact
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = {"chrome_trace": ".trace.json.gz", "memory_snapshot": ".memory.pickle.gz"}
+EXTENSIONS = {profile.CHROME_TRACE: ".trace.json.gz", profile.MEMORY_SNAPSHOT: ".memory.pickle.gz"}
 FOLDER = "artifacts"
 MAX_MIB_ENV = "COMMITBENCH_ARTIFACT_MAX_MIB"
 RETENTION_ENV = "COMMITBENCH_ARTIFACT_RETENTION_DAYS"
 DEFAULT_MAX_MIB = 64.0
 DEFAULT_RETENTION_DAYS = 90
-REFERENCE = "artifacts"  # the key in a profile metric's properties
+REFERENCE = profile.ARTIFACTS  # the key in a profile metric's properties
 
 
 @dataclass(frozen=True)
@@ -81,20 +88,22 @@ def retention_days() -> float:
 def within_cap(artifacts: Iterable[Artifact], cap: int | None = None) -> list[Artifact]:
     """The artifacts no larger than the cap; each one over it is named in a warning."""
     limit = max_bytes() if cap is None else cap
-    kept = []
-    for a in artifacts:
-        if len(a.data) > limit:
-            log.warning(
-                "the %s of %s is %.3g MiB, over the cap of %.3g MiB (%s): not stored",
-                a.kind.replace("_", " "),
-                a.case_label,
-                len(a.data) / 2**20,
-                limit / 2**20,
-                MAX_MIB_ENV,
-            )
-            continue
-        kept.append(a)
-    return kept
+    return [a for a in artifacts if fits(a, limit)]
+
+
+def fits(a: Artifact, limit: int) -> bool:
+    """Whether the artifact is within the cap of `limit` bytes; a warning if not."""
+    if len(a.data) <= limit:
+        return True
+    log.warning(
+        "the %s of %s is %.3g MiB, over the cap of %.3g MiB (%s): not stored",
+        a.kind.replace("_", " "),
+        a.case_label,
+        len(a.data) / 2**20,
+        limit / 2**20,
+        MAX_MIB_ENV,
+    )
+    return False
 
 
 class ArtifactStore(Protocol):
@@ -138,20 +147,7 @@ class CsvArtifacts:
         return new
 
     def of_run(self, run_id: uuid.UUID, labels: Mapping[str, str]) -> list[Artifact]:
-        folder = self._folder(run_id)
-        if not folder.is_dir():
-            return []
-        found = []
-        for path in sorted(folder.iterdir()):
-            kind = next((k for k, ext in EXTENSIONS.items() if path.name.endswith(ext)), None)
-            if kind is None:
-                continue
-            name = path.name.removesuffix(EXTENSIONS[kind])
-            a = Artifact.of(kind, labels.get(name, ""), path.read_bytes())
-            if a.sha256 != name:
-                raise CommitbenchError(f"{path}: its bytes hash to {a.sha256}, not to its name")
-            found.append(a)
-        return found
+        return [f.read() for f in check_files(self.root, run_id, labels)]
 
     def load(self, sha256: str) -> bytes | None:
         for kind_ext in EXTENSIONS.values():
@@ -170,34 +166,8 @@ class SqlArtifacts:
         self.engine = engine
 
     def save(self, run_id: uuid.UUID, artifacts: Sequence[Artifact]) -> int:
-        kept = within_cap(artifacts)
-        days = retention_days()
-        table = _TABLE
-        new = 0
         with self.engine.begin() as conn:
-            for a in kept:
-                done = conn.execute(
-                    insert(table)
-                    .values(
-                        sha256=a.sha256,
-                        run_id=run_id,
-                        case_label=a.case_label,
-                        kind=a.kind,
-                        size_bytes=len(a.data),
-                        data=a.data,
-                    )
-                    .on_conflict_do_nothing(index_elements=["sha256"])
-                    .returning(table.c.sha256)
-                )
-                new += done.first() is not None
-            if days > 0:
-                conn.execute(
-                    delete(table).where(
-                        table.c.created_at
-                        < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, days * 86400.0)
-                    )
-                )
-        return new
+            return write_rows(conn, run_id, artifacts)
 
     def of_run(self, run_id: uuid.UUID, labels: Mapping[str, str]) -> list[Artifact]:
         table = _TABLE
@@ -214,6 +184,111 @@ class SqlArtifacts:
         with self.engine.connect() as conn:
             data = conn.execute(select(table.c.data).where(table.c.sha256 == sha256)).scalar()
         return None if data is None else bytes(data)
+
+
+def write_rows(conn: Connection, run_id: uuid.UUID, artifacts: Iterable[Artifact]) -> int:
+    """Insert the artifacts within the cap in the transaction of `conn`, one at a time
+    as the iterable yields them (so an import holds one file in memory), then delete
+    those past the retention period; how many were new."""
+    limit = max_bytes()
+    days = retention_days()
+    table = _TABLE
+    new = 0
+    for a in artifacts:
+        if not fits(a, limit):
+            continue
+        done = conn.execute(
+            insert(table)
+            .values(
+                sha256=a.sha256,
+                run_id=run_id,
+                case_label=a.case_label,
+                kind=a.kind,
+                size_bytes=len(a.data),
+                data=a.data,
+            )
+            .on_conflict_do_nothing(index_elements=["sha256"])
+            .returning(table.c.sha256)
+        )
+        new += done.first() is not None
+    if days > 0:
+        conn.execute(
+            delete(table).where(
+                table.c.created_at
+                < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, days * 86400.0)
+            )
+        )
+    return new
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """A profile file of a CSV run directory, checked but not held in memory: `import`
+    checks every file of every run before it writes anything, and reads each one again
+    inside its transaction (`read`, which checks the bytes again)."""
+
+    path: Path
+    kind: str
+    case_label: str
+    sha256: str
+
+    def read(self, cap: int | None = None) -> Artifact:
+        data = _read_file(self.path, max_bytes() if cap is None else cap)
+        found = Artifact.of(self.kind, self.case_label, data)
+        if found.sha256 != self.sha256:
+            raise CsvFormatError(f"{self.path}: its bytes hash to {found.sha256}, not to its name")
+        return found
+
+
+def check_files(
+    root: Path, run_id: uuid.UUID, labels: Mapping[str, str], cap: int | None = None
+) -> list[ArtifactFile]:
+    """The profile files beside run `run_id` under `root`, each checked: a regular file
+    (a link, FIFO or device is refused, not followed or waited on), no larger than the
+    cap, its bytes hashing to its name. Anything else ends the import (CsvFormatError:
+    exit 2, one line naming the file). A name without an artifact's extension (such as
+    a `.partial` left by a crash) is not an artifact and is passed over. `labels` maps
+    sha256 to the case whose metric names the file."""
+    limit = max_bytes() if cap is None else cap
+    folder = root / str(run_id) / FOLDER
+    try:
+        mode = folder.lstat().st_mode
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise CsvFormatError(f"{folder}: unreadable ({exc.strerror})") from None
+    if stat.S_ISLNK(mode):
+        raise CsvFormatError(f"{folder}: a symbolic link; refused")
+    if not stat.S_ISDIR(mode):
+        raise CsvFormatError(f"{folder}: not a directory; refused")
+    found = []
+    for path in sorted(folder.iterdir()):
+        kind = next((k for k, ext in EXTENSIONS.items() if path.name.endswith(ext)), None)
+        if kind is None:
+            continue
+        name = path.name.removesuffix(EXTENSIONS[kind])
+        sha = hashlib.sha256(_read_file(path, limit)).hexdigest()
+        if sha != name:
+            raise CsvFormatError(f"{path}: its bytes hash to {sha}, not to its name")
+        found.append(ArtifactFile(path, kind, labels.get(name, ""), sha))
+    return found
+
+
+def _read_file(path: Path, limit: int) -> bytes:
+    try:
+        found = path.lstat()
+        if stat.S_ISREG(found.st_mode) and found.st_size > limit:
+            raise CsvFormatError(
+                f"{path}: {found.st_size / 2**20:.3g} MiB, over the cap of {limit / 2**20:.3g} MiB "
+                f"({MAX_MIB_ENV}); refused"
+            )
+        return read_regular(path, limit)
+    except ValueError as exc:  # not a regular file, or grown past the cap meanwhile
+        raise CsvFormatError(f"{path}: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CsvFormatError(f"{path}: a symbolic link; refused") from None
+        raise CsvFormatError(f"{path}: unreadable ({exc.strerror})") from None
 
 
 def artifacts_of(store: Any) -> ArtifactStore:

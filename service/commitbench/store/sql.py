@@ -52,7 +52,7 @@ from commitbench.model.records import (
     RunHeader,
 )
 from commitbench.model.words import plural
-from commitbench.store import regressions, sqlpoints, sqlread
+from commitbench.store import artifacts, regressions, sqlpoints, sqlread
 from commitbench.store.engine import describe
 from commitbench.store.tables import (
     DEVICE_SAMPLE_COLUMNS,
@@ -292,6 +292,12 @@ class SqlStore:
             )
             self._elsewhere.setdefault(run_id, []).extend(taken)
         return new
+
+    def save_artifacts(self, run_id: uuid.UUID, items: Iterable[artifacts.Artifact]) -> int:
+        """Keep a run's profile files (store/artifacts.py) in the transaction of one
+        write, or of one_transaction(); how many were new."""
+        with self._begin() as conn:
+            return artifacts.write_rows(conn, run_id, items)
 
     def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
         """The cases of the run's units written since the last call that another run had

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from commitbench.model.profile import CHROME_TRACE, MEMORY_SNAPSHOT
 from commitbench.model.records import (
     DIRECTIONS,
     PROFILES,
@@ -359,7 +360,7 @@ class Job(Base):
     )
 
 
-ARTIFACT_KINDS = ("chrome_trace", "memory_snapshot")
+ARTIFACT_KINDS = (CHROME_TRACE, MEMORY_SNAPSHOT)
 
 
 class ProfileArtifact(Base):

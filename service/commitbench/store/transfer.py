@@ -21,21 +21,22 @@ class ImportSummary:
     runs: int
     results_seen: int
     results_added: int
+    artifacts_added: int = 0
 
 
 def import_runs(
     store: SqlStore, path: Path, *, progress: Callable[[Path], None] | None = None
 ) -> ImportSummary:
     """Import every run under `path`, all or nothing. Every run is read and validated
-    (csvread.py: the files, their shape, and every value against the records' rules)
-    before anything is written, then all are written in one transaction, so a bad file,
-    or a database that refuses a row after all, leaves the database untouched.
-    Idempotent: a run or result already there is left as it is."""
+    (csvread.py: the files, their shape, and every value against the records' rules),
+    and every profile file checked (artifacts.check_files: a regular file within the
+    cap whose bytes hash to its name), before anything is written; then the runs and
+    their files are all written in one transaction, so a bad file, or a database that
+    refuses a row after all, leaves the database untouched. Idempotent: a run, result
+    or file already there is left as it is."""
     runs: list[tuple[Path, RunData]] = [(folder, read_run(folder)) for folder in find_runs(path)]
-    # The runs' profile files, read (and their hashes checked) before anything is written
-    # too; kept once the results are in (store/artifacts.py).
     files = [_files_of(folder, data) for folder, data in runs]
-    seen = added = 0
+    seen = added = kept = 0
     folder = Path(path)
     try:
         with store.one_transaction() as tx:
@@ -49,6 +50,10 @@ def import_runs(
                     added += tx.write_unit(run_id, unit)
                 if data.end is not None:
                     tx.finish_run(run_id, data.end)
+            for (run_folder, data), found in zip(runs, files, strict=True):
+                folder = run_folder  # named if the database refuses a row
+                # Read as they are written, each checked again: memory holds one file.
+                kept += tx.save_artifacts(data.header.run.id, (f.read() for f in found))
     except (DataError, IntegrityError) as exc:
         # Validation is meant to leave nothing for the database to refuse; if it does,
         # the whole import is rolled back and the run is named.
@@ -56,9 +61,9 @@ def import_runs(
         raise CsvFormatError(
             f"{folder}: refused by the database ({reason}); nothing was imported"
         ) from None
-    for (_, data), found in zip(runs, files, strict=True):
-        artifacts.SqlArtifacts(store.engine).save(data.header.run.id, found)
-    return ImportSummary(runs=len(runs), results_seen=seen, results_added=added)
+    return ImportSummary(
+        runs=len(runs), results_seen=seen, results_added=added, artifacts_added=kept
+    )
 
 
 def export_runs(
@@ -81,7 +86,7 @@ def export_runs(
     return written
 
 
-def _files_of(folder: Path, data: RunData) -> list[artifacts.Artifact]:
-    return artifacts.CsvArtifacts(folder.parent).of_run(
-        data.header.run.id, artifacts.referenced(data.results)
+def _files_of(folder: Path, data: RunData) -> list[artifacts.ArtifactFile]:
+    return artifacts.check_files(
+        folder.parent, data.header.run.id, artifacts.referenced(data.results)
     )
