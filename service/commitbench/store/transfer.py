@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from commitbench.errors import CsvFormatError
+from commitbench.errors import CommitbenchError, CsvFormatError
 from commitbench.model.records import RunData
 from commitbench.store import artifacts
 from commitbench.store.csv import CsvStore, find_runs, read_run
@@ -35,14 +35,30 @@ def import_runs(
     # The runs' profile files, read (and their hashes checked) before anything is written
     # too; kept once the results are in (store/artifacts.py).
     files = [_files_of(folder, data) for folder, data in runs]
+    summary = write_runs(store, [(str(folder), data) for folder, data in runs], progress=progress)
+    for (_, data), found in zip(runs, files, strict=True):
+        artifacts.SqlArtifacts(store.engine).save(data.header.run.id, found)
+    return summary
+
+
+def write_runs(
+    store: SqlStore,
+    runs: Sequence[tuple[str, RunData]],
+    *,
+    progress: Callable[[Path], None] | None = None,
+    error: type[CommitbenchError] = CsvFormatError,
+) -> ImportSummary:
+    """Write validated runs (each named by where it was read) in one transaction, all or
+    nothing; a run or result already there is left as it is. A row the database refuses
+    after all rolls everything back and raises `error` naming the run's source."""
     seen = added = 0
-    folder = Path(path)
+    where = ""
     try:
         with store.one_transaction() as tx:
-            for folder, data in runs:
+            for where, data in runs:
                 run_id = data.header.run.id
                 if progress:
-                    progress(folder)
+                    progress(Path(where))
                 tx.open_run(data.header)
                 for unit in data.units:
                     seen += len(unit)
@@ -53,11 +69,7 @@ def import_runs(
         # Validation is meant to leave nothing for the database to refuse; if it does,
         # the whole import is rolled back and the run is named.
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        raise CsvFormatError(
-            f"{folder}: refused by the database ({reason}); nothing was imported"
-        ) from None
-    for (_, data), found in zip(runs, files, strict=True):
-        artifacts.SqlArtifacts(store.engine).save(data.header.run.id, found)
+        raise error(f"{where}: refused by the database ({reason}); nothing was imported") from None
     return ImportSummary(runs=len(runs), results_seen=seen, results_added=added)
 
 
