@@ -39,6 +39,7 @@ from commitbench.importers.common import (
     case_name,
     param_value,
     read_source,
+    resolve,
     run_id,
 )
 from commitbench.model.checks import RecordError
@@ -141,7 +142,9 @@ def _run(
         raise doc.fail("version", f"{version}, not {RESULTS_VERSION} (run `asv update` first)")
     sha: str = doc.get("commit_hash", str)
     date = doc.number("date", required=False)
-    info = commits.commit(sha, _ms(date, doc, "date") if date is not None else None)
+    info = resolve(
+        source, "commit_hash", commits, sha, _ms(date, doc, "date") if date is not None else None
+    )
     env = doc.obj("params")
     assert env is not None  # noqa: S101 - required
     # asv's params repeat machine.json's facts beside the environment's (python, the

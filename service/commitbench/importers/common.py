@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from commitbench.errors import ForeignFormatError
+from commitbench.errors import CommitbenchError, ForeignFormatError
 from commitbench.model.records import CommitInfo, ParamValue, RecordError, canonical_json
 
 # A benchmark results file larger than this is not one a tool wrote for a run (asv's and
@@ -150,6 +150,20 @@ class Fields:
         except RecordError as exc:
             where = self._name(key) if key else (self.where or "the document")
             raise self.source.fail(f"{where}: {exc}") from None
+
+
+def resolve(
+    source: Source, field: str, commits: Commits, sha: str, committed_at: datetime | None
+) -> CommitInfo:
+    """The commit `field` of `source` names; a commit that cannot be used (the user's
+    input, exit 2) is named with the file and field, git failing (exit 3) is not
+    reworded."""
+    try:
+        return commits.commit(sha, committed_at)
+    except CommitbenchError as exc:
+        if exc.exit_code != ForeignFormatError.exit_code:
+            raise
+        raise source.fail(f"field {field}: {exc}") from None
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -27,6 +27,7 @@ from commitbench.importers.common import (
     Source,
     case_name,
     param_value,
+    resolve,
     run_id,
 )
 from commitbench.model.records import (
@@ -50,7 +51,8 @@ def read(source: Source, commits: Commits, *, commit: str | None = None) -> RunD
     """The run `source` holds; `commit` (the user's --commit) replaces the file's own."""
     doc = Fields(source, source.json(), "")
     sha, committed_at, branch = _commit(doc, commit)
-    info = commits.commit(sha, committed_at)
+    field = "commit_info.id" if commit is None else "--commit"
+    info = resolve(source, field, commits, sha, committed_at)
     machine = _machine(doc)
     at: datetime = doc.time("datetime")  # type: ignore[assignment]
     benches = doc.get("benchmarks", list)
