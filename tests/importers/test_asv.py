@@ -248,3 +248,22 @@ def test_repo_options_are_refused_for_csv(  # type: ignore[no-untyped-def]
         2,
         "commitbench: error: --repo, --repository and --commit are for pytest-benchmark and asv\n",
     )
+
+
+def test_a_benchmark_no_longer_in_benchmarks_json_is_left_out_and_counted(  # type: ignore[no-untyped-def]
+    cli, db_env: str, engine: Engine, asv_project: AsvProject, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(asv_project.results, results)
+    index = results / "benchmarks.json"
+    doc = json.loads(index.read_text())
+    del doc["bench.time_fails"]
+    index.write_text(json.dumps(doc))
+    out = cli("import", "--format", "asv", str(results), "--repo", str(asv_project.repo.path))
+    assert (out.code, out.out) == (0, "imported 2 runs: 18 new results (0 already present)\n")
+    with engine.connect() as conn:
+        left_out = conn.execute(
+            text("SELECT environment->'imported'->>'left_out' FROM runs")
+        ).scalars()
+        assert sorted(left_out) == ["1", "1"]
+    assert all(label != "bench.time_fails" for _, label in rows(engine))

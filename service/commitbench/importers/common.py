@@ -168,7 +168,9 @@ def resolve(
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {dict: "object", list: "list", str: "string", int: "number", float: "number"}
+    if float in kinds:
+        kinds = tuple(k for k in kinds if k is not int)  # an integer is a number too
+    names = {dict: "object", list: "list", str: "string", int: "integer", float: "number"}
     return " or ".join(dict.fromkeys(names.get(k, k.__name__) for k in kinds))
 
 
@@ -195,7 +197,7 @@ def param_value(value: Any) -> ParamValue:
         return value
     try:
         return canonical_json(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return str(value)
 
 
