@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +266,44 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(  # type: ignore[no-un
         assert out.err == f"commitbench: error: {expected}\n"
     assert out.err.count("\n") == 1
     assert SqlStore(engine).counts() == counts
+
+
+def test_a_storage_directory_imports_every_saved_run(  # type: ignore[no-untyped-def]
+    cli, db_env: str, engine: Engine, pb_project: PytestProject, tmp_path: Path
+) -> None:
+    """pytest-benchmark's own history: `--benchmark-autosave` at two commits leaves
+    `.benchmarks/<machine>/0001_<sha>_<time>.json` and `0002_...`; the folder imports as
+    one run per file."""
+    work = tmp_path / "clone"
+    pb_project.repo.git("clone", "-q", str(pb_project.repo.path), str(work))
+    storage = tmp_path / "storage"
+    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-autosave",
+            f"--benchmark-storage=file://{storage}", "--benchmark-min-rounds=5",
+            "--benchmark-max-time=0.002", "benches/test_speed.py"]  # fmt: skip
+    git = ["git", "-c", "user.name=Ada", "-c", "user.email=ada@example.com"]
+    shas = []
+    for message in ("first measured", "second measured"):
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", message], cwd=work, check=True)
+        subprocess.run(args, cwd=work, check=True, capture_output=True, timeout=120)
+        shas.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True,
+                                   capture_output=True, text=True).stdout.strip())  # fmt: skip
+    saved = sorted(p.name[:4] for p in storage.rglob("*.json"))
+    assert saved == ["0001", "0002"]
+    out = cli("import", "--format", "pytest-benchmark", str(storage), "--repo", str(work))
+    assert (out.code, out.out) == (0, "imported 2 runs: 8 new results (0 already present)\n")
+    with engine.connect() as conn:
+        found = conn.execute(
+            text(
+                "SELECT co.sha, co.subject, count(*) FROM results r JOIN runs ru"
+                " ON ru.id = r.run_id JOIN commits co ON co.id = ru.commit_id"
+                " GROUP BY co.sha, co.subject ORDER BY co.subject"
+            )
+        ).all()
+    assert [tuple(row) for row in found] == [
+        (shas[0], "first measured", 4),
+        (shas[1], "second measured", 4),
+    ]
+    refused(
+        cli("import", "--format", "pytest-benchmark", str(storage), "--commit", shas[0]),
+        f"{storage}: --commit names one commit; give one file",
+    )

@@ -73,13 +73,29 @@ def read_runs(
 ) -> list[tuple[str, RunData]]:
     """Every run `path` holds, read and validated; nothing is written."""
     if fmt == "pytest-benchmark":
-        source = read_source(path)
-        return [(str(path), pytest_benchmark.read(source, commits, commit=commit))]
+        files = _json_files(path)
+        if commit is not None and len(files) > 1:
+            raise CommitbenchError(f"{path}: --commit names one commit; give one file")
+        return [
+            (str(file), pytest_benchmark.read(read_source(file), commits, commit=commit))
+            for file in files
+        ]
     if fmt == "asv":
         if commit is not None:
             raise CommitbenchError("--commit is for pytest-benchmark files (asv names each)")
         return asv.read(path, commits)
     raise CommitbenchError(f"--format {fmt!r} is not one of csv, {', '.join(FORMATS)}")
+
+
+def _json_files(path: Path) -> list[Path]:
+    """A file, or every `*.json` under a directory (pytest-benchmark's storage,
+    `.benchmarks/<machine>/NNNN_name.json`), in order."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.rglob("*.json") if not p.is_dir())
+    if not files:
+        raise ForeignFormatError(f"{path}: no .json files")
+    return files
 
 
 def import_foreign(
