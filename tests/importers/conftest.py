@@ -2,7 +2,7 @@
 
 Both tools run for real in subprocesses, on real git repositories in temp dirs: the
 tests read what the tools write, never JSON written by hand. Each project is built once
-per module; a test that damages a file works on its own copy.
+per session; a test that damages a file works on its own copy.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class PytestProject:
         return dict(json.loads((path or self.json).read_text()))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pb_project(tmp_path_factory: pytest.TempPathFactory) -> PytestProject:
     base = tmp_path_factory.mktemp("pb")
     g = GitBuilder(base / "repo")
@@ -179,7 +179,7 @@ def asv(project: Path, home: Path, *args: str, ok: tuple[int, ...] = (0,)) -> No
     assert done.returncode in ok, done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def asv_project(tmp_path_factory: pytest.TempPathFactory) -> AsvProject:
     """Two commits measured by `asv run` in the existing environment: the first without
     raw samples, the second with `--record-samples`. asv exits 2: time_fails fails."""
