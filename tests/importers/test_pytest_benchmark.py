@@ -151,6 +151,11 @@ def test_repository_url_imports_without_a_clone(  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)  # not a repository
+    refused(
+        cli("import", "--format", "pytest-benchmark", str(pb_project.json)),
+        "not a git repository: .: pass --repo PATH (a clone holding the commits) or "
+        "--repository URL",
+    )
     url = "https://someone:hunter2@git.example.org/team/speed.git"
     out = cli("import", "--format", "pytest-benchmark", str(pb_project.json), "--repository", url)
     assert out.code == 0, out

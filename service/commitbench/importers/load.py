@@ -65,7 +65,14 @@ def commits_from(repo: Path | None, repository: str | None) -> Commits:
         raise CommitbenchError("--repository is empty")
     if repo is None and repository is not None:
         return NamedCommits(repository)
-    return CloneCommits(repo or Path("."), public_url(repository) if repository else None)
+    try:
+        return CloneCommits(repo or Path("."), public_url(repository) if repository else None)
+    except CommitbenchError as exc:
+        if repo is not None or exc.exit_code != ForeignFormatError.exit_code:
+            raise
+        raise CommitbenchError(
+            f"{exc}: pass --repo PATH (a clone holding the commits) or --repository URL"
+        ) from None
 
 
 def read_runs(
