@@ -135,11 +135,18 @@ def result(
     )
 
 
-def synthetic_history(store: object, levels: list[float], seed: int = 42) -> list[str]:
+def synthetic_history(
+    store: object,
+    levels: list[float],
+    seed: int = 42,
+    wall_per_cpu: list[float] | None = None,
+) -> list[str]:
     """One run per commit of `matmul.matmul[shape=4k]` whose time is 10 ms x levels[i]
-    (20 samples, CV 1%), with 40 device samples per run. Returns the shas, oldest first."""
+    (20 samples, CV 1%), with 40 device samples per run, and with `wall_per_cpu` the
+    state metric of that name (model.state, one process). Returns the shas, oldest first."""
     import random
 
+    from commitbench.model import state
     from commitbench.runner.recorder import MetricsRecorder
 
     rng = random.Random(seed)
@@ -179,7 +186,18 @@ def synthetic_history(store: object, levels: list[float], seed: int = 42) -> lis
                     status="ok",
                     duration_s=1.0,
                     started_at=when,
-                    metrics=(MetricRecord.from_samples("time", times, unit="s"),),
+                    metrics=(
+                        MetricRecord.from_samples("time", times, unit="s"),
+                        *(
+                            [
+                                MetricRecord.from_samples(
+                                    state.WALL_PER_CPU, [wall_per_cpu[i]], unit="ratio"
+                                )
+                            ]
+                            if wall_per_cpu is not None
+                            else []
+                        ),
+                    ),
                     device_samples=gpu,
                 )
             )

@@ -145,6 +145,7 @@ def test_context_times_records_and_keeps_windows() -> None:
         "warmup": 1,
         "l2_flush": False,
         "stop": "repeat",
+        "warmup_stop": "count",
     }
     assert ctx.windows == (Window(100.0, 102.25, 5),)
     assert ctx.params == {"n": 3}

@@ -96,6 +96,7 @@ def test_l2_flush_is_only_claimed_where_the_timer_can_flush() -> None:
         "warmup": 0,
         "l2_flush": False,
         "stop": "repeat",
+        "warmup_stop": "count",
     }
 
 
@@ -138,3 +139,30 @@ def test_no_rate_from_a_zero_length_sample() -> None:
 def test_policy_rejects_nonsense(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         TimingPolicy(**bad)
+
+
+def test_warmup_runs_until_the_median_stops_moving() -> None:
+    """A first call of 5 s, a window at 3 s, then two at 2 s: steady after the third
+    window (within 2% of the one before)."""
+    durations = [5.0] + [3.0] * 8 + [2.0] * 8 + [2.01] * 8 + [1.0] * 5
+    _, timing = run(durations, steady_min_s=0.0, steady_max_s=1000.0, repeat=5)
+    assert (timing.warmup, timing.properties()["warmup_stop"]) == (25, "steady")
+    assert timing.samples == (1.0,) * 5
+
+
+def test_warmup_lasts_at_least_its_minimum_time() -> None:
+    _, timing = run(itertools.repeat(1 / 32), steady_min_s=0.1, repeat=1)
+    assert (timing.warmup, timing.warmup_stop) == (4 + 8 + 8, "steady")
+
+
+def test_warmup_that_never_settles_stops_at_its_bound() -> None:
+    """Each call slower than the last: the windows' medians (5.5, then 13.5) never agree;
+    past 100 s the warm-up stops anyway."""
+    _, timing = run(itertools.count(1.0), steady_min_s=0.0, steady_max_s=100.0, repeat=1)
+    assert (timing.warmup, timing.warmup_stop) == (17, "limit")
+    assert timing.samples == (18.0,)
+
+
+def test_a_call_longer_than_a_quarter_of_the_bound_warms_up_once() -> None:
+    _, timing = run(itertools.repeat(30.0), repeat=1)
+    assert (timing.warmup, timing.warmup_stop) == (1, "slow")

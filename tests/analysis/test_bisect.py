@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commitbench.analysis.bisect import bisect, side, steps_needed
+from commitbench.analysis.bisect import Probe, bisect, search, side, steps_needed
 
 
 def test_side_uses_log_distance() -> None:
@@ -33,3 +33,16 @@ def test_finds_every_position_in_at_most_log2_probes(culprit: int) -> None:
 
 def test_single_candidate_needs_no_probe() -> None:
     assert bisect(1, 1.0, 1.1, lambda i: pytest.fail("no probe expected")) == (0, [])
+
+
+def test_search_stops_at_a_probe_it_cannot_place() -> None:
+    sides = ["good", "good", "outside", "bad", "bad"]
+    found, probes = search(5, lambda i: Probe(i, 1.0, sides[i]))
+    assert found is None
+    assert [(p.index, p.side) for p in probes] == [(1, "good"), (2, "outside")]
+
+
+def test_search_names_the_first_bad_index_when_every_probe_is_placed() -> None:
+    sides = ["good", "good", "bad", "bad", "bad"]
+    found, probes = search(5, lambda i: Probe(i, 1.0, sides[i]))
+    assert (found, [p.index for p in probes]) == (2, [1, 2])

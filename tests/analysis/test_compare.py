@@ -1,69 +1,178 @@
-"""Pairwise comparison against reference values and constructed cases."""
+"""Pairwise comparison on the two-level model: reference values of the t distribution,
+Welch's test on log per-process values written out by hand, and constructed processes
+whose verdicts are exact."""
 
 from __future__ import annotations
 
-import random
+import math
+import statistics
+import uuid
+from datetime import datetime, timezone
 
 import pytest
 
-from commitbench.analysis.compare import Policies, Policy, compare, mann_whitney_p
+from commitbench.analysis import compare as compare_module
+from commitbench.analysis import twolevel
+from commitbench.analysis.compare import (
+    Policies,
+    Policy,
+    Process,
+    compare,
+    compare_commits,
+    compare_points,
+)
+from commitbench.model import state
+from commitbench.model.points import Point
 
-# Reference p-values from scipy.stats.mannwhitneyu(a, b, alternative="two-sided",
-# use_continuity=True, method="asymptotic"), scipy 1.17.
-SCIPY = [
-    ([1.1, 2.2, 3.1, 4.5, 5.0, 6.2, 7.7], [3.3, 4.4, 5.5, 8.1, 9.9, 10.2], 0.13361440253771614),
-    ([1, 1, 2, 2, 3, 3, 4], [2, 3, 3, 4, 5, 5, 6, 6], 0.025414962900292104),  # ties
-    ([10.0] * 5, [10.0] * 6, 1.0),
+T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+# scipy.stats.t.ppf(q, df) and 2 * scipy.stats.t.sf(t, df), scipy 1.17.1.
+T_QUANTILES = [
+    (0.975, 1, 12.706204736174694),
+    (0.975, 4, 2.7764451051977934),
+    (0.975, 10, 2.228138851986274),
+    (0.995, 10, 3.16927267261695),
+    (0.975, 7.5, 2.333039626864974),
 ]
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), SCIPY)
-def test_mann_whitney_matches_scipy(a: list[float], b: list[float], expected: float) -> None:
-    assert mann_whitney_p(a, b) == pytest.approx(expected, rel=1e-12)
+@pytest.mark.parametrize(("q", "df", "expected"), T_QUANTILES)
+def test_t_quantiles_match_scipy(q: float, df: float, expected: float) -> None:
+    assert twolevel.t_quantile(q, df) == pytest.approx(expected, rel=1e-9)
 
 
-def test_mann_whitney_needs_three_samples_a_side() -> None:
-    assert mann_whitney_p([1.0, 2.0], [3.0, 4.0, 5.0]) is None
+def test_two_sided_t_tail_matches_scipy() -> None:
+    assert twolevel.t_sf2(2.0, 5) == pytest.approx(0.10193947882985835, rel=1e-12)
+    assert twolevel.t_sf2(0.0, 3) == 1.0
 
 
-def normal(seed: int, mean: float, cv: float, n: int) -> list[float]:
-    rng = random.Random(seed)
-    return [rng.gauss(mean, mean * cv) for _ in range(n)]
+def proc(level: float, *, cal: float | None = None, n: int = 15) -> Process:
+    """`n` samples within +-0.7% of `level`, whose median is `level` exactly."""
+    return Process(tuple(level * (1 + 0.001 * (k - n // 2)) for k in range(n)), cal)
 
 
-def test_ten_percent_slower_is_a_regression() -> None:
-    base, head = normal(1, 1.0, 0.02, 30), normal(2, 1.10, 0.02, 30)
-    c = compare(base, head, direction="lower")
+BASE = [1.00, 1.02, 0.98, 1.01, 0.99]
+HEAD = [1.10, 1.12, 1.08, 1.11, 1.09]
+
+
+def test_welch_on_log_per_process_medians() -> None:
+    c = compare([proc(v) for v in BASE], [proc(v) for v in HEAD], direction="lower")
+    yb, yh = [math.log(v) for v in BASE], [math.log(v) for v in HEAD]
+    diff = statistics.fmean(yh) - statistics.fmean(yb)
+    vb, vh = statistics.variance(yb) / 5, statistics.variance(yh) / 5
+    se = math.sqrt(vb + vh)
+    df = (vb + vh) ** 2 / (vb**2 / 4 + vh**2 / 4)
+    q = twolevel.t_quantile(0.975, df)
+    assert c.ratio == pytest.approx(math.exp(diff), rel=1e-12)
+    assert c.ci_low == pytest.approx(math.exp(diff - q * se), rel=1e-12)
+    assert c.ci_high == pytest.approx(math.exp(diff + q * se), rel=1e-12)
+    assert c.p_value == pytest.approx(twolevel.t_sf2(diff / se, df), rel=1e-12)
+    assert c.base == pytest.approx(math.exp(statistics.fmean(yb)), rel=1e-12)
     assert c.verdict == "regressed"
-    assert c.ratio == pytest.approx(1.10, abs=0.02)
-    assert c.ci_low is not None and c.ci_high is not None
-    assert 1.0 < c.ci_low < c.ratio < c.ci_high
-    assert c.p_value is not None and c.p_value < 1e-9
+    assert (c.processes_base, c.processes_head, c.more, c.note) == (5, 5, None, "")
+    pooled = math.sqrt((statistics.variance(yb) * 4 + statistics.variance(yh) * 4) / 8)
+    assert c.spread == pytest.approx(math.expm1(pooled), rel=1e-12)
 
 
 def test_direction_decides_regression_or_improvement() -> None:
-    base, head = normal(3, 100.0, 0.02, 30), normal(4, 110.0, 0.02, 30)
-    assert compare(base, head, direction="higher").verdict == "improved"  # e.g. TFLOP/s
-    assert compare(head, base, direction="higher").verdict == "regressed"
-    assert compare(head, base, direction="lower").verdict == "improved"
+    b, h = [proc(v) for v in BASE], [proc(v) for v in HEAD]
+    assert compare(b, h, direction="higher").verdict == "improved"  # e.g. TFLOP/s
+    assert compare(h, b, direction="higher").verdict == "regressed"
+    assert compare(h, b, direction="lower").verdict == "improved"
 
 
-def test_below_the_minimum_effect_is_unchanged_even_when_significant() -> None:
-    base, head = normal(5, 1.0, 0.005, 200), normal(6, 1.02, 0.005, 200)
+def test_one_process_a_side_is_ambiguous_however_tight_its_samples() -> None:
+    """What issue 13 saw: ±0.5% within a run, 11% between runs. One process per side
+    says nothing about the second."""
+    c = compare([proc(1.0)], [proc(1.4)], direction="lower")
+    assert (c.verdict, c.ci_low, c.ci_high, c.p_value, c.spread, c.more) == (
+        "ambiguous",
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
+    assert c.ratio == pytest.approx(1.4, rel=1e-12)
+    assert c.note == "one process per side: the spread between processes is unknown"
+
+
+def test_processes_that_disagree_make_a_big_change_ambiguous_and_say_how_many_more() -> None:
+    base = [proc(v) for v in (1.00, 1.12, 0.90)]
+    head = [proc(v) for v in (1.10, 0.98, 1.21)]
     c = compare(base, head, direction="lower")
-    assert c.p_value is not None and c.p_value < 1e-9  # real, but 2% < 5%
+    assert c.change > 0.05 and c.verdict == "ambiguous"
+    assert c.more == 20
+    assert c.note == f"about {c.more} more processes per side would decide"
+    # With that many more processes at the same spread, the verdict is decided.
+    e = twolevel.estimate([1.00, 1.12, 0.90], [1.10, 0.98, 1.21])
+    assert e.var_base is not None and e.var_head is not None
+    n = 3 + c.more
+    later = twolevel.Estimate(
+        e.diff,
+        math.sqrt(e.var_base / n + e.var_head / n),
+        float(2 * n - 2),
+        e.var_base,
+        e.var_head,
+        n,
+        n,
+        e.spread,
+    )
+    assert twolevel.decide(later, 0.05, 0.01) != "ambiguous"
+
+
+def test_inside_the_minimum_effect_is_unchanged_even_when_significant() -> None:
+    base = [proc(v) for v in (1.000, 1.001, 0.999, 1.0005, 0.9995)]
+    head = [proc(v * 1.02) for v in (1.000, 1.001, 0.999, 1.0005, 0.9995)]
+    c = compare(base, head, direction="lower")
+    assert c.p_value is not None and c.p_value < 1e-6  # real, but 2% < 5%
     assert c.verdict == "unchanged"
     assert compare(base, head, direction="lower", policy=Policy.parse("median:1%")).verdict == (
         "regressed"
     )
 
 
-def test_a_big_change_the_samples_do_not_support_is_noisy() -> None:
-    base = [1.0, 1.5, 0.7, 1.3, 0.8, 1.2]
-    head = [1.1, 1.6, 0.8, 1.4, 0.9, 1.25]
-    c = compare(base, head, direction="lower")
-    assert c.change > 0.05
-    assert c.verdict == "noisy"
+def test_one_process_against_several_pools_their_variance() -> None:
+    c = compare([proc(1.0)], [proc(v) for v in HEAD], direction="lower")
+    yh = [math.log(v) for v in HEAD]
+    se = math.sqrt(statistics.variance(yh) * (1 + 1 / 5))
+    q = twolevel.t_quantile(0.975, 4)
+    assert c.ci_low == pytest.approx(math.exp(statistics.fmean(yh) - q * se), rel=1e-12)
+    assert c.verdict == "regressed"
+
+
+def test_a_process_in_another_machine_state_is_flagged_and_the_calibration_adjusts() -> None:
+    """Each process runs 20% slower per 20% slower calibration: the calibration explains
+    the spread, so the adjusted interval is far narrower than the raw one."""
+    cals = [7.4, 7.5, 11.3, 7.45, 7.4, 7.5]
+    base = [proc(1.0 * c / 7.4, cal=c) for c in cals[:3]]
+    head = [proc(1.1 * c / 7.4, cal=c) for c in cals[3:]]
+    raw = compare(
+        [Process(p.samples) for p in base], [Process(p.samples) for p in head], direction="lower"
+    )
+    adjusted = compare(base, head, direction="lower")
+    assert adjusted.flagged == 1
+    assert adjusted.adjusted
+    assert raw.ci_low is not None and raw.ci_high is not None
+    assert adjusted.ci_low is not None and adjusted.ci_high is not None
+    assert adjusted.ci_high - adjusted.ci_low < (raw.ci_high - raw.ci_low) / 5
+    assert adjusted.ratio == pytest.approx(1.1, rel=0.01)
+    assert adjusted.note == "1 process in a different machine state; adjusted for the calibration"
+
+
+def test_mean_and_min_statistics_are_taken_per_process() -> None:
+    base, head = [Process((1.0, 1.0, 1.0, 4.0))], [Process((1.2, 1.2, 1.2, 1.2))]
+    assert compare(base, head, direction="lower", policy=Policy("mean", 0.05)).ratio == (
+        pytest.approx(1.2 / 1.75, rel=1e-12)
+    )
+    assert compare(base, head, direction="lower", policy=Policy("min", 0.05)).ratio == (
+        pytest.approx(1.2, rel=1e-12)
+    )
+
+
+def test_values_at_zero_compare_without_a_ratio_model() -> None:
+    assert compare([Process((0.0,))], [Process((0.0,))], direction="lower").verdict == "unchanged"
+    assert compare([Process((0.0,))], [Process((1.0,))], direction="lower").verdict == "ambiguous"
 
 
 def test_policy_strings() -> None:
@@ -82,7 +191,100 @@ def test_per_case_overrides_last_match_wins() -> None:
     assert p.for_case("matmul.matmul[impl=int8]") == Policy("mean", 0.10)
 
 
-def test_mean_and_min_statistics() -> None:
-    base, head = [1.0, 1.0, 1.0, 4.0], [1.2, 1.2, 1.2, 1.2]
-    assert compare(base, head, direction="lower", policy=Policy("mean", 0.05)).ratio == 1.2 / 1.75
-    assert compare(base, head, direction="lower", policy=Policy("min", 0.05)).ratio == 1.2
+# -- points: processes of runs, state metrics --------------------------------------------
+
+
+def point(
+    sha: str,
+    metric: str,
+    samples: tuple[float, ...],
+    processes: tuple[int, ...] | None,
+    run: uuid.UUID,
+) -> Point:
+    return Point(
+        repository="repo",
+        sha=sha,
+        committed_at=T0,
+        subject=None,
+        machine="f" * 64,
+        machine_label="Test CPU",
+        branch="main",
+        profile="smoke",
+        run_id=run,
+        run_started_at=T0,
+        case="ops.add",
+        metric=metric,
+        unit="ms",
+        direction="lower",
+        median=samples[0],
+        ci_low=None,
+        ci_high=None,
+        samples=samples,
+        n=len(samples),
+        first_parent=None,
+        processes=processes,
+    )
+
+
+def three_processes(
+    sha: str, levels: tuple[float, float, float], cals: tuple[float, ...]
+) -> list[Point]:
+    run = uuid.uuid4()
+    samples = tuple(v * f for v in levels for f in (0.999, 1.0, 1.001))
+    return [
+        point(sha, "time", samples, (0, 0, 0, 1, 1, 1, 2, 2, 2), run),
+        point(sha, state.CALIBRATION_START, cals, (0, 1, 2), run),
+        point(sha, state.CALIBRATION_END, cals, (0, 1, 2), run),
+    ]
+
+
+def test_points_are_split_by_process_and_state_metrics_are_not_compared() -> None:
+    a, b = "a" * 40, "b" * 40
+    results = three_processes(a, (1.0, 1.01, 0.99), (7.4, 7.4, 7.4)) + three_processes(
+        b, (1.10, 1.11, 1.09), (7.4, 7.5, 11.3)
+    )
+    (row,) = compare_commits(a, b, results)
+    assert row.metric == "time"
+    c = row.comparison
+    assert (c.processes_base, c.processes_head, c.flagged) == (3, 3, 1)
+    assert (row.n_base, row.n_head, row.runs_base, row.runs_head) == (9, 9, 1, 1)
+    assert c.verdict == "regressed"
+    assert compare_points(results[:3], results[3:]) == [row]
+
+
+def test_results_without_processes_are_one_process_each() -> None:
+    a, b = "a" * 40, "b" * 40
+    results = [point(a, "time", (1.0, 1.0, 1.0), None, uuid.uuid4())] + [
+        point(b, "time", (v, v, v), None, uuid.uuid4()) for v in (1.1, 1.1)
+    ]
+    (row,) = compare_commits(a, b, results)
+    assert (row.comparison.processes_base, row.comparison.processes_head) == (1, 2)
+    assert (row.runs_base, row.runs_head) == (1, 2)
+
+
+# -- reachability of the policy ------------------------------------------------------------
+
+
+def test_detectable_change_follows_welchs_t_at_equal_spreads() -> None:
+    q = twolevel.t_quantile(1 - 0.01 / 2, 4)
+    assert compare_module.detectable(0.02, 3) == pytest.approx(
+        math.expm1(q * math.log1p(0.02) * math.sqrt(2 / 3)), rel=1e-12
+    )
+    assert compare_module.detectable(0.02, 1) == math.inf
+
+
+def test_a_spread_that_hides_the_minimum_effect_is_named_with_the_processes_needed() -> None:
+    spreads = [
+        ("a.quiet", "time", 0.005, 3),
+        ("a.noisy", "time", 0.05, 3),
+        ("x", "state.load_avg", 1.0, 3),
+    ]
+    (found,) = compare_module.unreachable(spreads, Policies())
+    needed = next(n for n in range(4, 70) if compare_module.detectable(0.05, n) < 0.05)
+    assert (found.case, found.processes, found.needed) == ("a.noisy", 3, needed)
+    assert compare_module.unreachable_line([found]) == (
+        "the spread between processes makes median:5% unreachable for 1 case metric with 3 "
+        f"processes per side (worst: a.noisy time ±5.0%, needs about {needed} processes per "
+        "side); see commitbench doctor"
+    )
+    assert compare_module.unreachable_line([]) is None

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from commitbench.analysis.compare import Policies, Policy, compare, compare_commits
 from commitbench.analysis.series import build, lines
-from commitbench.model.points import Point, SeriesPoint, commit_values
-from commitbench.model.stats import Stats
+from commitbench.model.points import SeriesPoint
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 REPO = "https://example.com/acme/model.git"
@@ -103,82 +99,3 @@ def test_case_and_metric_selection() -> None:
     assert [s.case for s in build(points, case="matmul.*")] == ["matmul.dense[shape=4k]"]
     assert [s.case for s in build(points, case="attn")] == ["attn.x"]
     assert build(points, metrics=["tflops"]) == []
-
-
-def raw(i: int, samples: list[float], run: int = 0) -> Point:
-    stats = Stats.of(samples)
-    ci = stats.median_ci
-    return Point(
-        repository=REPO,
-        sha=sha(i),
-        committed_at=T0 + timedelta(hours=i),
-        subject=None,
-        machine="f" * 64,
-        machine_label="NVIDIA H100 80GB HBM3",
-        branch="main",
-        profile="full",
-        run_id=None,
-        run_started_at=T0 + timedelta(hours=i, minutes=run),
-        case="matmul.dense[shape=4k]",
-        metric="time",
-        unit="s",
-        direction="lower",
-        median=stats.median,
-        ci_low=ci[0] if ci else None,
-        ci_high=ci[1] if ci else None,
-        samples=tuple(samples),
-        n=len(samples),
-        first_parent=None,
-    )
-
-
-BASE = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99, 1.00, 1.00]
-HEAD = [1.10, 1.11, 1.09, 1.12, 1.08, 1.10, 1.11, 1.09, 1.10, 1.10]
-
-
-def test_one_run_a_side_compares_as_the_samples_do() -> None:
-    """Today's interval and Mann-Whitney p-value, from that result's samples."""
-    results = [raw(1, BASE), raw(2, HEAD)]
-    values = commit_values(results)
-    (row,) = compare_commits(values[:1], values[1:], results)
-    assert row.comparison == compare(BASE, HEAD, direction="lower")
-    assert (row.n_base, row.n_head, row.runs_base, row.runs_head) == (10, 10, 1, 1)
-
-
-def test_several_runs_compare_commit_values_on_the_span_of_their_intervals() -> None:
-    """Base measured three times: its value is the median of the three medians, its
-    interval the span of theirs; no rank test across runs."""
-    base_runs = [[x * f for x in BASE] for f in (0.98, 1.0, 1.03)]
-    results = [raw(1, b, run=k) for k, b in enumerate(base_runs)] + [raw(2, HEAD)]
-    values = commit_values(results)
-    base, head = values[0], values[1]
-    (row,) = compare_commits([base], [head], results)
-    c = row.comparison
-    assert c.base == Stats.of([Stats.of(b).median for b in base_runs]).median == base.value
-    assert c.head == head.value
-    assert c.ratio == head.value / base.value
-    assert base.ci_low is not None and base.ci_high is not None
-    assert head.ci_low is not None and head.ci_high is not None
-    assert (c.ci_low, c.ci_high) == (head.ci_low / base.ci_high, head.ci_high / base.ci_low)
-    assert c.p_value is None
-    assert c.verdict == "regressed"  # the interval excludes 1 on its own
-    assert (row.n_base, row.runs_base, row.runs_head) == (30, 3, 1)
-
-
-def test_several_runs_with_overlapping_intervals_are_noisy() -> None:
-    base_runs = [[x * f for x in BASE] for f in (0.9, 1.0, 1.2)]
-    results = [raw(1, b, run=k) for k, b in enumerate(base_runs)] + [raw(2, HEAD)]
-    values = commit_values(results)
-    (row,) = compare_commits(values[:1], values[1:], results)
-    assert row.comparison.verdict == "noisy"
-
-
-def test_mean_policy_takes_each_runs_mean_then_the_median() -> None:
-    base_runs = [[x * f for x in BASE] for f in (0.98, 1.0, 1.03)]
-    results = [raw(1, b, run=k) for k, b in enumerate(base_runs)] + [raw(2, HEAD)]
-    values = commit_values(results)
-    policies = Policies(Policy("mean", 0.05))
-    (row,) = compare_commits(values[:1], values[1:], results, policies)
-    means = sorted(sum(b) / len(b) for b in base_runs)
-    assert row.comparison.base == pytest.approx(means[1], rel=1e-15)
-    assert row.comparison.head == pytest.approx(sum(HEAD) / len(HEAD), rel=1e-15)

@@ -123,9 +123,9 @@ def _two_runs(root: Path) -> list[Path]:
 DAMAGE = {
     "wrong version": (
         lambda d: (d / MANIFEST).write_text(
-            (d / MANIFEST).read_text().replace('"version": 2', '"version": 3')
+            (d / MANIFEST).read_text().replace('"version": 3', '"version": 4')
         ),
-        "{m}: format version 3 is not supported (this commitbench reads versions 1, 2)",
+        "{m}: format version 4 is not supported (this commitbench reads versions 1, 2, 3)",
     ),
     "truncated": (
         lambda d: (d / "metrics-0001.csv").write_bytes((d / "metrics-0001.csv").read_bytes()[:-9]),

@@ -71,6 +71,24 @@ def test_detect_on_csv_reports_without_writing(cli, tmp_path: Path) -> None:  # 
     assert (cp["kind"], cp["sha"], cp["id"]) == ("improvement", shas[30], None)
 
 
+def test_a_history_measured_under_changing_load_reports_contention(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Commits 20-39 ran while the machine was busy (their workers waited: wall over CPU
+    time 1.4); their times are 30% higher with the same code. No regression."""
+    results = tmp_path / "results"
+    levels = [1.0] * 20 + [1.3] * 20 + [1.0] * 20
+    busy = [1.4 if 20 <= i < 40 else 1.0 for i in range(60)]
+    shas = f.synthetic_history(CsvStore(results), levels, wall_per_cpu=busy)
+    outcome = cli("detect", "--results", str(results), "--json")
+    assert outcome.code == 0, outcome.err
+    found = json.loads(outcome.out)["change_points"]
+    assert [(c["kind"], c["sha"], c["contended"]) for c in found] == [
+        ("contention", shas[20], 20),
+        ("contention", shas[40], 20),
+    ]
+    table = cli("detect", "--results", str(results))
+    assert "20 commits under contention: not a regression" in table.out
+
+
 def test_regressions_need_a_database(cli, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("COMMITBENCH_DB", raising=False)
     outcome = cli("regressions")

@@ -143,7 +143,7 @@ def test_check_prints_its_tables_and_verdict_on_stdout(  # type: ignore[no-untyp
     )
     # Whether these tiny timings look slower at b is noise; where the output goes is not.
     assert checked.code in (0, 1), checked.err
-    assert checked.err.startswith(f"measuring {a[:12]} (base) and {b[:12]} (head)\n")
+    assert checked.err.startswith(f"measuring {a[:12]} (base) and {b[:12]} (head), interleaved\n")
     assert "┃" not in checked.err
     assert "┃ verdict " in checked.out
     (verdict,) = [line for line in checked.out.splitlines() if line.startswith("check ")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -41,7 +42,7 @@ def test_run_round_trips_bit_for_bit(tmp_path: Path) -> None:
 def test_manifest_names_format_and_version(tmp_path: Path) -> None:
     _, folder = write(tmp_path)
     manifest = json.loads((folder / MANIFEST).read_text())
-    assert (manifest["format"], manifest["version"]) == ("commitbench-csv", 2)
+    assert (manifest["format"], manifest["version"]) == ("commitbench-csv", 3)
     assert manifest["checksum"] == manifest_checksum(manifest)
     assert [p["results"]["rows"] for p in manifest["parts"]] == [1, 1, 1]
     assert manifest["parts"][0]["metrics"]["rows"] == 3
@@ -81,6 +82,7 @@ def test_a_version_1_run_resumed_stays_version_1_and_reads(tmp_path: Path) -> No
     store.open_run(header)
     store.write_unit(header.run.id, [f.result(i=0)])
     folder = tmp_path / str(header.run.id)
+    _drop_processes(folder, "metrics-0001.csv")  # as version 1 wrote its metrics
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["version"] = 1
     del manifest["checksum"]
@@ -98,6 +100,20 @@ def test_find_runs_accepts_a_results_dir_or_a_run_dir(tmp_path: Path) -> None:
     _, two = write(tmp_path)
     assert find_runs(tmp_path) == sorted([one, two])
     assert find_runs(one) == [one]
+
+
+def _drop_processes(folder: Path, name: str) -> None:
+    """The metrics file without its last column, `processes` (versions 1 and 2)."""
+    lines = (folder / name).read_bytes().decode().split("\r\n")
+    (folder / name).write_bytes(
+        "\r\n".join(line.rsplit(",", 1)[0] if line else line for line in lines).encode()
+    )
+    manifest = json.loads((folder / MANIFEST).read_text())
+    for part in manifest["parts"]:
+        for entry in part.values():
+            if entry["file"] == name:
+                entry["sha256"] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / MANIFEST).write_text(json.dumps(manifest))
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -136,8 +152,8 @@ BAD_INPUTS = {
         r"manifest.json is missing$",
     ),
     "wrong format version": (
-        lambda d: _edit(d / MANIFEST, '"version": 2', '"version": 7'),
-        r"format version 7 is not supported \(this commitbench reads versions 1, 2\)",
+        lambda d: _edit(d / MANIFEST, '"version": 3', '"version": 7'),
+        r"format version 7 is not supported \(this commitbench reads versions 1, 2, 3\)",
     ),
     "truncated file": (
         lambda d: (d / "device_samples-0001.csv").write_bytes(
@@ -234,3 +250,29 @@ def test_recorded_cases_by_commit_machine_and_profile(tmp_path: Path) -> None:
     (tmp_path / str(other_machine.run.id) / "results-0001.csv").write_text("x\n")
     assert len(store.recorded(RecordedKey.of(header))) == 3
     assert store.recorded(RecordedKey.of(other_machine)) == {}
+
+
+def test_each_sample_keeps_its_process(tmp_path: Path) -> None:
+    time = f.result(i=0).metrics[0]
+    split = dataclasses.replace(time, processes=tuple(k // 5 for k in range(time.n)))
+    result = dataclasses.replace(f.result(i=0), metrics=(split, *f.result(i=0).metrics[1:]))
+    header = f.header()
+    with MetricsRecorder(CsvStore(tmp_path), header) as rec:
+        rec.add(result)
+    assert read_run(tmp_path / str(header.run.id)).results == (result,)
+
+
+def test_a_version_1_run_reads_as_one_process_per_result(tmp_path: Path) -> None:
+    """Written before the processes column: the same run, read as one process each."""
+    _, folder = write(tmp_path)
+    for seq in (1, 2, 3):
+        name = f"metrics-000{seq}.csv"
+        lines = (folder / name).read_bytes().decode().split("\r\n")
+        (folder / name).write_bytes(
+            "\r\n".join(line.rsplit(",", 1)[0] if line else line for line in lines).encode()
+        )
+        _rehash(folder, name)
+    _edit(folder / MANIFEST, '"version": 3', '"version": 1')
+    data = read_run(folder)
+    assert data.results == tuple(f.result(i=i, status="oom" if i == 2 else "ok") for i in range(3))
+    assert all(m.processes is None for r in data.results for m in r.metrics)

@@ -178,3 +178,29 @@ def test_recorded_cases_by_commit_machine_and_profile(engine: Engine) -> None:
     assert store.recorded(RecordedKey.of(header))["matmul.matmul[i=1,impl=fp16,shape=4k]"] == (
         "crashed"
     )
+
+
+def with_processes(r):  # type: ignore[no-untyped-def]
+    """The result with its time samples split over two worker processes."""
+    time = r.metrics[0]
+    split = dataclasses.replace(time, processes=tuple(k // 5 for k in range(time.n)))
+    return dataclasses.replace(r, metrics=(split, *r.metrics[1:]))
+
+
+def test_each_sample_keeps_its_process(engine: Engine) -> None:
+    from commitbench.model.points import PointFilter
+
+    results = [with_processes(f.result(i=0)), f.result(i=1)]
+    header, _ = record(engine, results=results)
+    store = SqlStore(engine)
+    assert store.load_run(header.run.id).results == tuple(results)
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT processes FROM metrics WHERE name = 'time' ORDER BY id")
+        ).scalars()
+        assert list(stored) == [[0] * 5 + [1] * 5, None]
+    points = [p for p in store.points(PointFilter()) if p.metric == "time"]
+    assert [p.processes for p in points] == [(0,) * 5 + (1,) * 5, None]
+    assert [len(p.by_process()) for p in points] == [2, 1]
+    with engine.begin() as conn, pytest.raises(Exception, match="processes_match_n"):
+        conn.execute(text("UPDATE metrics SET processes = '{0}' WHERE name = 'time'"))

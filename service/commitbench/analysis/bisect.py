@@ -2,7 +2,9 @@
 
 A probe is on the BAD side when its value is closer to BAD's level than to GOOD's on a
 log scale (a 10% slowdown and its reversal weigh the same). This assumes one step between
-GOOD and BAD, as git bisect does; with several, it finds one of them.
+GOOD and BAD, as git bisect does; with several, it finds one of them. `search` takes a
+judge that may refuse to place a probe (analysis.gate.bisect: a probe outside the ends'
+range or one its processes cannot place), and then names no commit.
 """
 
 from __future__ import annotations
@@ -48,8 +50,29 @@ def bisect(
     return hi, probes
 
 
+def search(count: int, judge: Callable[[int], Probe]) -> tuple[int | None, list[Probe]]:
+    """First bad index among candidates 0..count-1 (count-1 is BAD itself), where
+    `judge(i)` measures candidate i and places it: 'good' or 'bad' continue the search;
+    any other side stops it, and then no index is named (None)."""
+    if count < 1:
+        raise ValueError("nothing to bisect")
+    lo, hi = -1, count - 1
+    probes: list[Probe] = []
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        probe = judge(mid)
+        probes.append(probe)
+        if probe.side == "bad":
+            hi = mid
+        elif probe.side == "good":
+            lo = mid
+        else:
+            return None, probes
+    return hi, probes
+
+
 def steps_needed(count: int) -> int:
     return math.ceil(math.log2(count)) if count > 1 else 0
 
 
-__all__: Sequence[str] = ("Probe", "bisect", "side", "steps_needed")
+__all__: Sequence[str] = ("Probe", "bisect", "search", "side", "steps_needed")

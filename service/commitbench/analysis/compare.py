@@ -1,27 +1,20 @@
-"""Pairwise comparison of two sets of raw samples: ratio, its interval, a rank test, and
-a verdict under a minimum-effect policy.
+"""Pairwise comparison of two commits: ratio, its interval, a test, and a verdict under a
+minimum-effect policy, all from the two-level model of analysis.twolevel (processes,
+then samples within them; its docstring gives the method, its sources and its limits).
 
-- Ratio: head statistic / base statistic (median by default).
-- Interval (median only): from the two medians' exact distribution-free 95% intervals
-  (stats.Stats.median_ci): [head_lo / base_hi, head_hi / base_lo]. Conservative: by
-  Bonferroni the pair covers both medians with probability >= 90%, and the ratio interval
-  contains every ratio those intervals allow.
-- p-value: two-sided Mann-Whitney U on the raw samples with average ranks for ties, the
-  tie-corrected normal approximation and a continuity correction (Lehmann,
-  Nonparametrics, 1975, ch. 1). It needs no shape assumption, which suits timings (skewed,
-  often bimodal); with fewer than 3 samples on a side there is no test.
-- Verdict: `unchanged` when the change is below the policy's minimum effect; else
-  `regressed`/`improved` (by the metric's direction) when the test is significant
-  (p < alpha) and, for medians, the interval excludes 1; else `noisy` (a large change
-  the samples do not support).
-
-Two commits (`compare_commits`, for `compare` and the report): base and head are commit
-values (model.points.SeriesPoint: the median of the medians of every ok result of the
-commit). With one result on each side, the interval and the p-value are the ones above,
-from that result's samples. With several results on a side there is no rank test over
-results of different runs yet (issue 13's two-level model): the interval is the ratio
-of the commit values' intervals, each the span of its results' intervals (wider than any
-one of them), and the verdict rests on that interval alone.
+- A process is one worker process of one run (records.MetricRecord.processes; a result
+  recorded before issue 13 is one process). Its value is the policy's statistic of its
+  samples.
+- base and head are the geometric means of those per-process values, the ratio is
+  head / base, and the 95% interval and p-value come from Welch's t-test on their logs.
+- Verdicts: `regressed` / `improved` (by the metric's direction), `unchanged`, or
+  `ambiguous` with how many more processes per side would likely decide it. One process
+  per side is always `ambiguous`.
+- The between-process spread (the pooled standard deviation of the log per-process
+  values, shown as a percentage) comes with every row.
+- Machine-state metrics (`state.*`, model.state) and profile metrics (`profile.*`,
+  model.profile) are context, never compared; the calibration among the first is used
+  by the model (flagged processes, a covariate).
 """
 
 from __future__ import annotations
@@ -32,12 +25,16 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from commitbench.model.points import Point, SeriesPoint
-from commitbench.model.records import case_matches
-from commitbench.model.stats import Stats, midranks
+from commitbench.analysis import twolevel
+from commitbench.model import state
+from commitbench.model.points import Point
+from commitbench.model.profile import is_profile
+from commitbench.model.records import ResultRecord, case_matches
+from commitbench.model.stats import Stats
+from commitbench.model.words import plural
 
 STATISTICS = ("median", "mean", "min")
-VERDICTS = ("regressed", "improved", "unchanged", "noisy")
+VERDICTS = ("regressed", "improved", "unchanged", "ambiguous")
 DEFAULT_ALPHA = 0.01
 _POLICY = re.compile(r"^\s*(median|mean|min)\s*:\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
@@ -90,6 +87,15 @@ class Policies:
 
 
 @dataclass(frozen=True)
+class Process:
+    """The samples of one worker process (the unit of repetition) and, where recorded,
+    its calibration (model.state, milliseconds)."""
+
+    samples: tuple[float, ...]
+    calibration: float | None = None
+
+
+@dataclass(frozen=True)
 class Comparison:
     base: float
     head: float
@@ -99,26 +105,36 @@ class Comparison:
     p_value: float | None
     verdict: str
     policy: Policy
+    processes_base: int = 1
+    processes_head: int = 1
+    spread: float | None = None  # between-process spread, a fraction (0.02: 2%)
+    more: int | None = None  # ambiguous: more processes per side that would likely decide
+    flagged: int = 0  # processes whose calibration differs from their peers
+    adjusted: bool = False  # the calibration was used as a covariate
 
     @property
     def change(self) -> float:
         return self.ratio - 1.0
 
-
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Two-sided p-value of the Mann-Whitney U test (normal approximation, see above)."""
-    n, m = len(a), len(b)
-    if n < 3 or m < 3:
-        return None
-    ranks, ties = midranks([*a, *b])
-    u = sum(ranks[:n]) - n * (n + 1) / 2
-    mean = n * m / 2
-    total = n + m
-    var = n * m / 12 * ((total + 1) - ties / (total * (total - 1)))
-    if var <= 0:
-        return 1.0  # every value equal
-    z = (abs(u - mean) - 0.5) / math.sqrt(var)
-    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+    @property
+    def note(self) -> str:
+        """What a reader needs beside the verdict, in words ('' when nothing)."""
+        parts = []
+        if self.verdict == "ambiguous":
+            if self.processes_base == 1 and self.processes_head == 1:
+                parts.append("one process per side: the spread between processes is unknown")
+            elif self.more is not None:
+                more = plural(self.more, "more process", "more processes")
+                parts.append(f"about {more} per side would decide")
+            else:
+                parts.append(f"more than {twolevel.MAX_MORE} more processes per side needed")
+        if self.flagged:
+            parts.append(
+                f"{plural(self.flagged, 'process', 'processes')} in a different machine state"
+            )
+        if self.adjusted:
+            parts.append("adjusted for the calibration")
+        return "; ".join(parts)
 
 
 def _statistic(samples: Sequence[float], name: str) -> float:
@@ -130,81 +146,79 @@ def _statistic(samples: Sequence[float], name: str) -> float:
 
 
 def compare(
-    base: Sequence[float],
-    head: Sequence[float],
+    base: Sequence[Process],
+    head: Sequence[Process],
     *,
     direction: str,
     policy: Policy = Policy(),
     alpha: float = DEFAULT_ALPHA,
 ) -> Comparison:
-    """Compare raw samples of one metric at two commits (see the module docstring)."""
+    """Compare one metric at two commits, process by process (see the module docstring)."""
+    base = [p for p in base if p.samples]
+    head = [p for p in head if p.samples]
     if not base or not head:
         raise ValueError("compare needs samples on both sides")
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction {direction!r} is not lower or higher")
-    b, h = _statistic(base, policy.statistic), _statistic(head, policy.statistic)
-    lo = hi = None
-    if policy.statistic == "median":
-        lo, hi = ratio_interval(Stats.of(base).median_ci, Stats.of(head).median_ci)
-    return _judged(b, h, lo, hi, mann_whitney_p(base, head), direction, policy, alpha)
-
-
-def ratio_interval(
-    base: tuple[float, float] | None, head: tuple[float, float] | None
-) -> tuple[float | None, float | None]:
-    """[head_lo / base_hi, head_hi / base_lo] from two intervals (see the module
-    docstring); None where either is missing or the base's reaches zero."""
-    if base is None or head is None or base[0] <= 0 or base[1] <= 0:
-        return None, None
-    return head[0] / base[1], head[1] / base[0]
-
-
-def _judged(
-    b: float,
-    h: float,
-    lo: float | None,
-    hi: float | None,
-    p: float | None,
-    direction: str,
-    policy: Policy,
-    alpha: float,
-) -> Comparison:
-    ratio = h / b if b != 0 else (1.0 if h == 0 else math.inf)
-    worse = ratio > 1 if direction == "lower" else ratio < 1
-    excludes_one = lo is not None and hi is not None and (lo > 1 or hi < 1)
-    if abs(ratio - 1) < policy.threshold:
-        verdict = "unchanged"
-    elif p is not None and p < alpha and (lo is None or hi is None or excludes_one):
-        verdict = "regressed" if worse else "improved"
-    elif p is None and excludes_one:
-        verdict = "regressed" if worse else "improved"  # the interval alone decides
+    vb = [_statistic(p.samples, policy.statistic) for p in base]
+    vh = [_statistic(p.samples, policy.statistic) for p in head]
+    counts = {"processes_base": len(vb), "processes_head": len(vh)}
+    if any(v <= 0 for v in (*vb, *vh)):
+        return _not_positive(vb, vh, policy, counts)
+    e = twolevel.estimate(
+        vb,
+        vh,
+        base_calibration=[p.calibration for p in base],
+        head_calibration=[p.calibration for p in head],
+    )
+    b = math.exp(statistics.fmean(math.log(v) for v in vb))
+    ratio = math.exp(e.diff)
+    ci = e.interval()
+    decided = twolevel.decide(e, policy.threshold, alpha)
+    if decided in ("worse", "better"):
+        worse = decided == "worse"
+        verdict = "regressed" if worse == (direction == "lower") else "improved"
     else:
-        verdict = "noisy"
-    return Comparison(b, h, ratio, lo, hi, p, verdict, policy)
+        verdict = decided
+    return Comparison(
+        base=b,
+        head=b * ratio,
+        ratio=ratio,
+        ci_low=math.exp(ci[0]) if ci else None,
+        ci_high=math.exp(ci[1]) if ci else None,
+        p_value=e.p_value,
+        verdict=verdict,
+        policy=policy,
+        spread=math.expm1(e.spread) if e.spread is not None else None,
+        more=twolevel.more_processes(e, policy.threshold, alpha)
+        if verdict == "ambiguous"
+        else None,
+        flagged=e.flagged,
+        adjusted=e.adjusted,
+        **counts,
+    )
 
 
-@dataclass(frozen=True)
-class Sample:
-    """The raw samples of one metric of one case at one commit on one machine/profile."""
-
-    machine: str
-    machine_label: str
-    profile: str
-    case: str
-    metric: str
-    unit: str
-    direction: str
-    samples: tuple[float, ...]
-
-
-def samples_of(points: Sequence[Point]) -> list[Sample]:
-    """The raw samples of each point, keyed as compare_sets pairs them."""
-    return [
-        Sample(
-            p.machine, p.machine_label, p.profile, p.case, p.metric, p.unit, p.direction, p.samples
-        )
-        for p in points
-    ]
+def _not_positive(
+    vb: Sequence[float], vh: Sequence[float], policy: Policy, counts: Mapping[str, int]
+) -> Comparison:
+    """Values at or below zero have no ratio model: equal values are unchanged, anything
+    else is ambiguous."""
+    b, h = statistics.fmean(vb), statistics.fmean(vh)
+    same = len({*vb, *vh}) == 1
+    ratio = h / b if b > 0 else 1.0 if h == b else math.inf
+    return Comparison(
+        b,
+        h,
+        ratio,
+        None,
+        None,
+        None,
+        "unchanged" if same else "ambiguous",
+        policy,
+        processes_base=counts["processes_base"],
+        processes_head=counts["processes_head"],
+    )
 
 
 @dataclass(frozen=True)
@@ -222,47 +236,78 @@ class Row:
     runs_head: int = 1
 
 
-_ORDER = {"regressed": 0, "improved": 1, "noisy": 2, "unchanged": 3}
+_ORDER = {"regressed": 0, "improved": 1, "ambiguous": 2, "unchanged": 3}
+
+_Key = tuple[str, str, str, str, str, str]  # machine, profile, case, metric, unit, direction
 
 
-def compare_sets(
-    base: Sequence[Sample],
-    head: Sequence[Sample],
+def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float]:
+    """Each process's calibration, keyed by (run, case, process): the mean of its
+    calibration at the start and at the end of the worker (model.state)."""
+    found: dict[tuple[object, str, int], list[float]] = {}
+    for p in points:
+        if p.metric in (state.CALIBRATION_START, state.CALIBRATION_END):
+            for process, values in p.by_process().items():
+                found.setdefault((p.run_id, p.case, process), []).extend(values)
+    return {k: statistics.fmean(v) for k, v in found.items() if v}
+
+
+def processes_of(points: Sequence[Point]) -> dict[_Key, list[Process]]:
+    """The processes behind each (machine, profile, case, metric) of `points`, with
+    their calibrations; state metrics are not compared."""
+    cal = calibrations(points)
+    out: dict[_Key, list[Process]] = {}
+    for p in points:
+        if state.is_state(p.metric) or is_profile(p.metric) or not p.samples:
+            continue
+        key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
+        for process, samples in p.by_process().items():
+            out.setdefault(key, []).append(Process(samples, cal.get((p.run_id, p.case, process))))
+    return out
+
+
+def compare_points(
+    base: Sequence[Point],
+    head: Sequence[Point],
     policies: Policies = Policies(),
     *,
     alpha: float = DEFAULT_ALPHA,
 ) -> list[Row]:
-    """Compare every (machine, profile, case, metric) present on both sides; samples of
-    several runs of one commit are pooled. Worst first."""
-
-    def pool(side: Sequence[Sample]) -> dict[tuple[str, str, str, str], list[Sample]]:
-        out: dict[tuple[str, str, str, str], list[Sample]] = {}
-        for s in side:
-            out.setdefault((s.machine, s.profile, s.case, s.metric), []).append(s)
-        return out
-
-    before, after = pool(base), pool(head)
+    """Compare every (machine, profile, case, metric) present on both sides: `base` and
+    `head` are result-level points of one commit each (any number of runs, each with
+    any number of processes). Worst first."""
+    before, after = processes_of(base), processes_of(head)
+    labels = {(p.machine, p.profile): p.machine_label for p in (*base, *head)}
+    runs: dict[tuple[str, _Key], set[object]] = {}
+    samples: dict[tuple[str, _Key], int] = {}
+    for side, points in (("b", base), ("h", head)):
+        for p in points:
+            key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
+            runs.setdefault((side, key), set()).add(p.run_id)
+            samples[(side, key)] = samples.get((side, key), 0) + len(p.samples)
     rows = []
     for key in sorted(before.keys() & after.keys()):
-        b = [x for s in before[key] for x in s.samples]
-        h = [x for s in after[key] for x in s.samples]
-        if not b or not h:
-            continue
-        first = after[key][0]
+        machine, profile, case, metric, unit, direction = key
         c = compare(
-            b, h, direction=first.direction, policy=policies.for_case(first.case), alpha=alpha
+            before[key],
+            after[key],
+            direction=direction,
+            policy=policies.for_case(case),
+            alpha=alpha,
         )
         rows.append(
             Row(
-                first.machine_label,
-                first.profile,
-                first.case,
-                first.metric,
-                first.unit,
-                first.direction,
-                len(b),
-                len(h),
+                labels[(machine, profile)],
+                profile,
+                case,
+                metric,
+                unit,
+                direction,
+                samples[("b", key)],
+                samples[("h", key)],
                 c,
+                len(runs[("b", key)]),
+                len(runs[("h", key)]),
             )
         )
     rows.sort(key=lambda r: (_ORDER[r.comparison.verdict], -abs(r.comparison.change)))
@@ -270,63 +315,112 @@ def compare_sets(
 
 
 def compare_commits(
-    base: Sequence[SeriesPoint],
-    head: Sequence[SeriesPoint],
+    base: str,
+    head: str,
     results: Sequence[Point],
     policies: Policies = Policies(),
     *,
     alpha: float = DEFAULT_ALPHA,
 ) -> list[Row]:
-    """Compare the commit values of every series measured at both commits (see the
-    module docstring). `results` are the result-level points of both commits: the raw
-    samples for the rank test and for mean or min policies. Worst first."""
-    samples: dict[tuple[str, ...], list[tuple[float, ...]]] = {}
-    for p in results:
-        if p.median is not None and p.samples:
-            at = (p.sha, p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
-            samples.setdefault(at, []).append(p.samples)
-    before = {_of(p): p for p in base}
-    after = {_of(p): p for p in head}
-    rows = []
-    for key in sorted(before.keys() & after.keys()):
-        b, h = before[key], after[key]
-        policy = policies.for_case(h.case)
-        bs, hs = samples.get((b.sha, *key), []), samples.get((h.sha, *key), [])
-        single = b.runs == 1 and h.runs == 1 and len(bs) == 1 and len(hs) == 1
-        p_value = mann_whitney_p(bs[0], hs[0]) if single else None
-        if policy.statistic == "median":
-            bv, hv = b.value, h.value
-            lo, hi = ratio_interval(_interval(b), _interval(h))
-        elif bs and hs:
-            # The same shape as the value: the median over results of each one's statistic.
-            bv = Stats.of([_statistic(x, policy.statistic) for x in bs]).median
-            hv = Stats.of([_statistic(x, policy.statistic) for x in hs]).median
-            lo = hi = None
-        else:
-            continue  # no raw samples kept: only the median is known
-        c = _judged(bv, hv, lo, hi, p_value, h.direction, policy, alpha)
-        rows.append(
-            Row(
-                h.machine_label,
-                h.profile,
-                h.case,
-                h.metric,
-                h.unit,
-                h.direction,
-                b.n,
-                h.n,
-                c,
-                b.runs,
-                h.runs,
-            )
+    """Compare commits `base` and `head` (shas) from the result-level points of both."""
+    return compare_points(
+        [p for p in results if p.sha == base],
+        [p for p in results if p.sha == head],
+        policies,
+        alpha=alpha,
+    )
+
+
+# -- is the policy reachable? -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """A case's metric whose between-process spread keeps `processes` per side from
+    deciding a change of the policy's size."""
+
+    case: str
+    metric: str
+    spread: float  # a fraction, as Comparison.spread
+    processes: int
+    needed: int | None  # processes per side that would, up to twolevel.MAX_MORE
+    policy: Policy
+
+
+def detectable(spread: float, processes: int, alpha: float = DEFAULT_ALPHA) -> float:
+    """The smallest change (a fraction) that `processes` per side can call significant
+    at this between-process spread (Welch's t with equal spreads and counts)."""
+    if processes < 2:
+        return math.inf
+    q = twolevel.t_quantile(1 - alpha / 2, 2 * processes - 2)
+    return math.expm1(q * math.log1p(spread) * math.sqrt(2 / processes))
+
+
+def spread_of(by_process: Mapping[int, Sequence[float]], statistic: str) -> float | None:
+    """The between-process spread of one result (a fraction; None under 2 processes or
+    with values at or below zero)."""
+    values = [_statistic(v, statistic) for v in by_process.values() if v]
+    if len(values) < 2 or any(v <= 0 for v in values):
+        return None
+    return math.expm1(statistics.stdev(math.log(v) for v in values))
+
+
+def result_spreads(
+    results: Sequence[ResultRecord], policies: Policies, processes: int
+) -> list[tuple[str, str, float, int]]:
+    """(case, metric, spread, processes) of every ok result measured in 2+ processes."""
+    out = []
+    for r in results:
+        for m in r.metrics if r.status == "ok" else ():
+            spread = spread_of(m.by_process(), policies.for_case(r.case.label).statistic)
+            if spread is not None:
+                out.append((r.case.label, m.name, spread, processes))
+    return out
+
+
+def unreachable(
+    spreads: Sequence[tuple[str, str, float, int]],
+    policies: Policies,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+) -> list[Unreachable]:
+    """Of (case, metric, spread, processes per side), those whose policy cannot be
+    decided, worst first."""
+    out = []
+    for case, metric, spread, processes in spreads:
+        policy = policies.for_case(case)
+        if (
+            state.is_state(metric)
+            or is_profile(metric)
+            or detectable(spread, processes, alpha) < policy.threshold
+        ):
+            continue
+        needed = next(
+            (
+                n
+                for n in range(processes + 1, processes + twolevel.MAX_MORE + 1)
+                if detectable(spread, n, alpha) < policy.threshold
+            ),
+            None,
         )
-    rows.sort(key=lambda r: (_ORDER[r.comparison.verdict], -abs(r.comparison.change)))
-    return rows
+        out.append(Unreachable(case, metric, spread, processes, needed, policy))
+    out.sort(key=lambda u: -u.spread)
+    return out
 
 
-def _of(p: SeriesPoint) -> tuple[str, str, str, str, str, str]:
-    return (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
-
-
-def _interval(p: SeriesPoint) -> tuple[float, float] | None:
-    return None if p.ci_low is None or p.ci_high is None else (p.ci_low, p.ci_high)
+def unreachable_line(found: Sequence[Unreachable]) -> str | None:
+    """The one-line warning of `run` and `check`, or None when there is nothing to say."""
+    if not found:
+        return None
+    worst = found[0]
+    needs = (
+        f"about {worst.needed} processes per side"
+        if worst.needed is not None
+        else "a quieter machine"
+    )
+    return (
+        f"the spread between processes makes {worst.policy} unreachable for "
+        f"{plural(len(found), 'case metric')} with {worst.processes} processes per side "
+        f"(worst: {worst.case} {worst.metric} ±{worst.spread * 100:.1f}%, needs {needs}); "
+        "see commitbench doctor"
+    )

@@ -1,19 +1,35 @@
-"""The decisions behind `check` (the CI gate) and `bisect`, over a `Lab` that measures.
+"""The decisions behind `check` (the CI gate), `compare --measure` and `bisect`, over a
+`Lab` that measures.
 
 Nothing here runs a process or opens a database: a `Lab` measures a commit and reads
 back what is recorded (runner.lab.RunnerLab wires the Runner and a store), so the fleet,
 a bot or a test can drive the same decisions with a lab of their own.
 
-check:
-1. Measure what is missing at BASE and HEAD (recorded work is reused).
-2. Compare them on this machine and profile. Nothing regressed: done.
-3. Otherwise re-measure only the regressed cases, BASE and HEAD interleaved
-   (A B A B ...), and compare those fresh samples alone: a regression that was machine
-   drift, a noisy neighbour or an unlucky first run does not survive interleaving. Only a
-   regression confirmed there fails the gate.
+Every decision measures BASE and HEAD interleaved at the process level (A B A B ...: one
+fresh worker process per side per round), so drift of the machine between runs (load, a
+noisy neighbour, clocks) falls on both sides alike, and compares them with the two-level
+model of analysis.twolevel (the process is the unit). Where a row comes out `ambiguous`
+and its comparison says how many more processes would likely decide it, that many more
+rounds of its case are measured, up to `max_processes` per side in all and at most
+MAX_LOOKS times (`extend`): repetition goes where the variance is.
 
-bisect: binary search over the first-parent commits between GOOD and BAD for the first
-commit of a step (analysis.bisect), measuring each probe only if it is missing.
+check:
+1. Measure what is missing at BASE and HEAD, interleaved, in `processes` processes each
+   (recorded work is reused).
+2. Compare everything recorded at both on this machine and profile. Nothing regressed:
+   done.
+3. Otherwise re-measure only the regressed cases, interleaved again (`rounds` rounds of
+   one process per side, at least `processes`), and compare those fresh processes alone.
+   Only a regression confirmed there fails the gate; an `ambiguous` confirmation says
+   how many more processes would decide it.
+
+bisect: BOTH ENDS are measured again first, interleaved; without a decided step between
+them it refuses. Each probe is measured in `processes` fresh processes and placed by two
+tests (against GOOD's processes and against BAD's): it is on one side only when it
+differs from the other end and not from its own. A probe that differs from both ends
+beyond their range stops the search (more than one step, or a machine that changed), and
+so does a probe the tests cannot place: the first commit is named only when every step
+of the search was decided.
 """
 
 from __future__ import annotations
@@ -27,17 +43,26 @@ from commitbench.analysis.compare import (
     DEFAULT_ALPHA,
     Comparison,
     Policies,
+    Policy,
+    Process,
     Row,
     compare,
-    compare_sets,
-    samples_of,
+    compare_points,
+    processes_of,
 )
 from commitbench.errors import CommitbenchError
+from commitbench.model import state
 from commitbench.model.points import Point
-from commitbench.model.stats import Stats
+from commitbench.model.profile import is_profile
 from commitbench.model.words import plural
 
 Progress = Callable[[str], None]
+DEFAULT_PROCESSES = 3
+# Ambiguous rows get more interleaved processes, up to this many per side in all, in at
+# most MAX_LOOKS extensions (each look is another chance of a false verdict: few looks,
+# at alpha 0.01 and with the minimum effect required, keep that small).
+DEFAULT_MAX_PROCESSES = 10
+MAX_LOOKS = 3
 
 
 def _quiet(message: str) -> None:
@@ -48,15 +73,49 @@ class Lab(Protocol):
     """Measures commits on one machine and profile, and reads back what is recorded there."""
 
     def measure(
-        self, sha: str, *, cases: frozenset[str] | None = None, again: bool = False
+        self,
+        sha: str,
+        *,
+        cases: frozenset[str] | None = None,
+        again: bool = False,
+        processes: int = 1,
     ) -> list[Point]:
-        """Measure `sha` (only `cases`, if given): what is missing, or everything again
-        with `again`. Returns the points of this measurement alone."""
+        """Measure `sha` (only `cases`, if given) in `processes` fresh worker processes
+        per case: what is missing, or everything again with `again`. Returns the points
+        of this measurement alone."""
         ...
 
     def recorded(self, shas: Sequence[str], *, case: str | None = None) -> list[Point]:
         """Everything recorded at `shas` on this machine and profile (all runs)."""
         ...
+
+
+def interleaved(
+    lab: Lab,
+    base: str,
+    head: str,
+    rounds: int,
+    *,
+    cases: frozenset[str] | None = None,
+    again: bool = True,
+    progress: Progress = _quiet,
+) -> dict[str, list[Point]]:
+    """Measure BASE and HEAD A B A B ..., one fresh process per side per round; the first
+    round measures what is missing (or everything, with `again`), the later rounds the
+    cases the first one measured. Returns the fresh points of each side."""
+    fresh: dict[str, list[Point]] = {base: [], head: []}
+    wanted: dict[str, frozenset[str] | None] = {base: cases, head: cases}
+    for i in range(rounds):
+        for sha in (base, head):
+            chosen = wanted[sha]
+            if i > 0 and not chosen:
+                continue
+            progress(f"round {i + 1}/{rounds}: {sha[:12]}")
+            points = lab.measure(sha, cases=chosen, again=again or i > 0)
+            fresh[sha] += points
+            if i == 0:
+                wanted[sha] = frozenset(p.case for p in points)
+    return fresh
 
 
 # -- check -----------------------------------------------------------------------------
@@ -70,6 +129,7 @@ class GateResult:
     suspects: list[Row]  # rows that regressed there
     confirmation: list[Row]  # the suspects compared again on interleaved measurements
     rounds: int
+    processes: int = DEFAULT_PROCESSES
 
     @property
     def confirmed(self) -> list[Row]:
@@ -86,6 +146,9 @@ class GateResult:
             return f"{plural(len(self.confirmed), 'regression')} confirmed"
         if self.suspects:
             return f"no confirmed regression ({len(self.suspects)} not confirmed)"
+        ambiguous = sum(r.comparison.verdict == "ambiguous" for r in self.rows)
+        if ambiguous:
+            return f"no regression ({ambiguous} ambiguous)"
         return "no regression"
 
 
@@ -96,27 +159,120 @@ def check(
     policies: Policies,
     *,
     alpha: float = DEFAULT_ALPHA,
-    rounds: int = 2,
+    rounds: int = DEFAULT_PROCESSES,
+    processes: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     progress: Progress = _quiet,
 ) -> GateResult:
     """The CI gate (see the module docstring)."""
     if base == head:
         raise CommitbenchError(f"BASE and HEAD are the same commit {head[:12]}")
-    if rounds < 1:
-        raise ValueError("rounds must be >= 1")
-    progress(f"measuring {base[:12]} (base) and {head[:12]} (head)")
-    lab.measure(base)
-    lab.measure(head)
-    rows = compare_sets(
-        samples_of(lab.recorded([base])), samples_of(lab.recorded([head])), policies, alpha=alpha
+    if rounds < 1 or processes < 1:
+        raise ValueError("rounds and processes must be >= 1")
+    progress(f"measuring {base[:12]} (base) and {head[:12]} (head), interleaved")
+    interleaved(lab, base, head, processes, again=False, progress=progress)
+    rows = extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(lab.recorded([base]), lab.recorded([head]), policies, alpha=alpha),
+        used=processes,
+        max_processes=max_processes,
+        progress=progress,
     )
     suspects = [r for r in rows if r.comparison.verdict == "regressed"]
     confirmation: list[Row] = []
     if suspects:
         confirmation = confirm(
-            lab, base, head, suspects, policies, alpha=alpha, rounds=rounds, progress=progress
+            lab,
+            base,
+            head,
+            suspects,
+            policies,
+            alpha=alpha,
+            rounds=max(rounds, processes),
+            max_processes=max_processes,
+            progress=progress,
         )
-    return GateResult(base, head, rows, suspects, confirmation, rounds)
+    return GateResult(base, head, rows, suspects, confirmation, rounds, processes)
+
+
+def measure_and_compare(
+    lab: Lab,
+    base: str,
+    head: str,
+    policies: Policies,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    processes: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
+    cases: frozenset[str] | None = None,
+    progress: Progress = _quiet,
+) -> list[Row]:
+    """`compare --measure`: both commits measured now, interleaved, and those fresh
+    processes compared alone (ambiguous rows extended, see `extend`)."""
+    if base == head:
+        raise CommitbenchError(f"BASE and HEAD are the same commit {head[:12]}")
+    fresh = interleaved(lab, base, head, processes, cases=cases, progress=progress)
+    return extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(fresh[base], fresh[head], policies, alpha=alpha),
+        used=processes,
+        max_processes=max_processes,
+        fresh=fresh,
+        progress=progress,
+    )
+
+
+def extend(
+    lab: Lab,
+    base: str,
+    head: str,
+    rows_of: Callable[[], list[Row]],
+    *,
+    used: int,
+    max_processes: int,
+    fresh: dict[str, list[Point]] | None = None,
+    progress: Progress = _quiet,
+) -> list[Row]:
+    """Repeat where it decides: while rows are ambiguous and the processes their
+    comparison says would decide them (or, first, those that bring a side recorded with
+    fewer up to `used`) fit under `max_processes` per side, measure that many more
+    interleaved rounds of those cases (at most MAX_LOOKS times) and compare again. New
+    points go to `fresh` when given (what `rows_of` reads)."""
+    rows = rows_of()
+    target = used
+
+    def wanted(r: Row) -> int | None:
+        """More processes per side for an ambiguous row: up to `target` first (a side
+        recorded earlier with fewer, e.g. one nightly run), then what would decide it."""
+        c = r.comparison
+        if c.verdict != "ambiguous":
+            return None
+        short = target - min(c.processes_base, c.processes_head)
+        return short if short > 0 else c.more
+
+    for _ in range(MAX_LOOKS):
+        room = max_processes - used
+        waiting = [(r, n) for r in rows if (n := wanted(r)) is not None and n <= room]
+        if not waiting:
+            break
+        extra = max(n for _, n in waiting)
+        progress(
+            f"{plural(len(waiting), 'ambiguous row')}: "
+            f"{plural(extra, 'more process', 'more processes')} per side"
+        )
+        more = interleaved(
+            lab, base, head, extra, cases=frozenset(r.case for r, _ in waiting), progress=progress
+        )
+        if fresh is not None:
+            for sha in (base, head):
+                fresh[sha] += more[sha]
+        used += extra
+        rows = rows_of()
+    return rows
 
 
 def confirm(
@@ -127,21 +283,29 @@ def confirm(
     policies: Policies,
     *,
     alpha: float = DEFAULT_ALPHA,
-    rounds: int = 2,
+    rounds: int = DEFAULT_PROCESSES,
+    max_processes: int = DEFAULT_MAX_PROCESSES,
     progress: Progress = _quiet,
 ) -> list[Row]:
-    """Re-measure the suspect cases A B A B ... and compare those fresh samples alone.
+    """Re-measure the suspect cases A B A B ... (one process per side per round) and
+    compare those fresh processes alone (ambiguous ones extended, see `extend`).
 
     Returns the comparison of every suspect (case, metric) on the fresh samples, whatever
     its verdict, so a caller can show why a suspect was not confirmed.
     """
     cases = frozenset(r.case for r in suspects)
-    fresh: dict[str, list[Point]] = {base: [], head: []}
-    for i in range(rounds):
-        for sha in (base, head):
-            progress(f"confirming: round {i + 1}/{rounds}, {sha[:12]}")
-            fresh[sha] += lab.measure(sha, cases=cases, again=True)
-    again = compare_sets(samples_of(fresh[base]), samples_of(fresh[head]), policies, alpha=alpha)
+    told: Progress = lambda m: progress(f"confirming: {m}")  # noqa: E731
+    fresh = interleaved(lab, base, head, rounds, cases=cases, progress=told)
+    again = extend(
+        lab,
+        base,
+        head,
+        lambda: compare_points(fresh[base], fresh[head], policies, alpha=alpha),
+        used=rounds,
+        max_processes=max_processes,
+        fresh=fresh,
+        progress=told,
+    )
     wanted = {(r.case, r.metric) for r in suspects}
     return [r for r in again if (r.case, r.metric) in wanted]
 
@@ -155,34 +319,36 @@ class BisectResult:
     metric: str
     unit: str
     candidates: tuple[str, ...]  # first-parent commits after GOOD, up to BAD
-    step: Comparison  # GOOD against BAD
-    first_bad: str
+    step: Comparison  # GOOD against BAD, measured interleaved
+    first_bad: str | None  # None: the search stopped (see `stopped`)
     probes: tuple[search.Probe, ...]
+    stopped: str | None = None  # why no first commit is named
 
 
-class _Series:
-    """One case's metric at commits: measured only if missing, read back pooled."""
+def _metric_of(points: Sequence[Point], case: str, metric: str | None, sha: str) -> str:
+    names = sorted(
+        {
+            p.metric
+            for p in points
+            if p.case == case and not state.is_state(p.metric) and not is_profile(p.metric)
+        }
+    )
+    if not names:
+        raise CommitbenchError(f"{case} has no ok result at {sha[:12]}")
+    if metric is None:
+        return "time" if "time" in names else names[0]
+    if metric not in names:
+        raise CommitbenchError(f"{case} has no metric {metric!r} at {sha[:12]}")
+    return metric
 
-    def __init__(self, lab: Lab, case: str, metric: str | None) -> None:
-        self.lab, self.case, self.metric = lab, case, metric
-        self.unit = ""
 
-    def samples(self, sha: str) -> list[float]:
-        self.lab.measure(sha, cases=frozenset({self.case}))
-        points = self.lab.recorded([sha], case=self.case)
-        if self.metric is None:
-            names = [p.metric for p in points]
-            if not names:
-                raise CommitbenchError(f"{self.case} has no ok result at {sha[:12]}")
-            self.metric = "time" if "time" in names else names[0]
-        chosen = [p for p in points if p.metric == self.metric]
-        if not chosen:
-            raise CommitbenchError(f"{self.case} has no metric {self.metric!r} at {sha[:12]}")
-        self.unit = chosen[0].unit
-        return [x for p in chosen for x in p.samples]
-
-    def value(self, sha: str) -> float:
-        return Stats.of(self.samples(sha)).median
+def _processes(points: Sequence[Point], case: str, metric: str) -> list[Process]:
+    return [
+        process
+        for key, found in processes_of(points).items()
+        if key[2] == case and key[3] == metric
+        for process in found
+    ]
 
 
 def bisect(
@@ -193,6 +359,9 @@ def bisect(
     case: str,
     metric: str | None = None,
     *,
+    processes: int = DEFAULT_PROCESSES,
+    alpha: float = DEFAULT_ALPHA,
+    policy: Policy | None = None,
     progress: Progress = _quiet,
     describe: Callable[[float, str], str] = lambda v, unit: f"{v:g} {unit}",
 ) -> BisectResult:
@@ -202,29 +371,93 @@ def bisect(
     """
     if not candidates or candidates[-1] != bad:
         raise CommitbenchError(f"{bad[:12]} is not a first-parent descendant of {good[:12]}")
-    series = _Series(lab, case, metric)
-    base, head = series.samples(good), series.samples(bad)
-    # Only whether there is a step matters here, not its sign: direction is moot.
-    step = compare(base, head, direction="lower")
-    name = series.metric or ""
-    if step.verdict in ("unchanged", "noisy"):
+    policy = policy or Policy()
+    progress(f"measuring {good[:12]} (good) and {bad[:12]} (bad) again, interleaved")
+    ends = interleaved(lab, good, bad, processes, cases=frozenset({case}), progress=progress)
+    name = _metric_of(ends[good], case, metric, good)
+    _metric_of(ends[bad], case, name, bad)
+    chosen = [p for p in ends[bad] if p.case == case and p.metric == name]
+    unit, direction = chosen[0].unit, chosen[0].direction
+    at_good, at_bad = _processes(ends[good], case, name), _processes(ends[bad], case, name)
+    step = compare(at_good, at_bad, direction=direction, policy=policy, alpha=alpha)
+    if step.verdict not in ("regressed", "improved"):
+        ci = (
+            f" [{(step.ci_low - 1) * 100:+.1f}%, {(step.ci_high - 1) * 100:+.1f}%]"
+            if step.ci_low is not None and step.ci_high is not None
+            else ""
+        )
         raise CommitbenchError(
-            f"{case} {name}: {good[:12]} and {bad[:12]} differ by {step.change * 100:+.1f}% "
-            f"({step.verdict}); there is no step to bisect"
+            f"{case} {name}: {good[:12]} and {bad[:12]} measured interleaved differ by "
+            f"{step.change * 100:+.1f}%{ci} ({step.verdict}); there is no step to bisect"
         )
     progress(
-        f"{case} {name}: {describe(step.base, series.unit)} at {good[:12]} → "
-        f"{describe(step.head, series.unit)} at {bad[:12]}; "
+        f"{case} {name}: {describe(step.base, unit)} at {good[:12]} → "
+        f"{describe(step.head, unit)} at {bad[:12]}; "
         f"{plural(len(candidates), 'first-parent commit')}, "
         f"about {search.steps_needed(len(candidates))} to measure"
     )
 
-    def measure(i: int) -> float:
-        value = series.value(candidates[i])
-        progress(f"  {candidates[i][:12]} {describe(value, series.unit)}")
-        return value
+    def judge(i: int) -> search.Probe:
+        sha = candidates[i]
+        fresh = lab.measure(sha, cases=frozenset({case}), again=True, processes=processes)
+        mine = _processes(fresh, case, name)
+        if not mine:
+            raise CommitbenchError(f"{case} has no {name!r} result at {sha[:12]}")
+        side = place(at_good, at_bad, mine, direction, policy, alpha)
+        value = compare(at_good, mine, direction=direction, policy=policy, alpha=alpha).head
+        progress(f"  {sha[:12]} {describe(value, unit)}: {side}")
+        return search.Probe(i, value, side)
 
-    first, probes = search.bisect(len(candidates), step.base, step.head, measure)
+    first, probes = search.search(len(candidates), judge)
+    stopped = None
+    if first is None:
+        last = probes[-1]
+        sha = candidates[last.index]
+        if last.side in ("outside", "between"):
+            where = "outside the range" if last.side == "outside" else "between the levels"
+            stopped = (
+                f"{sha[:12]} measured {describe(last.value, unit)}, {where} of "
+                f"{good[:12]} ({describe(step.base, unit)}) and {bad[:12]} "
+                f"({describe(step.head, unit)}): more than one step, or the machine changed; "
+                "no first commit is named"
+            )
+        else:
+            stopped = (
+                f"{sha[:12]} measured {describe(last.value, unit)}: its processes tell "
+                f"neither level apart; measure with more --processes (now {processes}); "
+                "no first commit is named"
+            )
     return BisectResult(
-        case, name, series.unit, tuple(candidates), step, candidates[first], tuple(probes)
+        case,
+        name,
+        unit,
+        tuple(candidates),
+        step,
+        candidates[first] if first is not None else None,
+        tuple(probes),
+        stopped,
     )
+
+
+def place(
+    good: Sequence[Process],
+    bad: Sequence[Process],
+    probe: Sequence[Process],
+    direction: str,
+    policy: Policy,
+    alpha: float,
+) -> str:
+    """'good', 'bad', 'between', 'outside' or 'undecided': where a probe's processes lie against the
+    two ends' (see the module docstring)."""
+    vs_good = compare(good, probe, direction=direction, policy=policy, alpha=alpha)
+    vs_bad = compare(bad, probe, direction=direction, policy=policy, alpha=alpha)
+    differs_good = vs_good.p_value is not None and vs_good.p_value < alpha
+    differs_bad = vs_bad.p_value is not None and vs_bad.p_value < alpha
+    if differs_good and differs_bad:
+        low, high = sorted((vs_good.base, vs_bad.base))
+        return "between" if low <= vs_good.head <= high else "outside"
+    if differs_bad:
+        return "good"
+    if differs_good:
+        return "bad"
+    return "undecided"

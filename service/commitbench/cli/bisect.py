@@ -13,6 +13,8 @@ from commitbench.cli.common import (
     globals_from,
     info,
     pass_env_option,
+    policies_from,
+    processes_option,
     profile_option,
     timeout_option,
     warn,
@@ -39,6 +41,12 @@ from commitbench.store import open_store
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @pass_env_option
+@processes_option(gate.DEFAULT_PROCESSES)
+@click.option(
+    "--policy",
+    metavar="STAT:N%",
+    help="Minimum step [default: [tool.commitbench] policy, or median:5%].",
+)
 @trace_option
 @global_options
 def bisect_command(
@@ -52,13 +60,16 @@ def bisect_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    processes: int,
+    policy: str | None,
     trace: bool,
     db: str | None,
     results: Path | None,
     as_json: bool,
 ) -> int:
-    """Binary search over the first-parent commits between GOOD and BAD, measuring only
-    what is missing, for the first commit where CASE's metric stepped."""
+    """Binary search over the first-parent commits between GOOD and BAD for the first
+    commit where CASE's metric stepped: both ends measured again interleaved first, each
+    probe in --processes fresh processes; exit 1 when a probe cannot be placed."""
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
     repository = Repository(repo)
@@ -88,12 +99,30 @@ def bisect_command(
             candidates,
             case,
             metric,
+            processes=processes,
+            policy=policies_from(policy, ()).for_case(case),
             progress=info if not g.json else lambda _: None,
             describe=fmt_value,
         )
     finally:
         if engine is not None:
             engine.dispose()
+    if found.first_bad is None:
+        if g.json:
+            emit_json(
+                {
+                    "case": case,
+                    "metric": found.metric,
+                    "good": g_sha,
+                    "bad": b_sha,
+                    "first_bad": None,
+                    "stopped": found.stopped,
+                    "probes": _probes(found, candidates),
+                }
+            )
+        else:
+            click.echo(f"bisect stopped: {found.stopped}")
+        return 1
     culprit = repository.commit_info(found.first_bad)
     if g.json:
         emit_json(
@@ -106,12 +135,13 @@ def bisect_command(
                 "subject": culprit.subject,
                 "good_value": found.step.base,
                 "bad_value": found.step.head,
-                "probes": [
-                    {"sha": candidates[p.index], "value": p.value, "side": p.side}
-                    for p in found.probes
-                ],
+                "probes": _probes(found, candidates),
             }
         )
     else:
         click.echo(f"first bad commit: {culprit.sha} {culprit.subject or ''}")
     return 0
+
+
+def _probes(found: gate.BisectResult, candidates: list[str]) -> list[dict[str, object]]:
+    return [{"sha": candidates[p.index], "value": p.value, "side": p.side} for p in found.probes]

@@ -11,14 +11,17 @@ from pathlib import Path
 import click
 
 from commitbench.analysis import gate
+from commitbench.analysis.compare import unreachable, unreachable_line
 from commitbench.cli import explaining
 from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
     info,
+    max_processes_option,
     pass_env_option,
     policies_from,
+    processes_option,
     profile_option,
     say,
     timeout_option,
@@ -58,10 +61,13 @@ from commitbench.store import open_store
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
-    default=2,
+    default=gate.DEFAULT_PROCESSES,
     show_default=True,
-    help="Interleaved BASE/HEAD re-measurements that confirm a regression.",
+    help="Interleaved BASE/HEAD re-measurements (one fresh process per side each, at "
+    "least --processes) that confirm a regression.",
 )
+@processes_option(gate.DEFAULT_PROCESSES)
+@max_processes_option
 @markdown_option
 @policy_options
 @trace_option
@@ -78,6 +84,8 @@ def check_command(
     setup: str | None,
     pass_env: tuple[str, ...],
     rounds: int,
+    processes: int,
+    max_processes: int,
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -121,6 +129,8 @@ def check_command(
             policies,
             alpha=alpha,
             rounds=rounds,
+            processes=processes,
+            max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
         # Why each confirmed regression happened, from the profiles (check --trace, or an
@@ -147,11 +157,29 @@ def check_command(
         if result.suspects:
             show(
                 result.confirmation,
-                f"confirmation, {plural(rounds, 'interleaved round')}",
+                f"confirmation, {plural(max(rounds, processes), 'interleaved round')}",
                 as_markdown=as_markdown,
                 as_json=False,
                 every_row=True,  # an unconfirmed suspect shows why: its fresh samples
             )
         explaining.show_all(why, b, h, as_markdown=as_markdown)
         say(f"check {title}: {result.summary}")
+    line = unreachable_line(
+        unreachable(
+            [
+                (
+                    r.case,
+                    r.metric,
+                    r.comparison.spread,
+                    min(r.comparison.processes_base, r.comparison.processes_head),
+                )
+                for r in result.rows
+                if r.comparison.spread is not None
+            ],
+            policies,
+            alpha=alpha,
+        )
+    )
+    if line is not None:
+        warn(line)
     return result.exit_code

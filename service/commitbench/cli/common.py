@@ -68,6 +68,33 @@ profile_option = click.option(
     show_default=True,
     help="auto: full on a machine with a GPU, smoke otherwise.",
 )
+
+
+def processes_option(default: int) -> Callable[[F], F]:
+    """--processes: fresh worker processes per case (per side, interleaved A B A B, where
+    two commits are decided): the unit of repetition of the statistics."""
+    return click.option(
+        "--processes",
+        type=click.IntRange(min=1),
+        default=default,
+        show_default=True,
+        help="Fresh worker processes per case (per commit, interleaved, where two commits "
+        "are compared); the statistics repeat at this level.",
+    )
+
+
+def max_processes_option(fn: F) -> F:
+    from commitbench.analysis.gate import DEFAULT_MAX_PROCESSES
+
+    return click.option(
+        "--max-processes",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_PROCESSES,
+        show_default=True,
+        help="Ambiguous rows get more interleaved processes, up to this many per side.",
+    )(fn)
+
+
 timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),

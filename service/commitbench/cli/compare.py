@@ -1,4 +1,5 @@
-"""`commitbench compare BASE HEAD`: what changed between two measured commits."""
+"""`commitbench compare BASE HEAD`: what changed between two measured commits; with
+`--measure`, both measured now, interleaved at the process level (analysis.gate)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from commitbench.analysis import gate
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.cli.common import (
@@ -15,17 +17,28 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
+    info,
+    max_processes_option,
     open_reading_store,
+    pass_env_option,
     policies_from,
+    processes_option,
+    profile_option,
     stdout,
+    timeout_option,
+    warn,
 )
+from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import PointFilter
 from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
-from commitbench.runner.vcs import Repository
-from commitbench.store import ReadStore
+from commitbench.runner.environ import check_pass_env
+from commitbench.runner.lab import RunnerLab
+from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.vcs import Repository, RevSpec
+from commitbench.store import ReadStore, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,7 +49,7 @@ def policy_options(fn: F) -> F:
         type=click.FloatRange(0, 1, min_open=True),
         default=DEFAULT_ALPHA,
         show_default=True,
-        help="Significance level of the Mann-Whitney U test.",
+        help="Significance level of the test on per-process values (Welch's t).",
     )(fn)
     fn = click.option(
         "--threshold",
@@ -73,14 +86,13 @@ def load_rows(
     metrics: tuple[str, ...] = (),
 ) -> list[Row]:
     where = PointFilter(repository=repo.id, shas=[base, head])
-    values = store.series_points(where)
     rows = compare_commits(
-        [p for p in values if p.sha == base],
-        [p for p in values if p.sha == head],
-        store.points(where),
-        policies_from(policy, thresholds),
-        alpha=alpha,
+        base, head, store.points(where), policies_from(policy, thresholds), alpha=alpha
     )
+    return _chosen(rows, metrics, base, head)
+
+
+def _chosen(rows: list[Row], metrics: tuple[str, ...], base: str, head: str) -> list[Row]:
     if rows:
         check_metrics(metrics, (r.metric for r in rows), f"at both {base[:12]} and {head[:12]}")
     return [r for r in rows if r.metric in metrics] if metrics else timed(rows)
@@ -92,6 +104,44 @@ def timed(rows: list[Row]) -> list[Row]:
     return [r for r in rows if not is_profile(r.metric)]
 
 
+def measure_rows(
+    g: Any,
+    repo: Path,
+    base: str,
+    head: str,
+    policy: str | None,
+    thresholds: tuple[str, ...],
+    alpha: float,
+    metrics: tuple[str, ...],
+    run: dict[str, Any],
+    processes: int,
+    max_processes: int,
+) -> list[Row]:
+    """`--measure`: both commits measured now, interleaved, and compared alone."""
+    policies = policies_from(policy, thresholds)
+    options = RunOptions(repo=repo, revs=RevSpec((base, head)), **run)
+    store, engine = open_store(g.settings.db, g.settings.results, warn)
+    try:
+        runner = Runner(
+            options, store, spool=g.settings.results if engine else None, events=Quiet()
+        )
+        runner.plan()  # bad input fails here, before anything is measured
+        rows = gate.measure_and_compare(
+            RunnerLab(runner, store),
+            base,
+            head,
+            policies,
+            alpha=alpha,
+            processes=processes,
+            max_processes=max_processes,
+            progress=info if not g.json else lambda _: None,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
+    return _chosen(rows, metrics, base, head)
+
+
 @click.command("compare")
 @click.argument("base")
 @click.argument("head")
@@ -99,6 +149,20 @@ def timed(rows: list[Row]) -> list[Row]:
     "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Only this metric.")
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Measure both commits now, interleaved (A B A B ..., one fresh process per side "
+    "per round), and compare those measurements alone.",
+)
+@processes_option(gate.DEFAULT_PROCESSES)
+@max_processes_option
+@click.option("--benches", metavar="PATH", help="With --measure: as for `run`.")
+@click.option("--filter", "pattern", metavar="PATTERN", help="With --measure: as for `run`.")
+@profile_option
+@timeout_option
+@click.option("--setup", metavar="CMD", help="With --measure: as for `run`.")
+@pass_env_option
 @markdown_option
 @policy_options
 @global_options
@@ -107,6 +171,15 @@ def compare_command(
     head: str,
     repo: Path,
     metrics: tuple[str, ...],
+    measure: bool,
+    processes: int,
+    max_processes: int,
+    benches: str | None,
+    pattern: str | None,
+    profile: str,
+    timeout: float,
+    setup: str | None,
+    pass_env: tuple[str, ...],
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -120,6 +193,22 @@ def compare_command(
     g = globals_from(db, results, as_json)
     repository = Repository(repo)
     b, h = repository.sha(base), repository.sha(head)
+    if measure:
+        run = {
+            "benches": benches,
+            "filter": pattern,
+            "profile": profile,
+            "timeout_s": timeout,
+            "setup": setup,
+            "pass_env": check_pass_env(pass_env),
+        }
+        rows = measure_rows(
+            g, repo, b, h, policy, thresholds, alpha, metrics, run, processes, max_processes
+        )
+        if not rows:
+            raise CommitbenchError(f"no case measured ok at both {b[:12]} and {h[:12]}")
+        show(rows, f"{b[:12]} → {h[:12]} (measured now)", as_markdown=as_markdown, as_json=g.json)
+        return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
     store, engine = open_reading_store(g)
     try:
         rows = load_rows(store, repository, b, h, policy, thresholds, alpha, metrics)

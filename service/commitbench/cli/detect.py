@@ -9,8 +9,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from commitbench.analysis.regressions import findings, step_of
-from commitbench.analysis.series import build
+from commitbench.analysis.regressions import detect_all, step_of
 from commitbench.cli.common import (
     check_metrics,
     emit_json,
@@ -29,6 +28,8 @@ from commitbench.runner.vcs import Repository
 from commitbench.store import open_engine
 from commitbench.store import regressions as table
 from commitbench.store.tables import REGRESSION_STATES
+
+_KIND_STYLE = {"regression": "red", "improvement": "green", "contention": "yellow"}
 
 
 @click.command("detect")
@@ -97,35 +98,35 @@ def detect_command(
         points = store.series_points(PointFilter(repository=repository))
         if points:
             check_metrics(metrics, (p.metric for p in points), f"in {store.location}")
-        for s in build(points, metrics=metrics, by_line=True):
-            for f in findings(
-                list(s.medians),
-                s.direction,
-                p_max=p_max,
-                window=window,
-                min_effect=policies.for_case(s.case).threshold,
-            ):
-                row_id = None
-                if f.kind == "regression":
-                    row_id = store.save_regression(s, step_of(f))
-                found.append(
-                    {
-                        "id": row_id,
-                        "kind": f.kind,
-                        "case": s.case,
-                        "metric": s.metric,
-                        "machine": s.machine_label,
-                        "branch": s.branch,
-                        "profile": s.profile,
-                        "sha": s.shas[f.index],
-                        "subject": s.subjects[f.index],
-                        "before": f.before,
-                        "after": f.after,
-                        "change_pct": f.change * 100,
-                        "p_value": f.p_value,
-                        "fixed_by": s.shas[f.fixed_by] if f.fixed_by is not None else None,
-                    }
-                )
+        for s, f in detect_all(
+            points,
+            metrics=metrics,
+            min_effect=lambda case: policies.for_case(case).threshold,
+            p_max=p_max,
+            window=window,
+        ):
+            row_id = None
+            if f.kind == "regression":
+                row_id = store.save_regression(s, step_of(f))
+            found.append(
+                {
+                    "id": row_id,
+                    "kind": f.kind,
+                    "case": s.case,
+                    "metric": s.metric,
+                    "machine": s.machine_label,
+                    "branch": s.branch,
+                    "profile": s.profile,
+                    "sha": s.shas[f.index],
+                    "subject": s.subjects[f.index],
+                    "before": f.before,
+                    "after": f.after,
+                    "change_pct": f.change * 100,
+                    "p_value": f.p_value,
+                    "fixed_by": s.shas[f.fixed_by] if f.fixed_by is not None else None,
+                    "contended": f.contended,
+                }
+            )
     finally:
         if engine is not None:
             engine.dispose()
@@ -150,8 +151,10 @@ def detect_command(
                 if r["fixed_by"]
                 else ("open" if r["kind"] == "regression" else "")
             )
+            if r["kind"] == "contention":
+                state = f"{plural(r['contended'], 'commit')} under contention: not a regression"
             out.add_row(
-                Text(r["kind"], style="red" if r["kind"] == "regression" else "green"),
+                Text(r["kind"], style=_KIND_STYLE[r["kind"]]),
                 Text(printable(r["case"])),
                 r["metric"],
                 Text(r["machine"]),

@@ -8,11 +8,14 @@ from typing import Any
 
 import click
 
+from commitbench.analysis.compare import result_spreads, unreachable, unreachable_line
 from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
     pass_env_option,
+    policies_from,
+    processes_option,
     profile_option,
     rev_spec,
     say,
@@ -117,6 +120,7 @@ from commitbench.store import open_store
     show_default=True,
     help="One worker per bench module, or per case.",
 )
+@processes_option(1)
 @trace_option
 @global_options
 def run_command(
@@ -138,6 +142,7 @@ def run_command(
     first_parent: bool,
     quick: bool,
     isolate: str,
+    processes: int,
     trace: bool,
     db: str | None,
     results: Path | None,
@@ -153,6 +158,7 @@ def run_command(
     """
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
+    policies = policies_from(None, ())  # for the noise warning; a bad one fails here
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
     spec = rev_spec(revs, since, max_count, first_parent)
@@ -172,6 +178,7 @@ def run_command(
         branch=branch,
         trigger=trigger,
         isolate=isolate,
+        processes=processes,
         quick=quick,
         pass_env=passed,
         trace=trace_iterations(trace),
@@ -193,9 +200,14 @@ def run_command(
     if pattern is not None and not any(o.matched or o.results for o in outcomes):
         where = benches or "the built-in suite"
         raise ConfigError(f"no case matches --filter {pattern!r} in {where}")
-    return report(
+    code = report(
         outcomes, "nothing recorded (--quick)" if quick else store.location, as_json=g.json
     )
+    measured = [r for o in outcomes for r in o.results]
+    line = unreachable_line(unreachable(result_spreads(measured, policies, processes), policies))
+    if line is not None:
+        warn(line)
+    return code
 
 
 def report(outcomes: list[CommitOutcome], location: str, *, as_json: bool) -> int:

@@ -12,13 +12,25 @@ from commitbench.analysis.compare import Row
 from commitbench.cli.progress import fmt_value
 from commitbench.model.text import printable
 
-_STYLE = {"regressed": "bold red", "improved": "green", "noisy": "yellow", "unchanged": "dim"}
+_STYLE = {"regressed": "bold red", "improved": "green", "ambiguous": "yellow", "unchanged": "dim"}
 _MARK = {
     "regressed": "🔴 regressed",
     "improved": "🟢 improved",
-    "noisy": "🟡 noisy",
+    "ambiguous": "🟡 ambiguous",
     "unchanged": "unchanged",
 }
+
+
+def _spread(r: Row) -> str:
+    """The between-process spread and the processes behind each side: '±1.2% 3/3'."""
+    c = r.comparison
+    counts = f"{c.processes_base}/{c.processes_head}"
+    return counts if c.spread is None else f"±{c.spread * 100:.1f}% {counts}"
+
+
+def _verdict(r: Row) -> str:
+    note = r.comparison.note
+    return f"{r.comparison.verdict} ({note})" if note else r.comparison.verdict
 
 
 def _ci(r: Row) -> str:
@@ -35,7 +47,17 @@ def _p(r: Row) -> str:
 
 def rich_table(rows: Sequence[Row], title: str) -> Table:
     table = Table(
-        "case", "metric", "machine", "base", "head", "change", "95% CI", "p", "verdict", title=title
+        "case",
+        "metric",
+        "machine",
+        "base",
+        "head",
+        "change",
+        "95% CI",
+        "p",
+        "processes",
+        "verdict",
+        title=title,
     )
     for r in rows:
         c = r.comparison
@@ -48,9 +70,14 @@ def rich_table(rows: Sequence[Row], title: str) -> Table:
             f"{c.change * 100:+.1f}%",
             _ci(r),
             _p(r),
-            Text(c.verdict, style=_STYLE[c.verdict]),
+            _spread(r),
+            Text(_verdict(r), style=_STYLE[c.verdict]),
         )
     return table
+
+
+def _md_note(r: Row) -> str:
+    return f" ({_md(r.comparison.note)})" if r.comparison.note else ""
 
 
 def _md(text: str) -> str:
@@ -69,13 +96,14 @@ def markdown(rows: Sequence[Row], title: str, *, every_row: bool = False) -> str
     ]
     shown = [r for r in rows if every_row or r.comparison.verdict != "unchanged"]
     header = [
-        "| case | metric | machine | base | head | change | 95% CI | p | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| case | metric | machine | base | head | change | 95% CI | p | processes | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     body = [
         f"| `{_md(printable(r.case))}` | {_md(r.metric)} | {_md(r.machine_label)} | "
         f"{fmt_value(r.comparison.base, r.unit)} | {fmt_value(r.comparison.head, r.unit)} | "
-        f"{r.comparison.change * 100:+.1f}% | {_ci(r)} | {_p(r)} | {_MARK[r.comparison.verdict]} |"
+        f"{r.comparison.change * 100:+.1f}% | {_ci(r)} | {_p(r)} | {_spread(r)} | "
+        f"{_MARK[r.comparison.verdict]}{_md_note(r)} |"
         for r in shown
     ]
     if body:
@@ -83,7 +111,8 @@ def markdown(rows: Sequence[Row], title: str, *, every_row: bool = False) -> str
     policies = sorted({str(r.comparison.policy) for r in rows})
     hidden = len(rows) - len(shown)
     lines.append(
-        f"Policy: {', '.join(policies) or 'median:5%'}; Mann-Whitney U on raw samples"
+        f"Policy: {', '.join(policies) or 'median:5%'}; Welch's t on log per-process values "
+        "(processes: between-process spread, BASE/HEAD processes)"
         + (f"; {hidden} unchanged rows not shown." if hidden else ".")
     )
     return "\n".join(lines) + "\n"
@@ -108,6 +137,13 @@ def rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "p_value": r.comparison.p_value,
             "verdict": r.comparison.verdict,
             "policy": str(r.comparison.policy),
+            "processes_base": r.comparison.processes_base,
+            "processes_head": r.comparison.processes_head,
+            "spread": r.comparison.spread,
+            "more_processes": r.comparison.more,
+            "flagged_processes": r.comparison.flagged,
+            "calibration_adjusted": r.comparison.adjusted,
+            "note": r.comparison.note,
         }
         for r in rows
     ]

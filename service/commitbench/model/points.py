@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from commitbench.model.records import samples_by_process
 from commitbench.model.stats import percentile
 
 
@@ -42,6 +43,12 @@ class Point:
     samples: tuple[float, ...]
     n: int  # samples the result's statistics came from (metrics.n)
     first_parent: str | None  # the commit's first parent (None for a root commit)
+    # The worker process of each sample (records.MetricRecord.processes); None: one.
+    processes: tuple[int, ...] | None = None
+
+    def by_process(self) -> dict[int, tuple[float, ...]]:
+        """The samples of each worker process of this result."""
+        return samples_by_process(self.samples, self.processes)
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,8 @@ def series_order(p: SeriesPoint) -> tuple[object, ...]:
 def commit_values(points: Iterable[Point]) -> list[SeriesPoint]:
     """Series points from result-level points: the definition that the SQL view
     `series_points` repeats (store.views). The unit of repetition is the result (one
-    run's result of the case); issue 13 will make it the process, here and there."""
+    run's result of the case). The verdicts of compare, check and bisect repeat at the
+    level of the worker process instead (analysis.twolevel); this value is what trends show."""
     groups: dict[tuple[str, ...], list[Point]] = {}
     for p in points:
         if p.median is None:

@@ -185,12 +185,20 @@ class MetricRecord:
     ci_high: float | None = None
     samples: tuple[float, ...] | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
+    # The worker process (0, 1, ... within the result) each sample came from, parallel to
+    # `samples`; None: one process (what was recorded before issue 13).
+    processes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise RecordError("metric name is empty")
         checks.text(self.name, "metric name")
         checks.text(self.unit, f"metric {self.name}: unit")
+        if self.processes is not None:
+            if self.samples is None or len(self.processes) != len(self.samples):
+                raise RecordError(f"metric {self.name}: processes do not match the samples")
+            if any(p < 0 for p in self.processes):
+                raise RecordError(f"metric {self.name}: negative process index")
         _one_of(self.direction, DIRECTIONS, f"metric {self.name}: direction")
         checks.integer(self.n, f"metric {self.name}: n", INT4)
         if self.n < 0:
@@ -223,6 +231,7 @@ class MetricRecord:
         direction: str = "lower",
         properties: Mapping[str, Any] | None = None,
         keep_samples: bool = True,
+        processes: Sequence[int] | None = None,
     ) -> MetricRecord:
         """The summary of `samples` (model/stats.py); the samples themselves are kept
         unless `keep_samples` is false (sampler summaries: device_samples has them)."""
@@ -243,12 +252,31 @@ class MetricRecord:
             ci_high=ci[1] if ci else None,
             samples=stats.samples if keep_samples else None,
             properties=dict(properties or {}),
+            processes=tuple(processes) if keep_samples and processes is not None else None,
         )
 
+    def by_process(self) -> dict[int, tuple[float, ...]]:
+        """The samples of each process (one process, 0, for data recorded before)."""
+        return samples_by_process(self.samples or (), self.processes)
 
-# Column order of a metric in the stores (after the result reference).
+
+# Column order of a metric in the stores (after the result reference); the last three
+# (samples, properties, processes) need their own encoding in each store.
 METRIC_FIELDS = tuple(f.name for f in dataclasses.fields(MetricRecord))
 _STATISTICS = ("mean", "median", "stddev", "min", "max", "ci_low", "ci_high")
+
+
+def samples_by_process(
+    samples: Sequence[float], processes: Sequence[int] | None
+) -> dict[int, tuple[float, ...]]:
+    """Raw samples grouped by the process they came from, in the order of the processes'
+    first samples; without processes every sample is process 0's."""
+    if processes is None:
+        return {0: tuple(samples)} if samples else {}
+    out: dict[int, list[float]] = {}
+    for value, process in zip(samples, processes, strict=True):
+        out.setdefault(process, []).append(value)
+    return {p: tuple(v) for p, v in out.items()}
 
 
 class Window(NamedTuple):

@@ -14,6 +14,7 @@ from pathlib import Path
 from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.analysis.series import build
+from commitbench.model import state
 from commitbench.model.points import PointFilter, Series, SeriesPoint
 from commitbench.model.profile import CATEGORIES, SHARE_PREFIX, is_profile
 from commitbench.model.records import DeviceSample, RunData, case_matches
@@ -30,7 +31,8 @@ body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:22px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eee;
 text-align:left}code{font-size:12px}.regressed{color:#c00;font-weight:bold}.improved{color:#080}
-.noisy{color:#a60}.unchanged{color:#888}figure{margin:12px 0}figcaption{font-size:12px;color:#555}
+.noisy,.ambiguous{color:#a60}.unchanged{color:#888}figure{margin:12px 0}
+figcaption{font-size:12px;color:#555}
 img{max-width:100%}
 """
 
@@ -74,10 +76,16 @@ def latest_comparison(
     results = store.points(
         PointFilter(repository=newest.repository, shas=[base, head], machine=newest.machine)
     )
+    chosen = {(p.case, p.metric) for p in mine}
     rows = compare_commits(
-        [p for p in mine if p.sha == base],
-        [p for p in mine if p.sha == head],
-        [r for r in results if r.profile == newest.profile],
+        base,
+        head,
+        [
+            r
+            for r in results
+            if (r.profile == newest.profile and (r.case, r.metric) in chosen)
+            or state.is_state(r.metric)  # the calibration the model reads
+        ],
         policies,
     )
     return f"{base[:12]} → {head[:12]} on {newest.machine_label} ({newest.profile})", rows
@@ -280,17 +288,21 @@ def _rows(rows: Sequence[Row]) -> str:
             else f"[{(c.ci_low - 1) * 100:+.1f}%, {(c.ci_high - 1) * 100:+.1f}%]"
         )
         p = "" if c.p_value is None else f"{c.p_value:.2g}"
+        spread = "" if c.spread is None else f"±{c.spread * 100:.1f}% "
+        verdict = f"{c.verdict} ({c.note})" if c.note else c.verdict
         factor, unit = plots.scale([c.base, c.head], r.unit)
         cells.append(
             f"<tr><td><code>{html.escape(printable(r.case))}</code></td><td>{html.escape(r.metric)}</td>"
             f"<td>{c.base / factor:.4g} {html.escape(unit)}</td>"
             f"<td>{c.head / factor:.4g} {html.escape(unit)}</td>"
             f"<td>{c.change * 100:+.1f}%</td>"
-            f"<td>{ci}</td><td>{p}</td><td class='{c.verdict}'>{c.verdict}</td></tr>"
+            f"<td>{ci}</td><td>{p}</td>"
+            f"<td>{spread}{c.processes_base}/{c.processes_head}</td>"
+            f"<td class='{c.verdict}'>{html.escape(verdict)}</td></tr>"
         )
     head = (
         "<tr><th>case</th><th>metric</th><th>base</th><th>head</th><th>change</th>"
-        "<th>95% CI</th><th>p</th><th>verdict</th></tr>"
+        "<th>95% CI</th><th>p</th><th>processes</th><th>verdict</th></tr>"
     )
     return f"<table>{head}{''.join(cells)}</table>"
 

@@ -28,10 +28,18 @@ class RunnerLab:
         return self.runner.profile_for(self.machine)
 
     def measure(
-        self, sha: str, *, cases: frozenset[str] | None = None, again: bool = False
+        self,
+        sha: str,
+        *,
+        cases: frozenset[str] | None = None,
+        again: bool = False,
+        processes: int = 1,
     ) -> list[Point]:
         self.runner.options = replace(
-            self._options, cases=cases if cases is not None else self._options.cases, force=again
+            self._options,
+            cases=cases if cases is not None else self._options.cases,
+            force=again,
+            processes=processes,
         )
         (outcome,) = self.runner.run([sha])
         return self._points(outcome)
@@ -71,6 +79,7 @@ class RunnerLab:
                 samples=x.samples or (),
                 n=x.n,
                 first_parent=commit.parents[0] if commit.parents else None,
+                processes=x.processes,
             )
             for r in outcome.results
             if _ok(r)

@@ -16,7 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,12 +30,14 @@ from commitbench.model.records import (
     CaseKey,
     CommitInfo,
     MachineInfo,
+    MetricRecord,
     RecordedKey,
     ResultRecord,
     RunHeader,
     RunInfo,
     utcnow,
 )
+from commitbench.model.stats import Stats
 from commitbench.model.text import storable
 from commitbench.runner import liveness, machine
 from commitbench.runner.environ import bench_environment
@@ -88,6 +90,11 @@ class RunOptions:
     retry_failed: bool = False  # measure again the cases whose latest result failed
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
     trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
+    processes: int = 1  # fresh worker processes per case, one after another (issue 13)
+
+    def __post_init__(self) -> None:
+        if self.processes < 1:
+            raise ValueError("processes must be >= 1")
 
 
 @dataclass
@@ -409,35 +416,45 @@ class Runner:
                 return
         if wanted is None:
             wanted = sorted(selection.cases or ())
-        runs = run_module(
-            module,
-            options,
-            observer=_Tell(sampler, self.events),
-            only=wanted if selection.narrowed else [],
-            skip=sorted(done),
-        )
-        finished: list[tuple[ResultRecord, ProcessState | None]] = []
+        before = frozenset(done)
+        k = 1 if self.options.quick else self.options.processes
+        finished: dict[str, list[tuple[ResultRecord, ProcessState | None]]] = {}
         try:
-            for run in runs:
-                label = run.result.case.label
-                if label in done:
-                    # A module that fails to import is reported once per commit; and a
-                    # case another module's worker reported (bench code can forge a plan
-                    # when it is imported: runner/protocol.py) keeps its first result.
-                    continue
-                done.add(label)  # and later modules' workers are told to skip it
-                result = sampler.annotate(run)
-                self.events.case_finished(result)  # shown now, recorded with the module
-                finished.append((result, run.process))
+            for _ in range(k):  # each pass starts fresh workers: one process per case
+                runs = run_module(
+                    module,
+                    options,
+                    observer=_Tell(sampler, self.events),
+                    only=wanted if selection.narrowed else [],
+                    skip=sorted(before),
+                )
+                seen: set[str] = set()
+                for run in runs:
+                    label = run.result.case.label
+                    if label in before or label in seen:
+                        # A module that fails to import is reported once per commit; and
+                        # a case another module's worker reported (bench code can forge a
+                        # plan when it is imported: runner/protocol.py) keeps its first
+                        # result.
+                        continue
+                    seen.add(label)
+                    done.add(label)  # and later modules' workers are told to skip it
+                    result = sampler.annotate(run)
+                    if k == 1:
+                        self.events.case_finished(result)  # shown now, recorded below
+                    finished.setdefault(label, []).append((result, run.process))
         finally:
             # Every worker of the module has ended (or Ctrl-C stopped it: what finished
             # is kept, with the calibration known so far): each result gets its worker's
-            # calibration at start and end. The unit is written at once anyway.
-            for result, process in finished:
-                calibrated = with_calibration(result, process)
+            # calibration at start and end, and a case measured in several processes
+            # becomes one result whose samples keep their process. The unit is written
+            # at once anyway.
+            for processes in finished.values():
+                calibrated = [with_calibration(result, process) for result, process in processes]
+                one = calibrated[0] if k == 1 else merge_processes(calibrated)
                 if self._traces:
-                    calibrated = self._traces.attach(calibrated)
-                self._record(recorder, out, calibrated, shown=True)
+                    one = self._traces.attach(one)
+                self._record(recorder, out, one, shown=k == 1)
         if out.run_id is not None:  # the recorder opens with the first result
             recorder.flush()
             if self._traces is not None:  # the profiles' files, beside their results
@@ -506,6 +523,76 @@ class Runner:
             duration_s=time.perf_counter() - t0,
             started_at=started,
         )
+
+
+def merge_processes(results: Sequence[ResultRecord]) -> ResultRecord:
+    """One case's results from k worker processes as one result: each metric's samples
+    concatenated in process order, each sample tagged with its process (0, 1, ...), and
+    the summary recomputed. A process that did not finish ok makes the result that
+    status, with the process named in the error (what it measured is not split off)."""
+    first = results[0]
+    for i, r in enumerate(results):
+        if r.status != "ok":
+            named = r.error and r.status != "skipped"
+            return replace(
+                r,
+                error=f"process {i + 1} of {len(results)}: {r.error}" if named else r.error,
+                duration_s=_total(results),
+                started_at=first.started_at,
+            )
+    metrics = []
+    for m in first.metrics:
+        same = [x for r in results for x in r.metrics if x.name == m.name]
+        if len(same) != len(results):
+            continue  # not measured in every process: not comparable across them
+        if all(x.samples is not None for x in same):
+            samples = [s for x in same for s in (x.samples or ())]
+            processes = [i for i, x in enumerate(same) for _ in x.samples or ()]
+            if samples:
+                metrics.append(
+                    MetricRecord.from_samples(
+                        m.name,
+                        samples,
+                        unit=m.unit,
+                        direction=m.direction,
+                        properties=m.properties,
+                        processes=processes,
+                    )
+                )
+                continue
+        metrics.append(_merged_summary(same))
+    return replace(
+        first,
+        duration_s=_total(results),
+        metrics=tuple(metrics),
+        device_samples=tuple(s for r in results for s in r.device_samples),
+    )
+
+
+def _total(results: Sequence[ResultRecord]) -> float | None:
+    durations = [r.duration_s for r in results if r.duration_s is not None]
+    return sum(durations) if durations else None
+
+
+def _merged_summary(same: Sequence[MetricRecord]) -> MetricRecord:
+    """A metric kept without samples (a sampler's summary): the median of the processes'
+    medians, the extremes of their extremes, nothing claimed about spread."""
+    first = same[0]
+    medians = [x.median for x in same if x.median is not None]
+    means = [x.mean for x in same if x.mean is not None]
+    lows = [x.min for x in same if x.min is not None]
+    highs = [x.max for x in same if x.max is not None]
+    return MetricRecord(
+        name=first.name,
+        unit=first.unit,
+        direction=first.direction,
+        n=sum(x.n for x in same),
+        mean=sum(means) / len(means) if len(means) == len(same) else None,
+        median=Stats.of(medians).median if medians else None,
+        min=min(lows) if lows else None,
+        max=max(highs) if highs else None,
+        properties=first.properties,
+    )
 
 
 def _is_module_file(path: str | None) -> bool:

@@ -1,6 +1,6 @@
 """CSV store: the embedded default, and the spool when the database goes away.
 
-Layout (format "commitbench-csv", version 2; csvformat.py says what changed)::
+Layout (format "commitbench-csv", version 3; csvformat.py says what changed)::
 
     RESULTS/<run uuid>/manifest.json          run, commit, machine, parts, end
     RESULTS/<run uuid>/results-0001.csv       one part per recorded unit
@@ -53,12 +53,12 @@ from commitbench.store.csvformat import (
     FORMAT_NAME,
     FORMAT_VERSION,
     MANIFEST,
-    METRIC_HEADER,
     RESULT_HEADER,
     SAMPLE_HEADER,
     commit_to_json,
     machine_to_json,
     manifest_checksum,
+    metric_header,
     run_to_json,
 )
 from commitbench.store.csvread import (
@@ -182,6 +182,8 @@ class CsvStore:
         result_rows: list[tuple[Any, ...]] = []
         metric_rows: list[tuple[Any, ...]] = []
         sample_rows: list[tuple[Any, ...]] = []
+        # A run begun by an older commitbench keeps its version: before 3, no processes.
+        with_processes = manifest["version"] >= 3
         for key, r in enumerate(results, start=first):
             result_rows.append(
                 (
@@ -198,16 +200,21 @@ class CsvStore:
             metric_rows.extend(
                 (
                     key,
-                    *m.row()[:-2],
+                    *m.row()[:-3],
                     None if m.samples is None else _json(list(m.samples)),
                     _json(dict(m.properties)),
+                    *(
+                        [None if m.processes is None else _json(list(m.processes))]
+                        if with_processes
+                        else []
+                    ),
                 )
                 for m in r.metrics
             )
             sample_rows.extend((key, *s) for s in r.device_samples)
         files = (
             (f"results-{seq:04d}.csv", RESULT_HEADER, result_rows),
-            (f"metrics-{seq:04d}.csv", METRIC_HEADER, metric_rows),
+            (f"metrics-{seq:04d}.csv", metric_header(manifest["version"]), metric_rows),
             (f"device_samples-{seq:04d}.csv", SAMPLE_HEADER, sample_rows),
         )
         part: dict[str, Any] = {}

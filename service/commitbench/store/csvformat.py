@@ -6,8 +6,10 @@ See commitbench.store.csv for the layout; csv.py writes it and csvread.py reads 
 Versions: 1, the first; 2 adds `checksum` to the manifest (sha256 of the manifest's
 canonical JSON without that field), so an edited commit, profile or run id is caught as
 an edited CSV file is. The files of the two versions are the same, and a reader reads
-both (version 1 has no checksum to check). A new version goes into READABLE_VERSIONS
-with what tells it apart.
+both (version 1 has no checksum to check); 3 adds the metrics column `processes` (the
+worker process of each raw sample, a JSON list parallel to `samples`, issue 13): files
+of the versions before it have no such column and read as one process. A new version
+goes into READABLE_VERSIONS with what tells it apart.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from commitbench.model.records import (
 )
 
 FORMAT_NAME = "commitbench-csv"
-FORMAT_VERSION = 2  # what this commitbench writes
-READABLE_VERSIONS = frozenset({1, 2})  # what it reads
+FORMAT_VERSION = 3  # what this commitbench writes
+READABLE_VERSIONS = frozenset({1, 2, 3})  # what it reads
 CHECKSUM_SINCE = 2  # manifests of this version and later carry `checksum`
 MANIFEST = "manifest.json"
 
@@ -55,6 +57,14 @@ RESULT_HEADER = (
     "started_at",
 )
 METRIC_HEADER = ("result_key", *METRIC_FIELDS)
+# Before version 3: no processes column (every sample is process 0's).
+METRIC_HEADER_V1 = tuple(c for c in METRIC_HEADER if c != "processes")
+
+
+def metric_header(version: int) -> tuple[str, ...]:
+    return METRIC_HEADER if version >= 3 else METRIC_HEADER_V1
+
+
 SAMPLE_HEADER = ("result_key", *DeviceSample._fields)
 
 

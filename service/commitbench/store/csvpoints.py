@@ -62,6 +62,7 @@ def _csv_points(root: Path, where: PointFilter) -> Iterator[Point]:
                 samples=m.samples or (),
                 n=m.n,
                 first_parent=h.commit.parents[0] if h.commit.parents else None,
+                processes=m.processes,
             )
 
 

@@ -48,12 +48,12 @@ from commitbench.store.csvformat import (
     MAX_FILE_BYTES,
     MAX_LINE_CHARS,
     MAX_MANIFEST_BYTES,
-    METRIC_HEADER,
     READABLE_VERSIONS,
     RESULT_HEADER,
     SAMPLE_HEADER,
     header_from_json,
     manifest_checksum,
+    metric_header,
     parse_datetime,
 )
 
@@ -248,6 +248,15 @@ def _float_list(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    values = json.loads(text)
+    if not isinstance(values, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values
+    ):
+        raise ValueError("not a list of integers")
+    return tuple(values)
+
+
 def _object(text: str) -> dict[str, Any]:
     value = json.loads(text)
     if not isinstance(value, dict):
@@ -345,6 +354,7 @@ def _metric(r: _Reader, line: int, row: Mapping[str, str]) -> MetricRecord:
             n=r.value(line, "n", row["n"], int),
             samples=r.value(line, "samples", row["samples"], _float_list),
             properties=r.value(line, "properties", row["properties"], _object) or {},
+            processes=r.value(line, "processes", row.get("processes", ""), _int_list),
             **numbers,
         )
     except (RecordError, TypeError) as exc:
@@ -353,7 +363,7 @@ def _metric(r: _Reader, line: int, row: Mapping[str, str]) -> MetricRecord:
 
 def _read_part(r: _Reader, part: Mapping[str, Any]) -> tuple[ResultRecord, ...]:
     metrics: dict[int, list[MetricRecord]] = {}
-    for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
+    for line, row in r.rows(part.get("metrics"), metric_header(r.version)):
         key = r.value(line, "result_key", row["result_key"], int)
         metrics.setdefault(key, []).append(_metric(r, line, row))
     samples: dict[int | None, list[DeviceSample]] = {}
@@ -427,7 +437,7 @@ def read_ok_metrics(
         for line, row in r.rows(part.get("results"), RESULT_HEADER):
             if row["status"] == "ok" and case in (None, row["case_label"]):
                 wanted[r.value(line, "result_key", row["result_key"], int)] = row["case_label"]
-        for line, row in r.rows(part.get("metrics"), METRIC_HEADER):
+        for line, row in r.rows(part.get("metrics"), metric_header(r.version)):
             if metric not in (None, row["name"]):
                 continue
             label = wanted.get(r.value(line, "result_key", row["result_key"], int))

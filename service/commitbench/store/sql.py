@@ -84,6 +84,7 @@ _METRIC_TYPES = (
     "float8",
     "float8[]",
     "jsonb",
+    "int4[]",
 )
 _SAMPLE_TYPES = (
     "uuid",
@@ -439,12 +440,14 @@ class SqlStore:
         raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]
     ) -> None:
         rows = [
-            # samples and properties (the last two fields) need their database types.
+            # samples, properties and processes (the last three fields) need their
+            # database types.
             (
                 result_id,
-                *m.row()[:-2],
+                *m.row()[:-3],
                 list(m.samples) if m.samples is not None else None,
                 Jsonb(dict(m.properties)),
+                list(m.processes) if m.processes is not None else None,
             )
             for result_id, record in new
             for m in record.metrics

@@ -41,6 +41,7 @@ def sql_points(engine: Engine, where: PointFilter) -> list[Point]:
             Metric.ci_high,
             Metric.samples,
             Metric.n,
+            Metric.processes,
             Commit.parents[1].label("first_parent"),
         )
         .select_from(Metric)
@@ -85,6 +86,7 @@ def sql_points(engine: Engine, where: PointFilter) -> list[Point]:
                 samples=tuple(r.samples or ()),
                 n=r.n,
                 first_parent=r.first_parent,
+                processes=tuple(r.processes) if r.processes is not None else None,
             )
             for r in conn.execute(query)
         ]

@@ -143,6 +143,7 @@ def _load_results(conn: Session, run_id: uuid.UUID) -> list[ResultRecord]:
                 ci_high=m.ci_high,
                 samples=tuple(m.samples) if m.samples is not None else None,
                 properties=m.properties,
+                processes=tuple(m.processes) if m.processes is not None else None,
             )
         )
     samples: dict[int | None, list[DeviceSample]] = {}

@@ -203,6 +203,9 @@ class Metric(Base):
     samples: Mapped[list[float] | None] = mapped_column(ARRAY(Float(53)))
     # How it was measured (e.g. {"l2_flush": true, "warmup": 3}).
     properties: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # The worker process of each sample (parallel to samples); NULL: one process
+    # (migration 0006; everything recorded before it).
+    processes: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
 
     __table_args__ = (
         UniqueConstraint("result_id", "name"),
@@ -211,6 +214,9 @@ class Metric(Base):
         CheckConstraint("stddev IS NULL OR stddev >= 0", name="stddev_non_negative"),
         CheckConstraint("min IS NULL OR max IS NULL OR min <= max", name="min_le_max"),
         CheckConstraint("samples IS NULL OR cardinality(samples) = n", name="samples_match_n"),
+        CheckConstraint(
+            "processes IS NULL OR cardinality(processes) = n", name="processes_match_n"
+        ),
         Index("ix_metrics_name", "name"),
     )
 

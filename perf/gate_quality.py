@@ -1,0 +1,403 @@
+"""How often `check` and `compare --measure` are right, on real measurements (issue 13).
+
+Not a test: it builds a temporary git repository whose commits scale real workloads by
+exact factors, measures pairs of commits with commitbench's own Runner and decisions
+(analysis.gate.check, the CI gate, and analysis.gate.measure_and_compare, `compare
+--measure`), and prints how the verdicts came out against the truth.
+
+Workloads (each scaled by an integer repeat count, so a step is exactly the factor):
+- cpu (default): four pure-Python loops (arithmetic, hashing, sorting, bytes), each
+  repeated REPS times per call; commits 1.00, 1.00, 1.05, 1.10 (REPS 200, 200, 210, 220).
+- cuda (--device cuda): launch-bound (1,000 tiny add_ launches), matmul (bf16 4096x4096,
+  100 products), memory-bound (100 in-place passes over 256 MB); commits 1.00, 1.00, 1.03,
+  1.05, 1.10 (counts 1000/100 times the factor).
+
+Scenarios:
+- A/A: the two 1.00 commits (same code, different commits). With --load (the default on
+  CPU) a busy-loop subprocess is started or stopped at random (seeded) before each run,
+  so the machine's load changes between the interleaved processes. Wrong verdict:
+  regressed or improved.
+- A/B: 1.00 against each larger factor, quiet. Found: regressed; wrong: improved.
+Commands alternate between check (its gate decision: a suspect counts as found
+only when the interleaved confirmation confirms it) and compare --measure. Coverage: the
+share of 95% intervals of the ratio that contain the true factor.
+
+    .venv/bin/python perf/gate_quality.py                       # CPU, this machine
+    .venv/bin/python perf/gate_quality.py --device cuda --out /tmp/gq --aa 10 --ab 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from commitbench.analysis import gate
+from commitbench.analysis.compare import Policies, Policy, Row
+from commitbench.cli.progress import Quiet
+from commitbench.model.points import Point
+from commitbench.runner.lab import RunnerLab
+from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.vcs import RevSpec
+from commitbench.store.csv import CsvStore
+
+CPU_SCALES = (1.00, 1.00, 1.05, 1.10)
+GPU_SCALES = (1.00, 1.00, 1.03, 1.05, 1.10)
+
+CPU_BENCH = """\
+import hashlib
+
+import commitbench as cb
+import work
+
+DATA = list(range(2000, 0, -1))
+BLOCK = bytes(range(256)) * 16
+
+
+def arith():
+    x = 0
+    for i in range(300):
+        x += i * i
+    return x
+
+
+def hashing():
+    return hashlib.sha256(BLOCK).digest()
+
+
+def sorting():
+    return sorted(DATA[:300])
+
+
+def joining():
+    return b"".join(BLOCK[i : i + 64] for i in range(0, 1024, 64))
+
+
+UNITS = {"arith": arith, "hash": hashing, "sort": sorting, "bytes": joining}
+
+
+@cb.bench(params={"kind": sorted(UNITS)})
+def step(ctx: cb.Context, kind: str) -> None:
+    unit, reps = UNITS[kind], work.REPS
+
+    def call():
+        for _ in range(reps):
+            unit()
+
+    ctx.time("time", call, budget_s=0.3)
+"""
+
+GPU_BENCH = """\
+import commitbench as cb
+import work
+
+
+@cb.bench(params={"kind": ["launch", "matmul", "memory"]}, requires=("cuda",))
+def step(ctx: cb.Context, kind: str) -> None:
+    import torch
+
+    n = work.COUNTS[kind]
+    if kind == "launch":
+        x = torch.zeros(16, device="cuda")
+
+        def call():
+            for _ in range(n):
+                x.add_(1.0)
+    elif kind == "matmul":
+        a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+
+        def call():
+            for _ in range(n):
+                torch.mm(a, b)
+    else:
+        x = torch.zeros(64 * 2**20, device="cuda")  # 256 MB of float32
+
+        def call():
+            for _ in range(n):
+                x.add_(1.0)
+    ctx.time("time", call, budget_s=1.0)
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_DATE": "2026-11-30T08:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-11-30T08:00:00Z",
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return done.stdout.strip()
+
+
+def build_repo(root: Path, device: str) -> list[str]:
+    """One commit per scale; returns the shas, oldest first."""
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "perf@example.com")
+    git(repo, "config", "user.name", "perf")
+    (repo / "benches").mkdir()
+    (repo / "benches" / "load.py").write_text(GPU_BENCH if device == "cuda" else CPU_BENCH)
+    shas = []
+    for i, scale in enumerate(GPU_SCALES if device == "cuda" else CPU_SCALES):
+        if device == "cuda":
+            counts = {"launch": round(1000 * scale), "matmul": round(100 * scale)}
+            counts["memory"] = round(100 * scale)
+            (repo / "work.py").write_text(f"SCALE = {scale!r}\nCOUNTS = {counts!r}\n")
+        else:
+            (repo / "work.py").write_text(f"SCALE = {scale!r}\nREPS = {round(200 * scale)}\n")
+        (repo / "README").write_text(f"commit {i}\n")  # A/A commits differ, code does not
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"scale {scale}")
+        shas.append(git(repo, "rev-parse", "HEAD"))
+    return shas
+
+
+class Load:
+    """A busy-loop child process, started and stopped on demand (ours alone)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.switches = 0
+
+    def set(self, on: bool) -> None:
+        if on and self.proc is None:
+            self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            self.switches += 1
+        elif not on and self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+            self.switches += 1
+
+
+class LoadedLab:
+    """RunnerLab whose every measurement may start or stop the background load first."""
+
+    def __init__(self, lab: RunnerLab, load: Load | None, rng: random.Random) -> None:
+        self.lab, self.load, self.rng = lab, load, rng
+
+    def measure(
+        self,
+        sha: str,
+        *,
+        cases: frozenset[str] | None = None,
+        again: bool = False,
+        processes: int = 1,
+    ) -> list[Point]:
+        if self.load is not None:
+            self.load.set(self.rng.random() < 0.5)
+        return self.lab.measure(sha, cases=cases, again=again, processes=processes)
+
+    def recorded(self, shas: Sequence[str], *, case: str | None = None) -> list[Point]:
+        return self.lab.recorded(shas, case=case)
+
+
+@dataclass
+class Tally:
+    name: str
+    truth: float
+    verdicts: dict[str, int] = field(default_factory=dict)
+    covered: int = 0
+    with_interval: int = 0
+    seconds: float = 0.0
+    commands: int = 0
+
+    @property
+    def comparisons(self) -> int:
+        return sum(self.verdicts.values())
+
+    def add(self, verdict: str, row: Row) -> None:
+        self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
+        c = row.comparison
+        if c.ci_low is not None and c.ci_high is not None:
+            self.with_interval += 1
+            self.covered += c.ci_low <= self.truth <= c.ci_high
+
+    @property
+    def wrong(self) -> int:
+        if self.truth == 1.0:
+            return self.verdicts.get("regressed", 0) + self.verdicts.get("improved", 0)
+        return self.verdicts.get("improved", 0)
+
+
+def one(
+    root: Path,
+    repo: Path,
+    base: str,
+    head: str,
+    *,
+    use_check: bool,
+    processes: int,
+    max_processes: int,
+    policies: Policies,
+    load: Load | None,
+    rng: random.Random,
+    tally: Tally,
+) -> None:
+    results = Path(tempfile.mkdtemp(dir=root))  # nothing recorded: everything measured
+    options = RunOptions(repo=repo, revs=RevSpec((base, head)), benches="benches", trigger="ci")
+    store = CsvStore(results)
+    runner = Runner(options, store, spool=None, events=Quiet())
+    lab = LoadedLab(RunnerLab(runner, store), load, rng)
+    t0 = time.perf_counter()
+    try:
+        if use_check:
+            result = gate.check(
+                lab,
+                base,
+                head,
+                policies,
+                processes=processes,
+                rounds=processes,
+                max_processes=max_processes,
+            )
+            confirmation = {(r.case, r.metric): r for r in result.confirmation}
+            for row in result.rows:
+                if row.metric != "time":
+                    continue
+                again = confirmation.get((row.case, row.metric))
+                tally.add(again.comparison.verdict if again else row.comparison.verdict, row)
+        else:
+            rows = gate.measure_and_compare(
+                lab, base, head, policies, processes=processes, max_processes=max_processes
+            )
+            for row in rows:
+                if row.metric == "time":
+                    tally.add(row.comparison.verdict, row)
+    finally:
+        if load is not None:
+            load.set(False)
+    tally.seconds += time.perf_counter() - t0
+    tally.commands += 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--aa", type=int, default=26, help="A/A commands (cases each)")
+    parser.add_argument("--ab", type=int, default=6, help="commands per A/B factor")
+    parser.add_argument("--processes", type=int, default=gate.DEFAULT_PROCESSES)
+    parser.add_argument("--max-processes", type=int, default=gate.DEFAULT_MAX_PROCESSES)
+    parser.add_argument("--policy", help="minimum effect [median:5%%; median:3%% on cuda]")
+    parser.add_argument("--load", choices=("on", "off"), help="[on for cpu, off for cuda]")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--out", type=Path, help="directory for gate_quality.txt and .json")
+    args = parser.parse_args(argv)
+    policy = Policy.parse(args.policy or ("median:3%" if args.device == "cuda" else "median:5%"))
+    policies = Policies(policy)
+    use_load = (args.load or ("off" if args.device == "cuda" else "on")) == "on"
+    rng = random.Random(args.seed)
+    load = Load() if use_load else None
+    with tempfile.TemporaryDirectory(prefix="gate-quality-") as tmp:
+        root = Path(tmp)
+        shas = build_repo(root, args.device)
+        scales = GPU_SCALES if args.device == "cuda" else CPU_SCALES
+        aa = "A/A" + (" load on/off" if use_load else "")
+        plan = [(aa, 1.0, shas[0], shas[1], load, args.aa)]
+        for sha, scale in zip(shas[2:], scales[2:], strict=True):
+            plan.append(
+                (f"A/B +{(scale - 1) * 100:.0f}% quiet", scale, shas[1], sha, None, args.ab)
+            )
+        tallies = [
+            Tally(f"{name}, {mode}", truth)
+            for name, truth, *_ in plan
+            for mode in ("check", "compare")
+        ]
+        started = time.perf_counter()
+        try:
+            for i, (_, _, base, head, busy, count) in enumerate(plan):
+                for k in range(count):
+                    tally = tallies[2 * i + k % 2]
+                    one(
+                        root,
+                        root / "repo",
+                        base,
+                        head,
+                        use_check=k % 2 == 0,
+                        processes=args.processes,
+                        max_processes=args.max_processes,
+                        policies=policies,
+                        load=busy,
+                        rng=rng,
+                        tally=tally,
+                    )
+                    print(f"  {tally.name}: {tally.verdicts}", file=sys.stderr, flush=True)
+        finally:
+            if load is not None:
+                load.set(False)
+        total = time.perf_counter() - started
+    text = report(args, policy, tallies, total, load)
+    print(text)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gate_quality.txt").write_text(text + "\n")
+        (args.out / "gate_quality.json").write_text(
+            json.dumps([t.__dict__ for t in tallies], indent=1) + "\n"
+        )
+    return 0
+
+
+def report(
+    args: argparse.Namespace, policy: Policy, tallies: list[Tally], total: float, load: Load | None
+) -> str:
+    tallies = [t for t in tallies if t.comparisons]
+    lines = [
+        f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
+        f"--processes {args.processes} --max-processes {args.max_processes} --seed {args.seed}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs"
+        + (" (shared with other agents' work: noisy)" if args.device == "cpu" else ""),
+        f"policy {policy}, alpha 0.01, {args.processes} processes per side, interleaved; "
+        "commands alternate check (gate decision after confirmation) and compare --measure",
+    ]
+    if load is not None:
+        lines.append(f"background load switched {load.switches} times (a busy-loop process)")
+    lines.append("")
+    head = (
+        f"{'scenario, decision':<30}{'cases':>6}{'regr':>6}{'impr':>6}{'unch':>6}{'ambig':>6}"
+        f"{'wrong':>7}{'found':>8}{'cover':>8}{'s/cmd':>8}{'s/case':>8}"
+    )
+    lines += [head, "-" * len(head)]
+    for t in tallies:
+        n = t.comparisons or 1
+        found = "" if t.truth == 1.0 else f"{t.verdicts.get('regressed', 0) / n * 100:.0f}%"
+        cover = f"{t.covered / t.with_interval * 100:.0f}%" if t.with_interval else "-"
+        lines.append(
+            f"{t.name:<30}{t.comparisons:>6}{t.verdicts.get('regressed', 0):>6}"
+            f"{t.verdicts.get('improved', 0):>6}{t.verdicts.get('unchanged', 0):>6}"
+            f"{t.verdicts.get('ambiguous', 0):>6}{t.wrong:>7}{found:>8}{cover:>8}"
+            f"{t.seconds / max(t.commands, 1):>8.1f}{t.seconds / n:>8.1f}"
+        )
+    aa = [t for t in tallies if t.truth == 1.0]
+    lines += [
+        "",
+        f"wrong verdicts: {sum(t.wrong for t in tallies)} of "
+        f"{sum(t.comparisons for t in tallies)} case comparisons "
+        f"({sum(t.wrong for t in aa)} of {sum(t.comparisons for t in aa)} A/A). found: "
+        "share called regressed (check: after its confirmation). cover: share of 95% "
+        "intervals (of those with one) containing the true factor; for check, the "
+        "interval of its first comparison. s/cmd: seconds per check or compare --measure "
+        "of all cases; s/case: per case comparison",
+        f"total {total:.0f} s",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
