@@ -27,6 +27,10 @@ class CsvFormatError(CommitbenchError):
     """A results directory that commitbench cannot read back faithfully."""
 
 
+class ForeignFormatError(CommitbenchError):
+    """A pytest-benchmark or asv file that commitbench cannot import faithfully."""
+
+
 class RevisionError(CommitbenchError):
     """A revision that does not name a commit of the repository (the user's input)."""
 

@@ -60,20 +60,68 @@ def export_command(
 
 @click.command("import")
 @click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "pytest-benchmark", "asv"]),
+    default="csv",
+    show_default=True,
+    help="csv: commitbench's results; pytest-benchmark: a --benchmark-json FILE; "
+    "asv: asv's results directory.",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="pytest-benchmark, asv: the clone the commits are read from [default: .].",
+)
+@click.option(
+    "--repository",
+    metavar="URL",
+    default=None,
+    help="pytest-benchmark, asv: the repository's name, to import without a clone.",
+)
+@click.option(
+    "--commit",
+    metavar="SHA",
+    default=None,
+    help="pytest-benchmark: record for this commit (a file without one, or a dirty one).",
+)
 @global_options
-def import_command(path: Path, db: str | None, results: Path | None, as_json: bool) -> int:
-    """Load CSV results (a results directory or one run directory) into the database.
+def import_command(
+    path: Path,
+    fmt: str,
+    repo: Path | None,
+    repository: str | None,
+    commit: str | None,
+    db: str | None,
+    results: Path | None,
+    as_json: bool,
+) -> int:
+    """Load results into the database: commitbench's CSV (a results directory or one run
+    directory), a pytest-benchmark JSON file or an asv results directory.
 
     Everything is validated before anything is written; importing twice adds nothing.
     """
     g = globals_from(db, results, as_json)
+    if fmt == "csv" and (repo or repository or commit):
+        raise ConfigError("--repo, --repository and --commit are for pytest-benchmark and asv")
     engine = open_engine(require_db(g))
+    progress = None if g.json else lambda p: info(f"importing {p}")
     try:
-        summary = transfer.import_runs(
-            SqlStore(engine),
-            path,
-            progress=None if g.json else lambda p: info(f"importing {p}"),
-        )
+        if fmt == "csv":
+            summary = transfer.import_runs(SqlStore(engine), path, progress=progress)
+        else:
+            from commitbench.importers import load  # git and the readers: only here
+
+            summary = load.import_foreign(
+                SqlStore(engine),
+                fmt,
+                path,
+                load.commits_from(repo, repository),
+                commit=commit,
+                progress=progress,
+            )
     finally:
         engine.dispose()
     if g.json:

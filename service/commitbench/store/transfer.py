@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from commitbench.errors import CsvFormatError
+from commitbench.errors import CommitbenchError, CsvFormatError
 from commitbench.model.records import RunData
 from commitbench.store import artifacts
 from commitbench.store.csv import CsvStore, find_runs, read_run
@@ -36,31 +36,46 @@ def import_runs(
     or file already there is left as it is."""
     runs: list[tuple[Path, RunData]] = [(folder, read_run(folder)) for folder in find_runs(path)]
     files = [_files_of(folder, data) for folder, data in runs]
+    return write_runs(
+        store, [(str(folder), data) for folder, data in runs], progress=progress, files=files
+    )
+
+
+def write_runs(
+    store: SqlStore,
+    runs: Sequence[tuple[str, RunData]],
+    *,
+    progress: Callable[[Path], None] | None = None,
+    error: type[CommitbenchError] = CsvFormatError,
+    files: Sequence[Sequence[artifacts.ArtifactFile]] | None = None,
+) -> ImportSummary:
+    """Write validated runs (each named by where it was read), and their checked profile
+    files (`files`, one list per run), in one transaction, all or nothing; a run, result
+    or file already there is left as it is. A row the database refuses after all rolls
+    everything back and raises `error` naming the run's source."""
     seen = added = kept = 0
-    folder = Path(path)
+    where = ""
     try:
         with store.one_transaction() as tx:
-            for folder, data in runs:
+            for where, data in runs:
                 run_id = data.header.run.id
                 if progress:
-                    progress(folder)
+                    progress(Path(where))
                 tx.open_run(data.header)
                 for unit in data.units:
                     seen += len(unit)
                     added += tx.write_unit(run_id, unit)
                 if data.end is not None:
                     tx.finish_run(run_id, data.end)
-            for (run_folder, data), found in zip(runs, files, strict=True):
-                folder = run_folder  # named if the database refuses a row
+            for (run_where, data), found in zip(runs, files or [], strict=False):
+                where = run_where  # named if the database refuses a row
                 # Read as they are written, each checked again: memory holds one file.
                 kept += tx.save_artifacts(data.header.run.id, (f.read() for f in found))
     except (DataError, IntegrityError) as exc:
         # Validation is meant to leave nothing for the database to refuse; if it does,
         # the whole import is rolled back and the run is named.
         reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-        raise CsvFormatError(
-            f"{folder}: refused by the database ({reason}); nothing was imported"
-        ) from None
+        raise error(f"{where}: refused by the database ({reason}); nothing was imported") from None
     return ImportSummary(
         runs=len(runs), results_seen=seen, results_added=added, artifacts_added=kept
     )
