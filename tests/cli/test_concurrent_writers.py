@@ -182,12 +182,23 @@ def test_two_concurrent_checks_record_each_measurement_once(
     db_env: str, engine: Engine, tmp_path: Path
 ) -> None:
     """`check` measures through the same store: two checks of the same pair at once
-    (unchanged, so no confirmation rounds) record base and head once."""
+    record base and head once. One process per side and no extension: a check's first
+    round measures only what is missing (its later rounds, extensions and confirmation
+    re-measure on purpose, which adds results by design)."""
     g, (base, head) = _repo(tmp_path / "repo", commits=2)
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     procs = [
-        _start(g.path, db_env, barrier, f"c{i}", 2, base, head, command="check") for i in range(2)
+        _start(
+            g.path,
+            db_env,
+            barrier,
+            f"c{i}",
+            2,
+            *("--processes", "1", "--max-processes", "1", base, head),
+            command="check",
+        )
+        for i in range(2)
     ]
     reports = _finish(procs)
 

@@ -122,7 +122,7 @@ def test_a_file_without_raw_data_keeps_pytest_benchmarks_statistics(  # type: ig
               "--repo", str(pb_project.repo.path), "--json")  # fmt: skip
     assert (out.code, json.loads(out.out)) == (
         0,
-        {"runs": 1, "results_seen": 4, "results_added": 4},
+        {"runs": 1, "results_seen": 4, "results_added": 4, "artifacts_added": 0},
     )
     raw = by_case(pb_project.load(pb_project.stats_only))
     for label, m in metrics(engine).items():
