@@ -17,15 +17,13 @@ from commitbench.cli.common import (
     processes_option,
     profile_option,
     timeout_option,
-    warn,
 )
+from commitbench.cli.measuring import measuring
 from commitbench.cli.profiles import trace_iterations, trace_option
-from commitbench.cli.progress import Quiet, fmt_value
+from commitbench.cli.progress import fmt_value
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.lab import RunnerLab
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.runner import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
-from commitbench.store import open_store
 
 
 @click.command("bisect")
@@ -86,14 +84,9 @@ def bisect_command(
         pass_env=passed,
         trace=trace_iterations(trace),
     )
-    store, engine = open_store(g.settings.db, g.settings.results, warn)
-    try:
-        runner = Runner(
-            options, store, spool=g.settings.results if engine else None, events=Quiet()
-        )
-        runner.plan()
+    with measuring(g, options) as (lab, _):
         found = gate.bisect(
-            RunnerLab(runner, store),
+            lab,
             g_sha,
             b_sha,
             candidates,
@@ -104,9 +97,6 @@ def bisect_command(
             progress=info if not g.json else lambda _: None,
             describe=fmt_value,
         )
-    finally:
-        if engine is not None:
-            engine.dispose()
     if found.first_bad is None:
         if g.json:
             emit_json(

@@ -28,17 +28,15 @@ from commitbench.cli.common import (
     warn,
 )
 from commitbench.cli.compare import markdown_option, policy_options, show, timed
+from commitbench.cli.measuring import measuring
 from commitbench.cli.profiles import trace_iterations, trace_option
-from commitbench.cli.progress import Quiet
 from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.lab import RunnerLab
 from commitbench.runner.profiles import explain_cases
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.runner import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
-from commitbench.store import open_store
 
 
 @click.command("check")
@@ -116,14 +114,9 @@ def check_command(
         pass_env=passed,
         trace=trace_iterations(trace),
     )
-    store, engine = open_store(g.settings.db, g.settings.results, warn)
-    try:
-        runner = Runner(
-            options, store, spool=g.settings.results if engine else None, events=Quiet()
-        )
-        runner.plan()  # bad input fails here, before anything is measured
+    with measuring(g, options) as (lab, store):
         result = gate.check(
-            RunnerLab(runner, store),
+            lab,
             b,
             h,
             policies,
@@ -136,9 +129,6 @@ def check_command(
         # Why each confirmed regression happened, from the profiles (check --trace, or an
         # earlier run --trace) at both commits.
         why = explain_cases(store, repository.id, b, h, [r.case for r in result.confirmed])
-    finally:
-        if engine is not None:
-            engine.dispose()
     title = f"{b[:12]} → {h[:12]}"
     if g.json:
         emit_json(

@@ -26,19 +26,17 @@ from commitbench.cli.common import (
     profile_option,
     stdout,
     timeout_option,
-    warn,
 )
-from commitbench.cli.progress import Quiet
+from commitbench.cli.measuring import measuring
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import PointFilter
 from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.lab import RunnerLab
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.runner import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
-from commitbench.store import ReadStore, open_store
+from commitbench.store import ReadStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,14 +118,9 @@ def measure_rows(
     """`--measure`: both commits measured now, interleaved, and compared alone."""
     policies = policies_from(policy, thresholds)
     options = RunOptions(repo=repo, revs=RevSpec((base, head)), **run)
-    store, engine = open_store(g.settings.db, g.settings.results, warn)
-    try:
-        runner = Runner(
-            options, store, spool=g.settings.results if engine else None, events=Quiet()
-        )
-        runner.plan()  # bad input fails here, before anything is measured
+    with measuring(g, options) as (lab, _):
         rows = gate.measure_and_compare(
-            RunnerLab(runner, store),
+            lab,
             base,
             head,
             policies,
@@ -136,9 +129,6 @@ def measure_rows(
             max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
-    finally:
-        if engine is not None:
-            engine.dispose()
     return _chosen(rows, metrics, base, head)
 
 
