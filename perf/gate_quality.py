@@ -27,7 +27,9 @@ share of 95% intervals of the ratio that contain the true factor.
 
 On a GPU box each command (check or compare --measure of the three workloads) starts at
 least 6 worker processes that import torch; split long runs with --aa 0, --ab 0 and
---steps (each invocation prints its own table) to fit a time limit.
+--steps (each invocation prints its own table), or give --deadline SECONDS: commands run
+round-robin over the scenarios (A/A, each step, again) and the report in --out is
+rewritten after each, so a run stopped at its deadline has figures for every scenario.
 """
 
 from __future__ import annotations
