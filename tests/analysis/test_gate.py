@@ -37,8 +37,9 @@ class PlainLab:
     processes that differ by SPREAD; recorded(): every run recorded at the commits (as
     both stores read them back)."""
 
-    def __init__(self, now: dict[str, dict[str, tuple[float, ...]]]) -> None:
+    def __init__(self, now: dict[str, dict[str, tuple[float, ...]]], metric: str = "time") -> None:
         self.now = now
+        self.metric = metric
         self.runs: list[list[Point]] = []
         self.calls: list[tuple[str, frozenset[str] | None, bool]] = []
         self.started: dict[str, int] = {}  # processes started per commit
@@ -108,7 +109,7 @@ class PlainLab:
             n=len(samples),
             first_parent=None,
             case=case,
-            metric="time",
+            metric=self.metric,
             unit="ms",
             direction="lower",
             median=None,
@@ -171,6 +172,17 @@ def test_a_regression_that_interleaving_confirms_fails_the_gate() -> None:
     assert (result.exit_code, result.summary) == (1, "1 regression confirmed")
     assert len(lab.calls) == 2 * 3 + 2 * 4
     assert lab.calls[:2] == [(BASE, None, False), (HEAD, None, False)]  # then A B A B
+
+
+def test_a_profile_metric_that_regressed_never_fails_the_gate() -> None:
+    """profile.* (where the time went, from --trace) explains a change; a 20% step in it
+    is shown as regressed but is no suspect: nothing is confirmed, the gate passes."""
+    now = {BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}}
+    lab = PlainLab(now, metric="profile.time_per_iter")
+    result = gate.check(lab, BASE, HEAD, Policies(), rounds=4, processes=3)
+    assert verdicts(result.rows) == [(MATMUL, "regressed", 1.2, 3, 3)]
+    assert (result.suspects, result.confirmation, result.exit_code) == ([], [], 0)
+    assert len(lab.calls) == 2 * 3  # the interleaved rounds, no confirmation
 
 
 def test_one_process_per_side_is_never_a_suspect() -> None:
