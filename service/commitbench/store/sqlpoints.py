@@ -4,7 +4,10 @@ view)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, Select, select
+from typing import Any, TypeVar, Unpack
+
+from sqlalchemy import ColumnElement, Engine, Select, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from commitbench.model.points import (
     Point,
@@ -15,6 +18,33 @@ from commitbench.model.points import (
 )
 from commitbench.store.tables import Case, Commit, Machine, Metric, Result, Run
 from commitbench.store.views import series_points as sp
+
+Q = TypeVar("Q", bound=Select[Unpack[tuple[Any, ...]]])
+# A column of a table (ORM attribute) or of the series_points view.
+Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+
+def _narrowed(
+    query: Q,
+    where: PointFilter,
+    repository: Column,
+    sha: Column,
+    case: Column,
+    metric: Column,
+) -> Q:
+    """`query` kept to what `where` names, on the columns that hold each (the machine is
+    always machines.fingerprint)."""
+    if where.repository is not None:
+        query = query.where(repository == where.repository)
+    if where.shas is not None:
+        query = query.where(sha.in_(list(where.shas)))
+    if where.case is not None:
+        query = query.where(case == where.case)
+    if where.metric is not None:
+        query = query.where(metric == where.metric)
+    if where.machine is not None:
+        query = query.where(Machine.fingerprint == where.machine)
+    return query
 
 
 def sql_points(engine: Engine, where: PointFilter) -> list[Point]:
@@ -53,16 +83,7 @@ def sql_points(engine: Engine, where: PointFilter) -> list[Point]:
         .where(Result.status == "ok")
         .order_by(Commit.committed_at, Run.started_at, Case.label, Metric.name)
     )
-    if where.repository is not None:
-        query = query.where(Commit.repository == where.repository)
-    if where.shas is not None:
-        query = query.where(Commit.sha.in_(list(where.shas)))
-    if where.case is not None:
-        query = query.where(Case.label == where.case)
-    if where.metric is not None:
-        query = query.where(Metric.name == where.metric)
-    if where.machine is not None:
-        query = query.where(Machine.fingerprint == where.machine)
+    query = _narrowed(query, where, Commit.repository, Commit.sha, Case.label, Metric.name)
     with engine.connect() as conn:
         return [
             Point(
@@ -96,16 +117,7 @@ def sql_series_points(engine: Engine, where: PointFilter) -> list[SeriesPoint]:
     query: Select[tuple[object, ...]] = select(
         sp, Machine.fingerprint, Machine.gpu_name, Machine.gpu_count, Machine.cpu_model
     ).join(Machine, Machine.id == sp.c.machine_id)
-    if where.repository is not None:
-        query = query.where(sp.c.repository == where.repository)
-    if where.shas is not None:
-        query = query.where(sp.c.sha.in_(list(where.shas)))
-    if where.case is not None:
-        query = query.where(sp.c.case_label == where.case)
-    if where.metric is not None:
-        query = query.where(sp.c.metric == where.metric)
-    if where.machine is not None:
-        query = query.where(Machine.fingerprint == where.machine)
+    query = _narrowed(query, where, sp.c.repository, sp.c.sha, sp.c.case_label, sp.c.metric)
     with engine.connect() as conn:
         out = [
             SeriesPoint(
