@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from commitbench.analysis import gate
@@ -99,7 +99,7 @@ def step(ctx: cb.Context, kind: str) -> None:
         for _ in range(reps):
             unit()
 
-    ctx.time("time", call, budget_s=0.3)
+    ctx.time("time", call, budget_s=BUDGET)
 """
 
 GPU_BENCH = """\
@@ -131,7 +131,7 @@ def step(ctx: cb.Context, kind: str) -> None:
         def call():
             for _ in range(n):
                 x.add_(1.0)
-    ctx.time("time", call, budget_s=1.0)
+    ctx.time("time", call, budget_s=BUDGET)
 """
 
 
@@ -151,7 +151,7 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def build_repo(root: Path, device: str) -> list[str]:
+def build_repo(root: Path, device: str, budget: float) -> list[str]:
     """One commit per scale; returns the shas, oldest first."""
     repo = root / "repo"
     repo.mkdir()
@@ -159,7 +159,8 @@ def build_repo(root: Path, device: str) -> list[str]:
     git(repo, "config", "user.email", "perf@example.com")
     git(repo, "config", "user.name", "perf")
     (repo / "benches").mkdir()
-    (repo / "benches" / "load.py").write_text(GPU_BENCH if device == "cuda" else CPU_BENCH)
+    bench = GPU_BENCH if device == "cuda" else CPU_BENCH
+    (repo / "benches" / "load.py").write_text(bench.replace("BUDGET", repr(budget)))
     shas = []
     for i, scale in enumerate(GPU_SCALES if device == "cuda" else CPU_SCALES):
         if device == "cuda":
@@ -216,31 +217,52 @@ class LoadedLab:
 
 
 @dataclass
-class Tally:
-    name: str
+class Outcome:
+    """One case comparison: what was decided, against the truth."""
+
+    scenario: str
+    mode: str  # check (after its confirmation) or compare
+    workload: str  # the case
     truth: float
-    verdicts: dict[str, int] = field(default_factory=dict)
-    covered: int = 0
-    with_interval: int = 0
-    seconds: float = 0.0
-    commands: int = 0
+    verdict: str
+    ratio: float
+    ci_low: float | None
+    ci_high: float | None
+    processes: int  # per side, in the decision that counted
 
     @property
-    def comparisons(self) -> int:
-        return sum(self.verdicts.values())
-
-    def add(self, verdict: str, row: Row) -> None:
-        self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
-        c = row.comparison
-        if c.ci_low is not None and c.ci_high is not None:
-            self.with_interval += 1
-            self.covered += c.ci_low <= self.truth <= c.ci_high
-
-    @property
-    def wrong(self) -> int:
+    def wrong(self) -> bool:
         if self.truth == 1.0:
-            return self.verdicts.get("regressed", 0) + self.verdicts.get("improved", 0)
-        return self.verdicts.get("improved", 0)
+            return self.verdict in ("regressed", "improved")
+        return self.verdict == "improved"
+
+    @property
+    def covered(self) -> bool | None:
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return self.ci_low <= self.truth <= self.ci_high
+
+
+@dataclass
+class Command:
+    scenario: str
+    mode: str
+    seconds: float
+
+
+def _outcome(scenario: str, mode: str, truth: float, verdict: str, row: Row) -> Outcome:
+    c = row.comparison
+    return Outcome(
+        scenario,
+        mode,
+        row.case,
+        truth,
+        verdict,
+        c.ratio,
+        c.ci_low,
+        c.ci_high,
+        min(c.processes_base, c.processes_head),
+    )
 
 
 def one(
@@ -249,19 +271,22 @@ def one(
     base: str,
     head: str,
     *,
+    scenario: str,
+    truth: float,
     use_check: bool,
     processes: int,
     max_processes: int,
     policies: Policies,
     load: Load | None,
     rng: random.Random,
-    tally: Tally,
-) -> None:
+) -> tuple[list[Outcome], Command]:
     results = Path(tempfile.mkdtemp(dir=root))  # nothing recorded: everything measured
     options = RunOptions(repo=repo, revs=RevSpec((base, head)), benches="benches", trigger="ci")
     store = CsvStore(results)
     runner = Runner(options, store, spool=None, events=Quiet())
     lab = LoadedLab(RunnerLab(runner, store), load, rng)
+    mode = "check" if use_check else "compare"
+    outcomes: list[Outcome] = []
     t0 = time.perf_counter()
     try:
         if use_check:
@@ -278,20 +303,22 @@ def one(
             for row in result.rows:
                 if row.metric != "time":
                     continue
+                # The gate's decision is the confirmation's where there was one; the
+                # interval (coverage) is the first comparison's.
                 again = confirmation.get((row.case, row.metric))
-                tally.add(again.comparison.verdict if again else row.comparison.verdict, row)
+                verdict = again.comparison.verdict if again else row.comparison.verdict
+                outcomes.append(_outcome(scenario, mode, truth, verdict, row))
         else:
             rows = gate.measure_and_compare(
                 lab, base, head, policies, processes=processes, max_processes=max_processes
             )
             for row in rows:
                 if row.metric == "time":
-                    tally.add(row.comparison.verdict, row)
+                    outcomes.append(_outcome(scenario, mode, truth, row.comparison.verdict, row))
     finally:
         if load is not None:
             load.set(False)
-    tally.seconds += time.perf_counter() - t0
-    tally.commands += 1
+    return outcomes, Command(scenario, mode, time.perf_counter() - t0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -304,6 +331,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policy", help="minimum effect [median:5%%; median:3%% on cuda]")
     parser.add_argument("--load", choices=("on", "off"), help="[on for cpu, off for cuda]")
     parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds of timed repeats per case and process [0.3 on cpu, 1.0 on cuda]",
+    )
+    parser.add_argument(
         "--steps", help="only these A/B factors, e.g. 1.05,1.10 [every one of the device]"
     )
     parser.add_argument(
@@ -311,17 +344,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         help="seconds after which no new command starts (the report is written after each)",
     )
+    parser.add_argument(
+        "--first",
+        choices=("check", "compare"),
+        default="check",
+        help="the decision of a scenario's first command; they alternate after it [check]",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--out", type=Path, help="directory for gate_quality.txt and .json")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: print one report of the gate_quality.json files of earlier "
+        "runs (e.g. one per GPU of a host)",
+    )
     args = parser.parse_args(argv)
     policy = Policy.parse(args.policy or ("median:3%" if args.device == "cuda" else "median:5%"))
+    if args.merge:
+        return merge(args.merge, args.out)
     policies = Policies(policy)
     use_load = (args.load or ("off" if args.device == "cuda" else "on")) == "on"
+    budget = args.budget if args.budget is not None else (1.0 if args.device == "cuda" else 0.3)
     rng = random.Random(args.seed)
     load = Load() if use_load else None
+    header = [
+        f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
+        f"--processes {args.processes} --max-processes {args.max_processes} "
+        f"--budget {budget:g} --first {args.first} --seed {args.seed}",
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs"
+        + (" (shared with other agents' work: noisy)" if args.device == "cpu" else ""),
+        f"policy {policy}, alpha 0.01, {args.processes} processes per side, interleaved, "
+        f"at most {args.max_processes}; commands alternate check (gate decision after "
+        "confirmation) and compare --measure",
+    ]
+    outcomes: list[Outcome] = []
+    commands: list[Command] = []
     with tempfile.TemporaryDirectory(prefix="gate-quality-") as tmp:
         root = Path(tmp)
-        shas = build_repo(root, args.device)
+        shas = build_repo(root, args.device, budget)
         scales = GPU_SCALES if args.device == "cuda" else CPU_SCALES
         aa = "A/A" + (" load on/off" if use_load else "")
         plan = [(aa, 1.0, shas[0], shas[1], load, args.aa)]
@@ -332,21 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan.append(
                 (f"A/B +{(scale - 1) * 100:.0f}% quiet", scale, shas[1], sha, None, args.ab)
             )
-        tallies = [
-            Tally(f"{name}, {mode}", truth)
-            for name, truth, *_ in plan
-            for mode in ("check", "compare")
-        ]
         started = time.perf_counter()
 
         def write(total: float) -> str:
-            text = report(args, policy, tallies, total, load)
+            extra = []
+            if load is not None:
+                extra = [f"background load switched {load.switches} times (a busy-loop process)"]
+            text = report([*header, *extra], outcomes, commands, total)
             if args.out is not None:
-                args.out.mkdir(parents=True, exist_ok=True)
-                (args.out / "gate_quality.txt").write_text(text + "\n")
-                (args.out / "gate_quality.json").write_text(
-                    json.dumps([t.__dict__ for t in tallies], indent=1) + "\n"
-                )
+                save(args.out, text, outcomes, commands, header)
             return text
 
         # Round-robin over the scenarios (A/A, then each step, then again), so a run cut
@@ -361,22 +417,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.deadline is not None and time.perf_counter() - started > args.deadline:
                     print(f"deadline of {args.deadline:.0f} s reached", file=sys.stderr)
                     break
-                _, _, base, head, busy, _ = plan[i]
-                tally = tallies[2 * i + k % 2]
-                one(
+                name, truth, base, head, busy, _ = plan[i]
+                got, command = one(
                     root,
                     root / "repo",
                     base,
                     head,
-                    use_check=k % 2 == 0,
+                    scenario=name,
+                    truth=truth,
+                    use_check=(k % 2 == 0) == (args.first == "check"),
                     processes=args.processes,
                     max_processes=args.max_processes,
                     policies=policies,
                     load=busy,
                     rng=rng,
-                    tally=tally,
                 )
-                print(f"  {tally.name}: {tally.verdicts}", file=sys.stderr, flush=True)
+                outcomes += got
+                commands.append(command)
+                said = ", ".join(f"{o.workload} {o.verdict} {o.ratio:.3f}" for o in got)
+                print(
+                    f"  {name}, {command.mode} ({command.seconds:.0f} s): {said}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 write(time.perf_counter() - started)
         finally:
             if load is not None:
@@ -386,49 +449,92 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def save(
+    out: Path, text: str, outcomes: list[Outcome], commands: list[Command], header: list[str]
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gate_quality.txt").write_text(text + "\n")
+    data = {
+        "header": header,
+        "outcomes": [o.__dict__ for o in outcomes],
+        "commands": [c.__dict__ for c in commands],
+    }
+    (out / "gate_quality.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+def merge(files: Sequence[Path], out: Path | None) -> int:
+    outcomes: list[Outcome] = []
+    commands: list[Command] = []
+    header = [f"merged: {', '.join(str(f) for f in files)}"]
+    for f in files:
+        data = json.loads(f.read_text())
+        header += [f"{f}: {line}" for line in data["header"][:1]]
+        outcomes += [Outcome(**o) for o in data["outcomes"]]
+        commands += [Command(**c) for c in data["commands"]]
+    text = report(header, outcomes, commands, sum(c.seconds for c in commands))
+    if out is not None:
+        save(out, text, outcomes, commands, header)
+    print(text)
+    return 0
+
+
 def report(
-    args: argparse.Namespace, policy: Policy, tallies: list[Tally], total: float, load: Load | None
+    header: list[str], outcomes: list[Outcome], commands: list[Command], total: float
 ) -> str:
-    tallies = [t for t in tallies if t.comparisons]
-    lines = [
-        f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
-        f"--processes {args.processes} --max-processes {args.max_processes} --seed {args.seed}",
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs"
-        + (" (shared with other agents' work: noisy)" if args.device == "cpu" else ""),
-        f"policy {policy}, alpha 0.01, {args.processes} processes per side, interleaved; "
-        "commands alternate check (gate decision after confirmation) and compare --measure",
-    ]
-    if load is not None:
-        lines.append(f"background load switched {load.switches} times (a busy-loop process)")
-    lines.append("")
+    """Per scenario, decision and workload: the verdicts, the wrong ones, the share found
+    and the coverage of the 95% intervals; then the time per command."""
+    lines = [*header, ""]
     head = (
-        f"{'scenario, decision':<30}{'cases':>6}{'regr':>6}{'impr':>6}{'unch':>6}{'ambig':>6}"
-        f"{'wrong':>7}{'found':>8}{'cover':>8}{'s/cmd':>8}{'s/case':>8}"
+        f"{'scenario, decision, case':<46}{'n':>4}{'regr':>6}{'impr':>6}{'unch':>6}"
+        f"{'ambig':>6}{'wrong':>7}{'found':>7}{'cover':>7}{'procs':>7}"
     )
     lines += [head, "-" * len(head)]
-    for t in tallies:
-        n = t.comparisons or 1
-        found = "" if t.truth == 1.0 else f"{t.verdicts.get('regressed', 0) / n * 100:.0f}%"
-        cover = f"{t.covered / t.with_interval * 100:.0f}%" if t.with_interval else "-"
+    keys: list[tuple[str, str, str]] = []
+    for o in outcomes:
+        if (o.scenario, o.mode, o.workload) not in keys:
+            keys.append((o.scenario, o.mode, o.workload))
+    for key in sorted(keys, key=lambda k: (k[0], k[1], k[2])):
+        group = [o for o in outcomes if (o.scenario, o.mode, o.workload) == key]
+        n = len(group)
+        count = {v: sum(o.verdict == v for o in group) for v in _VERDICTS}
+        truth = group[0].truth
+        found = "" if truth == 1.0 else f"{count['regressed'] / n * 100:.0f}%"
+        intervals = [v for o in group if (v := o.covered) is not None]
+        cover = f"{sum(intervals) / len(intervals) * 100:.0f}%" if intervals else "-"
+        procs = sum(o.processes for o in group) / n
         lines.append(
-            f"{t.name:<30}{t.comparisons:>6}{t.verdicts.get('regressed', 0):>6}"
-            f"{t.verdicts.get('improved', 0):>6}{t.verdicts.get('unchanged', 0):>6}"
-            f"{t.verdicts.get('ambiguous', 0):>6}{t.wrong:>7}{found:>8}{cover:>8}"
-            f"{t.seconds / max(t.commands, 1):>8.1f}{t.seconds / n:>8.1f}"
+            f"{', '.join(key):<46}{n:>4}{count['regressed']:>6}{count['improved']:>6}"
+            f"{count['unchanged']:>6}{count['ambiguous']:>6}{sum(o.wrong for o in group):>7}"
+            f"{found:>7}{cover:>7}{procs:>7.1f}"
         )
-    aa = [t for t in tallies if t.truth == 1.0]
+    aa = [o for o in outcomes if o.truth == 1.0]
+    intervals = [v for o in outcomes if (v := o.covered) is not None]
     lines += [
         "",
-        f"wrong verdicts: {sum(t.wrong for t in tallies)} of "
-        f"{sum(t.comparisons for t in tallies)} case comparisons "
-        f"({sum(t.wrong for t in aa)} of {sum(t.comparisons for t in aa)} A/A). found: "
-        "share called regressed (check: after its confirmation). cover: share of 95% "
-        "intervals (of those with one) containing the true factor; for check, the "
-        "interval of its first comparison. s/cmd: seconds per check or compare --measure "
-        "of all cases; s/case: per case comparison",
-        f"total {total:.0f} s",
+        f"wrong verdicts: {sum(o.wrong for o in outcomes)} of {len(outcomes)} case "
+        f"comparisons ({sum(o.wrong for o in aa)} of {len(aa)} A/A); 95% intervals "
+        f"covering the true factor: {sum(intervals)} of {len(intervals)}",
+        "found: share called regressed (check: after its confirmation). cover: share of "
+        "95% intervals containing the true factor (check: its first comparison's). procs: "
+        "mean processes per side behind the decision (after extension)",
+        "",
+        f"{'scenario, decision':<34}{'commands':>9}{'s/cmd':>8}{'min':>7}{'max':>7}",
     ]
+    pairs: list[tuple[str, str]] = []
+    for c in commands:
+        if (c.scenario, c.mode) not in pairs:
+            pairs.append((c.scenario, c.mode))
+    for pair in sorted(pairs):
+        secs = [c.seconds for c in commands if (c.scenario, c.mode) == pair]
+        lines.append(
+            f"{', '.join(pair):<34}{len(secs):>9}{sum(secs) / len(secs):>8.1f}"
+            f"{min(secs):>7.1f}{max(secs):>7.1f}"
+        )
+    lines.append(f"total {total:.0f} s of commands")
     return "\n".join(lines)
+
+
+_VERDICTS = ("regressed", "improved", "unchanged", "ambiguous")
 
 
 if __name__ == "__main__":

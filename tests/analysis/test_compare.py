@@ -288,3 +288,69 @@ def test_a_spread_that_hides_the_minimum_effect_is_named_with_the_processes_need
         "side); see commitbench doctor"
     )
     assert compare_module.unreachable_line([]) is None
+
+
+# -- contention (issue 13: under changing load, ambiguous or contention, never a false
+# regression) ----------------------------------------------------------------------------
+
+
+def test_contended_processes_are_left_out_when_two_quiet_ones_remain_per_side() -> None:
+    """Two processes per side ran quietly and agree; one per side waited for a core and
+    ran 30% slow: the test is the quiet ones', and the note says what was left out."""
+    base = [proc(1.0), proc(1.002), Process(proc(1.3).samples, contended=True)]
+    head = [proc(1.0), proc(1.001), Process(proc(1.0).samples, contended=True)]
+    c = compare(base, head, direction="lower")
+    quiet = compare(base[:2], head[:2], direction="lower")
+    assert (c.ratio, c.ci_low, c.ci_high, c.verdict) == (
+        quiet.ratio,
+        quiet.ci_low,
+        quiet.ci_high,
+        "unchanged",
+    )
+    assert (c.processes_base, c.processes_head, c.contended, c.left_out) == (2, 2, 2, True)
+    assert c.note == "2 contended processes left out"
+
+
+def test_uneven_contention_holds_a_decided_change_at_ambiguous() -> None:
+    """Same code; the head's three processes all waited for a core and ran 10% slower:
+    the raw test says regressed, contention on one side only holds it at ambiguous."""
+    base = [proc(1.0), proc(1.002), proc(0.998)]
+    head = [Process(proc(v).samples, contended=True) for v in (1.10, 1.102, 1.098)]
+    raw = compare(base, [Process(p.samples) for p in head], direction="lower")
+    assert raw.verdict == "regressed"
+    c = compare(base, head, direction="lower")
+    assert (c.verdict, c.contended, c.contention_decides, c.more) == ("ambiguous", 3, True, None)
+    assert c.ratio == raw.ratio
+    assert c.note == (
+        "contention: 3 processes waited for a core, unevenly between the sides; "
+        "measure on a quieter machine"
+    )
+
+
+def test_even_contention_keeps_the_verdict_and_says_so() -> None:
+    """Every process of both sides waited for a core, interleaved: the load fell on both
+    alike, so a 10% step is still a regression."""
+    base = [Process(proc(v).samples, contended=True) for v in (1.0, 1.002, 0.998)]
+    head = [Process(proc(v).samples, contended=True) for v in (1.10, 1.102, 1.098)]
+    c = compare(base, head, direction="lower")
+    assert (c.verdict, c.contended, c.contention_decides) == ("regressed", 6, False)
+    assert c.note == "6 contended processes on both sides alike"
+
+
+def test_points_mark_a_process_contended_by_its_wall_per_cpu() -> None:
+    a, b = "a" * 40, "b" * 40
+    run_a, run_b = uuid.uuid4(), uuid.uuid4()
+    samples = tuple(v * f for v in (1.0, 1.01, 0.99) for f in (0.999, 1.0, 1.001))
+    slow = tuple(v * f for v in (1.0, 1.01, 1.30) for f in (0.999, 1.0, 1.001))
+    by = (0, 0, 0, 1, 1, 1, 2, 2, 2)
+    results = [
+        point(a, "time", samples, by, run_a),
+        point(a, state.WALL_PER_CPU, (1.0, 1.02, 1.0), (0, 1, 2), run_a),
+        point(b, "time", slow, by, run_b),
+        point(b, state.WALL_PER_CPU, (1.0, 1.0, 1.8), (0, 1, 2), run_b),
+    ]
+    (row,) = compare_commits(a, b, results)
+    c = row.comparison
+    assert (c.processes_base, c.processes_head, c.contended, c.left_out) == (3, 2, 1, True)
+    base_mean = (1.0 * 1.01 * 0.99) ** (1 / 3)
+    assert c.ratio == pytest.approx(math.sqrt(1.0 * 1.01) / base_mean, rel=1e-12)

@@ -13,7 +13,12 @@ then samples within them; its docstring gives the method, its sources and its li
 - The between-process spread (the pooled standard deviation of the log per-process
   values, shown as a percentage) comes with every row.
 - Machine-state metrics (`state.*`, model.state) are context, never compared; the
-  calibration among them is used by the model (flagged processes, a covariate). Profile
+  calibration among them is used by the model (flagged processes, a covariate), and so
+  is contention: a process whose timed calls waited for a core (wall / CPU time above
+  model.state.CONTENTION_WALL_PER_CPU) is left out of the test where two or more
+  processes per side did not wait; otherwise, when the sides' shares of such processes
+  differ, a `regressed` or `improved` verdict is held at `ambiguous` (the load, not the
+  code, may have made the difference), and the note says so. Profile
   metrics (`profile.*`, model.profile) are compared when asked for by name, but never
   gate (analysis.gate) or count as a regression (detect).
 """
@@ -24,7 +29,7 @@ import math
 import re
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from commitbench.analysis import twolevel
 from commitbench.model import state
@@ -94,6 +99,7 @@ class Process:
 
     samples: tuple[float, ...]
     calibration: float | None = None
+    contended: bool = False  # waited for a core (model.state.CONTENTION_WALL_PER_CPU)
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,9 @@ class Comparison:
     more: int | None = None  # ambiguous: more processes per side that would likely decide
     flagged: int = 0  # processes whose calibration differs from their peers
     adjusted: bool = False  # the calibration was used as a covariate
+    contended: int = 0  # processes that waited for a core (see `compare`)
+    contention_decides: bool = False  # contention, not the processes' number, undecided it
+    left_out: bool = False  # the contended processes were left out of the test
 
     @property
     def change(self) -> float:
@@ -121,7 +130,12 @@ class Comparison:
     def note(self) -> str:
         """What a reader needs beside the verdict, in words ('' when nothing)."""
         parts = []
-        if self.verdict == "ambiguous":
+        if self.verdict == "ambiguous" and self.contention_decides:
+            parts.append(
+                f"contention: {plural(self.contended, 'process', 'processes')} waited for a "
+                "core, unevenly between the sides; measure on a quieter machine"
+            )
+        elif self.verdict == "ambiguous":
             if self.processes_base == 1 and self.processes_head == 1:
                 parts.append("one process per side: the spread between processes is unknown")
             elif self.more is not None:
@@ -135,6 +149,11 @@ class Comparison:
             )
         if self.adjusted:
             parts.append("adjusted for the calibration")
+        if self.contended and not self.contention_decides:
+            parts.append(
+                f"{plural(self.contended, 'contended process', 'contended processes')} "
+                + ("left out" if self.left_out else "on both sides alike")
+            )
         return "; ".join(parts)
 
 
@@ -159,13 +178,22 @@ def compare(
     head = [p for p in head if p.samples]
     if not base or not head:
         raise ValueError("compare needs samples on both sides")
+    contended = sum(p.contended for p in (*base, *head))
+    quiet_b = [p for p in base if not p.contended]
+    quiet_h = [p for p in head if not p.contended]
+    if contended and len(quiet_b) >= 2 and len(quiet_h) >= 2:
+        # Enough processes ran without waiting for a core: the test is theirs alone.
+        c = compare(quiet_b, quiet_h, direction=direction, policy=policy, alpha=alpha)
+        return replace(c, contended=contended, left_out=True)
+    uneven = sum(p.contended for p in base) / len(base) != sum(p.contended for p in head) / len(
+        head
+    )
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction {direction!r} is not lower or higher")
     vb = [_statistic(p.samples, policy.statistic) for p in base]
     vh = [_statistic(p.samples, policy.statistic) for p in head]
-    counts = {"processes_base": len(vb), "processes_head": len(vh)}
     if any(v <= 0 for v in (*vb, *vh)):
-        return _not_positive(vb, vh, policy, counts)
+        return _not_positive(vb, vh, policy, {"processes_base": len(vb), "processes_head": len(vh)})
     e = twolevel.estimate(
         vb,
         vh,
@@ -181,6 +209,12 @@ def compare(
         verdict = "regressed" if worse == (direction == "lower") else "improved"
     else:
         verdict = decided
+    # Processes that waited for a core, in different shares on the two sides, can make
+    # a difference by themselves: a decided change stays undecided (issue 13: under
+    # changing load the answer is ambiguous or contention, never a false regression).
+    held = contended > 0 and uneven and verdict in ("regressed", "improved")
+    if held:
+        verdict = "ambiguous"
     return Comparison(
         base=b,
         head=b * ratio,
@@ -192,11 +226,14 @@ def compare(
         policy=policy,
         spread=math.expm1(e.spread) if e.spread is not None else None,
         more=twolevel.more_processes(e, policy.threshold, alpha)
-        if verdict == "ambiguous"
+        if verdict == "ambiguous" and not held
         else None,
         flagged=e.flagged,
         adjusted=e.adjusted,
-        **counts,
+        contended=contended,
+        contention_decides=held,
+        processes_base=len(vb),
+        processes_head=len(vh),
     )
 
 
@@ -253,17 +290,31 @@ def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float
     return {k: statistics.fmean(v) for k, v in found.items() if v}
 
 
+def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:
+    """The processes, keyed like `calibrations`, whose timed calls waited for a core
+    (wall / CPU time above model.state.CONTENTION_WALL_PER_CPU)."""
+    out: set[tuple[object, str, int]] = set()
+    for p in points:
+        if p.metric == state.WALL_PER_CPU:
+            for process, values in p.by_process().items():
+                if values and max(values) > state.CONTENTION_WALL_PER_CPU:
+                    out.add((p.run_id, p.case, process))
+    return out
+
+
 def processes_of(points: Sequence[Point]) -> dict[_Key, list[Process]]:
     """The processes behind each (machine, profile, case, metric) of `points`, with
     their calibrations; state metrics are not compared."""
     cal = calibrations(points)
+    waited = contended(points)
     out: dict[_Key, list[Process]] = {}
     for p in points:
         if state.is_state(p.metric) or not p.samples:
             continue
         key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
         for process, samples in p.by_process().items():
-            out.setdefault(key, []).append(Process(samples, cal.get((p.run_id, p.case, process))))
+            at = (p.run_id, p.case, process)
+            out.setdefault(key, []).append(Process(samples, cal.get(at), at in waited))
     return out
 
 

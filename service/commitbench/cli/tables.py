@@ -143,6 +143,8 @@ def rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "more_processes": r.comparison.more,
             "flagged_processes": r.comparison.flagged,
             "calibration_adjusted": r.comparison.adjusted,
+            "contended_processes": r.comparison.contended,
+            "contended_left_out": r.comparison.left_out,
             "note": r.comparison.note,
         }
         for r in rows
