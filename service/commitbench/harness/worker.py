@@ -34,6 +34,7 @@ import ctypes
 import dataclasses
 import fcntl
 import importlib
+import json
 import os
 import resource
 import signal
@@ -47,7 +48,7 @@ from typing import Any, BinaryIO
 
 from commitbench.harness import calibration, environment, profiling
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
-from commitbench.model import wire
+from commitbench.model import sweep, wire
 from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import (
     PROFILES,
@@ -265,20 +266,59 @@ def _expand(spec: Bench) -> list[Planned]:
     return [Planned(spec, CaseKey.of(spec.name), why)] + [Planned(spec, case) for case in good]
 
 
+def _swept(spec: Bench, overrides: sweep.Overrides) -> tuple[Bench, str | None]:
+    """The bench with its grid swept by `--param` (model/sweep.py), or the bench as it
+    is and why a value does not fit it."""
+    if not overrides:
+        return spec, None
+    try:
+        grid = sweep.swept(spec.name, spec.params, overrides)
+    except ValueError as err:
+        return spec, str(err)
+    return dataclasses.replace(spec, params=grid), None
+
+
 def _select(
-    benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
+    benches: Sequence[Bench],
+    profile: str,
+    only: Sequence[str],
+    skip: Sequence[str],
+    overrides: sweep.Overrides = (),
 ) -> list[Planned]:
     chosen = []
-    for spec in benches:
-        if profile not in spec.profiles:
+    for declared in benches:
+        if profile not in declared.profiles:
             continue
-        for planned in _expand(spec):
+        spec, refused = _swept(declared, overrides)
+        # A value that does not fit the bench: one failed result named after it.
+        expanded = [Planned(spec, CaseKey.of(spec.name), refused)] if refused else _expand(spec)
+        for planned in expanded:
             label = planned.case.label
             if only and label not in only:
                 continue
             if label not in skip:
                 chosen.append(planned)
     return chosen
+
+
+def _declared(
+    benches: Sequence[Bench], profile: str, overrides: sweep.Overrides
+) -> list[dict[str, Any]]:
+    """What a listing tells the runner of each bench in the profile, for checking a
+    sweep (runner/selection.py): its parameters and why a value does not fit it."""
+    return [
+        {
+            "name": spec.name,
+            "params": [k for k, _ in spec.params],
+            "error": _swept(spec, overrides)[1],
+        }
+        for spec in benches
+        if profile in spec.profiles
+    ]
+
+
+def _overrides(text: str | None) -> sweep.Overrides:
+    return sweep.from_json(json.loads(text)) if text else ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -291,6 +331,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--case", action="append", default=[], help="run only this case label")
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
     p.add_argument("--list", action="store_true", help="send the plan of each module, stop")
+    p.add_argument("--params", default=None, help="the --param sweep, as JSON {name: [text, ...]}")
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument(
         "--trace", type=int, default=0, metavar="N", help="profile N iterations after timing"
@@ -352,17 +393,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.environment:
         emit("environment", environment=environment.probe())
+    overrides = _overrides(args.params)
     if args.list:
         # One plan (or error) per module, each naming its module: a survey of a commit's
         # bench directory costs one interpreter start, not one per module.
         for name in args.module:
             try:
                 found = benches_of(importlib.import_module(name))
-                listed = _select(found, args.profile, args.case, args.skip)
+                listed = _select(found, args.profile, args.case, args.skip, overrides)
             except Exception:
                 emit("error", module=name, error=_tail(traceback.format_exc()))
                 continue
-            emit("plan", module=name, cases=[wire.case_to_json(p.case) for p in listed])
+            cases = [wire.case_to_json(p.case) for p in listed]
+            if overrides:  # the runner checks the sweep against what the benches declare
+                emit(
+                    "plan",
+                    module=name,
+                    cases=cases,
+                    benches=_declared(found, args.profile, overrides),
+                )
+            else:
+                emit("plan", module=name, cases=cases)
         return 0
     if args.environment and not args.module:
         return 0
@@ -371,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         module = importlib.import_module(args.module[0])
-        plan = _select(benches_of(module), args.profile, args.case, args.skip)
+        plan = _select(benches_of(module), args.profile, args.case, args.skip, overrides)
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1
