@@ -202,7 +202,10 @@ def test_every_measuring_command_checks_the_sweep(cli, repo, tmp_path: Path) -> 
     g, (c0, c1) = repo
     where = ("--repo", str(g.path), "--results", str(tmp_path / "r"), "--benches", "benches")
     where += ("--json",)  # no progress lines before the error
-    unknown = "--param nope: no selected bench declares a parameter 'nope' (declared: impl, on, ratio, size)"
+    unknown = (
+        "--param nope: no selected bench declares a parameter 'nope' "
+        "(declared: impl, on, ratio, size)"
+    )
     one_error_line(cli("check", c0, c1, *where, "--param", "nope=1"), unknown)
     one_error_line(
         cli("bisect", c0, c1, *where, "--case", "sweep.plain", "--param", "nope=1"),
@@ -320,8 +323,9 @@ def test_enqueued_jobs_carry_their_sweep_to_the_worker(  # type: ignore[no-untyp
     with engine.connect() as conn:
         recorded = conn.execute(
             text(
-                "SELECT dense_rank() OVER (ORDER BY j.id), k.label FROM jobs j JOIN results r ON r.run_id = j.run_id "
-                "JOIN cases k ON k.id = r.case_id ORDER BY j.id, k.label"
+                "SELECT dense_rank() OVER (ORDER BY j.id), k.label FROM jobs j "
+                "JOIN results r ON r.run_id = j.run_id JOIN cases k ON k.id = r.case_id "
+                "ORDER BY j.id, k.label"
             )
         ).all()
     assert [tuple(r) for r in recorded] == [
