@@ -11,6 +11,13 @@ runner/supervision.py. `--list` sends the plans of several modules instead, and
 (harness/calibration.py) is timed after the module's imports, before the first case, and
 again after the last, each sent as a `calibration` event.
 
+`--params JSON` is the `--param` sweep ({name: [value as typed, ...]}, model/sweep.py):
+each bench that declares a name has that parameter's values replaced, typed like its
+declared ones; a value that does not parse fails the bench as one result named after
+it. With `--list`, each module's plan then also says what its benches declare
+(`benches`: name, params, error), for the runner to check the sweep
+(runner/selection.py).
+
 A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
 run: its bench reports one `failed` result, named after the bench function, that lists
 the values; the bench's other cases run.
