@@ -41,7 +41,6 @@ import ctypes
 import dataclasses
 import fcntl
 import importlib
-import json
 import os
 import resource
 import signal
@@ -53,7 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from commitbench.harness import calibration, environment, profiling
+from commitbench.harness import calibration, environment, profiling, sweeping
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import sweep, wire
 from commitbench.model.profile import TIME_PER_ITER, artifact_stem
@@ -273,18 +272,6 @@ def _expand(spec: Bench) -> list[Planned]:
     return [Planned(spec, CaseKey.of(spec.name), why)] + [Planned(spec, case) for case in good]
 
 
-def _swept(spec: Bench, overrides: sweep.Overrides) -> tuple[Bench, str | None]:
-    """The bench with its grid swept by `--param` (model/sweep.py), or the bench as it
-    is and why a value does not fit it."""
-    if not overrides:
-        return spec, None
-    try:
-        grid = sweep.swept(spec.name, spec.params, overrides)
-    except ValueError as err:
-        return spec, str(err)
-    return dataclasses.replace(spec, params=grid), None
-
-
 def _select(
     benches: Sequence[Bench],
     profile: str,
@@ -296,7 +283,7 @@ def _select(
     for declared in benches:
         if profile not in declared.profiles:
             continue
-        spec, refused = _swept(declared, overrides)
+        spec, refused = sweeping.swept(declared, overrides)
         # A value that does not fit the bench: one failed result named after it.
         expanded = [Planned(spec, CaseKey.of(spec.name), refused)] if refused else _expand(spec)
         for planned in expanded:
@@ -306,26 +293,6 @@ def _select(
             if label not in skip:
                 chosen.append(planned)
     return chosen
-
-
-def _declared(
-    benches: Sequence[Bench], profile: str, overrides: sweep.Overrides
-) -> list[dict[str, Any]]:
-    """What a listing tells the runner of each bench in the profile, for checking a
-    sweep (runner/selection.py): its parameters and why a value does not fit it."""
-    return [
-        {
-            "name": spec.name,
-            "params": [k for k, _ in spec.params],
-            "error": _swept(spec, overrides)[1],
-        }
-        for spec in benches
-        if profile in spec.profiles
-    ]
-
-
-def _overrides(text: str | None) -> sweep.Overrides:
-    return sweep.from_json(json.loads(text)) if text else ()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -400,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.environment:
         emit("environment", environment=environment.probe())
-    overrides = _overrides(args.params)
+    overrides = sweeping.overrides(args.params)
     if args.list:
         # One plan (or error) per module, each naming its module: a survey of a commit's
         # bench directory costs one interpreter start, not one per module.
@@ -417,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "plan",
                     module=name,
                     cases=cases,
-                    benches=_declared(found, args.profile, overrides),
+                    benches=sweeping.declared(found, args.profile, overrides),
                 )
             else:
                 emit("plan", module=name, cases=cases)
