@@ -359,3 +359,44 @@ def test_a_caller_that_stops_early_leaves_no_worker_behind(tmp_path: Path) -> No
     runs.close()  # the generator's cleanup kills the worker, mid-case
     with pytest.raises(ProcessLookupError):
         os.kill(first.pid, 0)
+
+
+def test_a_sweep_reaches_the_worker_through_its_arguments(tmp_path: Path) -> None:
+    options = write(
+        tmp_path,
+        "swept",
+        """
+        import commitbench as cb
+
+        @cb.bench(params={"n": [1, 2], "tag": ["x"]})
+        def f(ctx, n, tag):
+            ctx.record("n", n, "1")
+
+        @cb.bench(params={"p": [0.5]})
+        def g(ctx, p):
+            ctx.record("p", p, "1")
+        """,
+    )
+    swept = WorkerOptions(**{**options.__dict__, "params": (("n", ("7", "3")), ("p", ("big",)))})
+    found = survey(["swept"], swept)
+    assert found.plans["swept"] == [
+        CaseKey.of("swept.f", {"n": 7, "tag": "x"}),
+        CaseKey.of("swept.f", {"n": 3, "tag": "x"}),
+        CaseKey.of("swept.g"),  # its one value does not parse: the bench, refused
+    ]
+    assert found.benches["swept"] == [
+        {"name": "swept.f", "params": ["n", "tag"], "error": None},
+        {
+            "name": "swept.g",
+            "params": ["p"],
+            "error": "--param p: 'big' is not a float, as swept.g declares p (0.5)",
+        },
+    ]
+    runs = list(run_module("swept", swept))
+    assert [(r.result.case.label, r.result.status, r.result.error) for r in runs] == [
+        ("swept.f[n=7,tag=x]", "ok", None),
+        ("swept.f[n=3,tag=x]", "ok", None),
+        ("swept.g", "failed", "--param p: 'big' is not a float, as swept.g declares p (0.5)"),
+    ]
+    assert runs[0].result.metrics[0].median == 7.0
+    assert survey(["swept"], options).benches == {"swept": []}  # no sweep: nothing more said

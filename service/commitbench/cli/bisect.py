@@ -12,6 +12,8 @@ from commitbench.cli.common import (
     global_options,
     globals_from,
     info,
+    param_option,
+    params_from,
     pass_env_option,
     policies_from,
     processes_option,
@@ -39,6 +41,7 @@ from commitbench.runner.vcs import Repository, RevSpec
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @pass_env_option
+@param_option
 @processes_option(gate.DEFAULT_PROCESSES)
 @click.option(
     "--policy",
@@ -58,6 +61,7 @@ def bisect_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    params: tuple[str, ...],
     processes: int,
     policy: str | None,
     trace: bool,
@@ -70,6 +74,7 @@ def bisect_command(
     probe in --processes fresh processes; exit 1 when a probe cannot be placed."""
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
+    swept = params_from(params)
     repository = Repository(repo)
     g_sha, b_sha = repository.sha(good), repository.sha(bad)
     candidates = repository.resolve(RevSpec((f"{g_sha}..{b_sha}",), first_parent=True))
@@ -82,6 +87,7 @@ def bisect_command(
         setup=setup,
         cases=frozenset({case}),
         pass_env=passed,
+        params=swept,
         trace=trace_iterations(trace),
     )
     with measuring(g, options) as (lab, _):

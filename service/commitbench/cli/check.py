@@ -19,6 +19,8 @@ from commitbench.cli.common import (
     globals_from,
     info,
     max_processes_option,
+    param_option,
+    params_from,
     pass_env_option,
     policies_from,
     processes_option,
@@ -56,6 +58,7 @@ from commitbench.runner.vcs import Repository, RevSpec
 @timeout_option
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @pass_env_option
+@param_option
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
@@ -81,6 +84,7 @@ def check_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    params: tuple[str, ...],
     rounds: int,
     processes: int,
     max_processes: int,
@@ -96,6 +100,7 @@ def check_command(
     """Fail a build only on a regression confirmed by interleaved re-measurement."""
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
+    swept = params_from(params)
     policies = policies_from(policy, thresholds)  # bad policies fail before anything runs
     repository = Repository(repo)
     h = repository.sha(head or "HEAD")
@@ -112,6 +117,7 @@ def check_command(
         setup=setup,
         trigger="ci",
         pass_env=passed,
+        params=swept,
         trace=trace_iterations(trace),
     )
     with measuring(g, options) as (lab, store):

@@ -16,7 +16,9 @@ from rich.console import Console
 from commitbench import config
 from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
+from commitbench.model import sweep
 from commitbench.model.records import PROFILES
+from commitbench.model.sweep import Overrides
 from commitbench.runner.vcs import RevSpec
 from commitbench.store import open as store_open
 
@@ -113,6 +115,25 @@ pass_env_option = click.option(
     "process has it; repeatable. Bench code gets only an allow-list otherwise "
     "(README, Untrusted bench code); the database's credentials never.",
 )
+
+
+param_option = click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="Sweep parameter NAME over these values in every selected bench that declares "
+    "it, in place of its declared values (others may be new; each is a case of its own); "
+    "repeatable, one NAME each. Values take the type of the declared ones.",
+)
+
+
+def params_from(items: Sequence[str]) -> Overrides:
+    """--param options as overrides (model/sweep.py); malformed ones are bad input."""
+    try:
+        return sweep.parse(items)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def rev_spec(

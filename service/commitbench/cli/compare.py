@@ -20,6 +20,8 @@ from commitbench.cli.common import (
     info,
     max_processes_option,
     open_reading_store,
+    param_option,
+    params_from,
     pass_env_option,
     policies_from,
     processes_option,
@@ -29,7 +31,7 @@ from commitbench.cli.common import (
 )
 from commitbench.cli.measuring import measuring
 from commitbench.cli.tables import markdown, rich_table, rows_json
-from commitbench.errors import CommitbenchError
+from commitbench.errors import CommitbenchError, ConfigError
 from commitbench.model.points import PointFilter
 from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
@@ -153,6 +155,7 @@ def measure_rows(
 @timeout_option
 @click.option("--setup", metavar="CMD", help="With --measure: as for `run`.")
 @pass_env_option
+@param_option
 @markdown_option
 @policy_options
 @global_options
@@ -170,6 +173,7 @@ def compare_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    params: tuple[str, ...],
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -183,6 +187,8 @@ def compare_command(
     g = globals_from(db, results, as_json)
     repository = Repository(repo)
     b, h = repository.sha(base), repository.sha(head)
+    if params and not measure:
+        raise ConfigError("--param sweeps what is measured: give it with --measure")
     if measure:
         run = {
             "benches": benches,
@@ -191,6 +197,7 @@ def compare_command(
             "timeout_s": timeout,
             "setup": setup,
             "pass_env": check_pass_env(pass_env),
+            "params": params_from(params),
         }
         rows = measure_rows(
             g, repo, b, h, policy, thresholds, alpha, metrics, run, processes, max_processes

@@ -10,6 +10,8 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
+    param_option,
+    params_from,
     profile_option,
     require_db,
     rev_spec,
@@ -42,6 +44,7 @@ from commitbench.store import open_engine
 )
 @click.option("--benches", metavar="PATH", help="Bench directory [default: the built-in suite].")
 @click.option("--filter", "pattern", metavar="PATTERN", help="Only cases matching PATTERN.")
+@param_option
 @profile_option
 @click.option(
     "--machine-kind",
@@ -84,6 +87,7 @@ def enqueue_command(
     follow_branch: str | None,
     benches: str | None,
     pattern: str | None,
+    params: tuple[str, ...],
     profile: str,
     kind: str,
     timeout: float,
@@ -117,6 +121,7 @@ def enqueue_command(
         trigger=trigger or ("cron" if follow_branch else "manual"),
         timeout_s=timeout,
         max_attempts=max_attempts,
+        params=params_from(params),
     )
     engine = open_engine(require_db(g))
     try:

@@ -13,6 +13,8 @@ from commitbench.cli.common import (
     emit_json,
     global_options,
     globals_from,
+    param_option,
+    params_from,
     pass_env_option,
     policies_from,
     processes_option,
@@ -75,6 +77,7 @@ from commitbench.store import open_store
     help="Shell command run in each commit's worktree first (e.g. pip install -e .).",
 )
 @pass_env_option
+@param_option
 @click.option(
     "--pythonpath",
     multiple=True,
@@ -141,6 +144,7 @@ def run_command(
     timeout: float,
     setup: str | None,
     pass_env: tuple[str, ...],
+    params: tuple[str, ...],
     pythonpath: tuple[str, ...],
     force: bool,
     retry_failed: bool,
@@ -168,6 +172,7 @@ def run_command(
     """
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
+    swept = params_from(params)
     policies = policies_from(None, ())  # for the noise warning; a bad one fails here
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
@@ -194,6 +199,7 @@ def run_command(
         processes=processes,
         quick=quick,
         pass_env=passed,
+        params=swept,
         trace=trace_iterations(trace),
         nsys=nsys_path,
     )

@@ -39,7 +39,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from commitbench.errors import CommitbenchError, ConfigError
+from commitbench.model import sweep
 from commitbench.model.records import MachineInfo
+from commitbench.model.sweep import Overrides
 from commitbench.store.tables import Job
 
 ERROR_CHARS = 4000
@@ -91,6 +93,7 @@ class JobSpec:
     trigger: str = "manual"
     timeout_s: float = 600.0
     max_attempts: int = 3
+    params: Overrides = ()  # the --param sweep (model/sweep.py): part of the work
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def enqueue(engine: Engine, spec: JobSpec, shas: Sequence[str]) -> list[Enqueued
             "gpu_count": spec.kind.gpu_count,
             "timeout_s": spec.timeout_s,
             "max_attempts": spec.max_attempts,
+            "params": _params(spec),
         }
         for sha in dict.fromkeys(shas)
     ]
@@ -152,9 +156,16 @@ def enqueue(engine: Engine, spec: JobSpec, shas: Sequence[str]) -> list[Enqueued
     ]
 
 
+def _params(spec: JobSpec) -> dict[str, list[str]] | None:
+    """The sweep as the jobs table keeps it: NULL for none."""
+    return sweep.to_json(spec.params) if spec.params else None
+
+
 def _same_work(spec: JobSpec) -> ColumnElement[bool]:
     """Jobs of the same work as `spec` (the unique key but the sha; NULLs equal)."""
+    params = _params(spec)
     return and_(
+        Job.params.is_(None) if params is None else Job.params == params,
         Job.repository == spec.repository,
         Job.benches.is_not_distinct_from(spec.benches),
         Job.filter.is_not_distinct_from(spec.filter),
@@ -241,6 +252,7 @@ def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> C
         trigger=row.trigger,
         timeout_s=row.timeout_s,
         max_attempts=row.max_attempts,
+        params=sweep.from_json(row.params),
     )
     return ClaimedJob(row.id, spec, row.sha, owner, row.attempts, row.max_attempts)
 
@@ -321,6 +333,7 @@ _CLAIMED = (
     Job.branch,
     Job.trigger,
     Job.timeout_s,
+    Job.params,
 )
 
 

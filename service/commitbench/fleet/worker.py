@@ -287,6 +287,7 @@ class FleetWorker:
             isolate=self.options.isolate,
             sample_interval_s=self.options.sample_interval_s,
             pass_env=self.options.pass_env,
+            params=spec.params,
         )
         store = JobStore(
             self.engine, job, backoff=self.options.backoff, patience_s=self.options.patience_s

@@ -11,6 +11,13 @@ runner/supervision.py. `--list` sends the plans of several modules instead, and
 (harness/calibration.py) is timed after the module's imports, before the first case, and
 again after the last, each sent as a `calibration` event.
 
+`--params JSON` is the `--param` sweep ({name: [value as typed, ...]}, model/sweep.py):
+each bench that declares a name has that parameter's values replaced, typed like its
+declared ones; a value that does not parse fails the bench as one result named after
+it. With `--list`, each module's plan then also says what its benches declare
+(`benches`: name, params, error), for the runner to check the sweep
+(runner/selection.py).
+
 A case whose parameters hold a character no store can keep (NUL; model/text.py) is not
 run: its bench reports one `failed` result, named after the bench function, that lists
 the values; the bench's other cases run.
@@ -45,9 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from commitbench.harness import calibration, environment, profiling
+from commitbench.harness import calibration, environment, profiling, sweeping
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
-from commitbench.model import wire
+from commitbench.model import sweep, wire
 from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import (
     PROFILES,
@@ -266,13 +273,20 @@ def _expand(spec: Bench) -> list[Planned]:
 
 
 def _select(
-    benches: Sequence[Bench], profile: str, only: Sequence[str], skip: Sequence[str]
+    benches: Sequence[Bench],
+    profile: str,
+    only: Sequence[str],
+    skip: Sequence[str],
+    overrides: sweep.Overrides = (),
 ) -> list[Planned]:
     chosen = []
-    for spec in benches:
-        if profile not in spec.profiles:
+    for declared in benches:
+        if profile not in declared.profiles:
             continue
-        for planned in _expand(spec):
+        spec, refused = sweeping.swept(declared, overrides)
+        # A value that does not fit the bench: one failed result named after it.
+        expanded = [Planned(spec, CaseKey.of(spec.name), refused)] if refused else _expand(spec)
+        for planned in expanded:
             label = planned.case.label
             if only and label not in only:
                 continue
@@ -291,6 +305,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--case", action="append", default=[], help="run only this case label")
     p.add_argument("--skip", action="append", default=[], help="do not run this case label")
     p.add_argument("--list", action="store_true", help="send the plan of each module, stop")
+    p.add_argument("--params", default=None, help="the --param sweep, as JSON {name: [text, ...]}")
     p.add_argument("--quick", action="store_true", help="time each function once, no warm-up")
     p.add_argument(
         "--trace", type=int, default=0, metavar="N", help="profile N iterations after timing"
@@ -352,17 +367,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.environment:
         emit("environment", environment=environment.probe())
+    overrides = sweeping.overrides(args.params)
     if args.list:
         # One plan (or error) per module, each naming its module: a survey of a commit's
         # bench directory costs one interpreter start, not one per module.
         for name in args.module:
             try:
                 found = benches_of(importlib.import_module(name))
-                listed = _select(found, args.profile, args.case, args.skip)
+                listed = _select(found, args.profile, args.case, args.skip, overrides)
             except Exception:
                 emit("error", module=name, error=_tail(traceback.format_exc()))
                 continue
-            emit("plan", module=name, cases=[wire.case_to_json(p.case) for p in listed])
+            cases = [wire.case_to_json(p.case) for p in listed]
+            if overrides:  # the runner checks the sweep against what the benches declare
+                emit(
+                    "plan",
+                    module=name,
+                    cases=cases,
+                    benches=sweeping.declared(found, args.profile, overrides),
+                )
+            else:
+                emit("plan", module=name, cases=cases)
         return 0
     if args.environment and not args.module:
         return 0
@@ -371,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         module = importlib.import_module(args.module[0])
-        plan = _select(benches_of(module), args.profile, args.case, args.skip)
+        plan = _select(benches_of(module), args.profile, args.case, args.skip, overrides)
     except Exception:
         emit("error", error=_tail(traceback.format_exc()))
         return 1

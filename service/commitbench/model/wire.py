@@ -12,7 +12,9 @@ Events, in the order a worker sends them (format version `WIRE_VERSION`):
 - `error`   the module could not be imported or expanded: `error` (traceback text)
 
 With --list the worker runs nothing and sends a `plan` or an `error` per module given,
-each with a `module` field naming it.
+each with a `module` field naming it; with --params (a sweep, model/sweep.py) a plan
+also has `benches`: for each bench in the profile its `name`, the `params` it declares
+and the `error` of a value that does not fit it (or null).
 
 Results decode into the same records.ResultRecord/MetricRecord values the recorder
 takes, so a bad value fails on decoding, in the runner, with the case named. A case

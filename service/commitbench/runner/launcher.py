@@ -21,6 +21,7 @@ How the runner wires a module's worker, the sampler and the recorder together:
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -29,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from commitbench.model import wire
+from commitbench.model import sweep, wire
 from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
+from commitbench.model.sweep import Overrides
 from commitbench.model.text import storable
 from commitbench.runner.environ import bench_environment
 from commitbench.runner.nsys import Capture as NsysCapture
@@ -71,6 +73,7 @@ class WorkerOptions:
     trace: int = 0  # profiled iterations after each case's timing (0: none)
     trace_dir: Path | None = None  # where workers write Chrome traces and snapshots
     nsys: NsysCapture | None = None  # measuring workers under nsys profile (--nsys)
+    params: Overrides = ()  # the --param sweep, typed by each worker (model/sweep.py)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -127,6 +130,8 @@ def _command(
     cmd += ["--profile", options.profile, "--device", options.device]
     if options.quick:
         cmd.append("--quick")
+    if options.params:
+        cmd += ["--params", json.dumps(sweep.to_json(options.params))]
     if options.trace > 0:
         cmd += ["--trace", str(options.trace)]
         if options.trace_dir is not None:
@@ -266,9 +271,11 @@ def list_cases(
 class Survey:
     """What one listing worker found: each module's cases (or why it did not import),
     and the workers' environment when asked for. A module missing from `plans` was not
-    reached: the worker died before it (`failure` says how)."""
+    reached: the worker died before it (`failure` says how). With a --param sweep,
+    `benches` holds what each listed module's benches declare (harness/worker.py)."""
 
     plans: dict[str, list[CaseKey] | CaseRun] = field(default_factory=dict)
+    benches: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     environment: dict[str, Any] | None = None
     failure: str | None = None
 
@@ -281,12 +288,14 @@ def survey(
     options = options or WorkerOptions()
     args = ["--list", *(["--environment"] if environment else []), *modules]
     plans: dict[str, list[CaseKey] | CaseRun] = {}
+    benches: dict[str, list[dict[str, Any]]] = {}
     talk = Conversation(listing=tuple(modules), environment=environment)
     with _process(options, _command(options, *args), talk) as worker:
         for event in worker.events():
             name = str(event.get("module"))
             if event["event"] == "plan" and name in modules:
                 plans[name] = [wire.case_from_json(c) for c in event["cases"]]
+                benches[name] = list(event.get("benches") or ())
             elif event["event"] == "error" and name in modules:
                 message = storable(str(event["error"]))
                 plans[name] = CaseRun(ResultRecord(CaseKey.of(name), "failed", message))
@@ -294,7 +303,7 @@ def survey(
     failure = None
     if len(plans) < len(modules) or (environment and found is None):
         failure = no_answer(worker.end(), options.timeout_s)
-    return Survey(plans, found, failure)
+    return Survey(plans, benches, found, failure)
 
 
 class WorkerError(Exception):

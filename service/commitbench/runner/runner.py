@@ -39,6 +39,7 @@ from commitbench.model.records import (
     utcnow,
 )
 from commitbench.model.stats import Stats
+from commitbench.model.sweep import Overrides
 from commitbench.model.text import storable
 from commitbench.runner import liveness, machine, nsys
 from commitbench.runner.environ import bench_environment
@@ -94,6 +95,7 @@ class RunOptions:
     trace: int = 0  # profiled iterations per case after its timing (--trace; 0: none)
     nsys: str | None = None  # the nsys executable: measuring workers under it (--nsys)
     processes: int = 1  # fresh worker processes per case, one after another (issue 13)
+    params: Overrides = ()  # --param: the grids swept (model/sweep.py)
 
     def __post_init__(self) -> None:
         if self.processes < 1:
@@ -222,7 +224,9 @@ class Runner:
         """Measure one commit, after asking the store what is left: a commit whose wanted
         cases are all recorded, or whose last complete run measured this same selection,
         costs no worktree, no setup and no worker."""
-        selection = Selection(self.options.benches, self.options.filter, self.options.cases)
+        selection = Selection(
+            self.options.benches, self.options.filter, self.options.cases, self.options.params
+        )
         recorded = selection.at(self.repo, commit.sha, self._digests)
         if recorded is None:
             return  # the bench directory (or module) does not exist yet at this commit
@@ -290,10 +294,13 @@ class Runner:
             pass_env=self.options.pass_env,
             trace=0 if self.options.quick else self.options.trace,
             trace_dir=self._traces.folder if self._traces is not None else None,
+            params=self.options.params,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
-            plans = survey(modules, options).plans
+            listed = survey(modules, options)
+            selection.check_sweep(listed)  # a bad --param: exit 2 before this commit runs
+            plans = listed.plans
             todo = selection.left(modules, plans, done)
             out.matched = selection.matched(plans)
         if not todo:

@@ -19,9 +19,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
+from commitbench.model import sweep
 from commitbench.model.records import CaseKey, case_matches
-from commitbench.runner.launcher import CaseRun
+from commitbench.model.sweep import Overrides
+from commitbench.runner.launcher import CaseRun, Survey
 from commitbench.runner.vcs import Repository
 
 # A module and the labels wanted of it; None: not known before its worker lists them.
@@ -50,11 +53,13 @@ def folder_digest(folder: Path) -> str:
 @dataclass(frozen=True)
 class Selection:
     """The cases a run asks for: a bench directory (None: the built-in suite), a filter
-    (records.case_matches) and, for check and bisect, exactly these cases."""
+    (records.case_matches), for check and bisect exactly these cases, and a --param
+    sweep (model/sweep.py) that changes the grids."""
 
     benches: str | None = None
     filter: str | None = None
     cases: frozenset[str] | None = None
+    params: Overrides = ()
 
     @property
     def narrowed(self) -> bool:
@@ -78,12 +83,15 @@ class Selection:
             if folder not in digests:
                 digests[folder] = folder_digest(folder)
             content = digests[folder]
-        return {
+        recorded: dict[str, Any] = {
             "benches": self.benches,
             "content": content,
             "filter": self.filter,
             "cases": sorted(self.cases) if self.cases is not None else None,
         }
+        if self.params:  # only then: runs recorded before sweeps keep matching
+            recorded["params"] = sweep.to_json(self.params)
+        return recorded
 
     def modules(self, repo: Repository, sha: str) -> list[str]:
         """The bench modules this selection runs at `sha`, found by file name without a
@@ -130,8 +138,35 @@ class Selection:
 
     def survey_needed(self, done: set[str]) -> bool:
         """Listing the modules first pays only when there is something to subtract
-        (recorded cases) or to choose (a filter, cases)."""
-        return bool(done) or self.narrowed
+        (recorded cases) or to choose (a filter, cases), and a sweep is checked on it."""
+        return bool(done) or self.narrowed or bool(self.params)
+
+    def check_sweep(self, found: Survey) -> None:
+        """CommitbenchError (exit 2, one line) for a --param sweep that the listed
+        benches refuse: a value that does not parse as the type of a selected bench's
+        declared values, or a name that no selected bench declares. A selected bench is
+        one of the listed modules, in the profile, with a case the selection wants.
+        Where a module did not list (it does not import, perhaps only before --setup),
+        what it declares is not known and names are not checked."""
+        if not self.params:
+            return
+        declared: set[str] = set()
+        for module, plan in found.plans.items():
+            if isinstance(plan, CaseRun):
+                continue
+            wanted = {c.name for c in plan if self.wanted(c.label)}
+            for bench in found.benches.get(module, ()):
+                if not isinstance(bench, dict) or bench.get("name") not in wanted:
+                    continue
+                if bench.get("error"):
+                    raise CommitbenchError(str(bench["error"]))
+                declared.update(str(p) for p in bench.get("params") or ())
+        complete = found.failure is None and not any(
+            isinstance(plan, CaseRun) for plan in found.plans.values()
+        )
+        line = sweep.unknown(self.params, declared)
+        if line is not None and complete:
+            raise CommitbenchError(line)
 
     def left(
         self,

@@ -312,6 +312,8 @@ class Job(Base):
     gpu_model: Mapped[str | None] = mapped_column(Text)
     gpu_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     timeout_s: Mapped[float] = mapped_column(Float(53), server_default=text("600"))
+    # The --param sweep, {name: [value as typed, ...]} (model/sweep.py); NULL: none.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     state: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, server_default=text("3"))
@@ -338,6 +340,7 @@ class Job(Base):
             "profile",
             "gpu_model",
             "gpu_count",
+            "params",
             name="uq_jobs_work",
             postgresql_nulls_not_distinct=True,
         ),
