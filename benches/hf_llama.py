@@ -161,7 +161,9 @@ class Decoder:
         # transformers 5 renamed past_key_values to cache and dropped cache_position.
         self._cache_arg = "cache" if "cache" in names else "past_key_values"
         self._with_cache_position = "cache_position" in names
-        self._keep_arg = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in names), None)
+        self._keep_arg = next(
+            (k for k in ("logits_to_keep", "num_logits_to_keep") if k in names), None
+        )
         self.step = self.one_token
         self.token: Any = None
         self.i = 0
