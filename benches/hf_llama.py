@@ -19,9 +19,9 @@ and a `transformers.cache_utils` cache (`DynamicCache`, which grows by concatena
 time. The loop's tokens equal `model.generate(..., do_sample=False)`'s
 (tests/benches/test_hf_llama.py).
 
-- `ttft`: time to first token: reset the cache (`cache.reset()`, as `generate` does
-  between calls with a static cache), prefill the prompt (logits of the last position
-  only), argmax.
+- `ttft`: time to first token: empty the cache (`reset()` of a static one, as
+  `generate` does between calls; a dynamic one is cropped), prefill the prompt (logits
+  of the last position only), argmax.
 - `next_token`: one sample per generated token, positions prompt..prompt+127 in order
   (a warm-up generation runs first, untimed); its mean is the mean time per output
   token, `next_token.p95` the 95th percentile of the same samples (model/stats.py).
@@ -153,7 +153,10 @@ class Decoder:
     def __init__(self, model: Any, cache: Any, prompt: Any, new: int) -> None:
         import torch
 
+        from transformers.cache_utils import StaticCache
+
         self.model, self.cache, self.prompt, self.new = model, cache, prompt, new
+        self._static = isinstance(cache, StaticCache)
         n, dev = prompt.shape[1], prompt.device
         self._prompt_pos = torch.arange(n, device=dev)
         self._step_pos = [torch.tensor([n + i], device=dev) for i in range(new)]
@@ -178,8 +181,19 @@ class Decoder:
         logits = self.model(input_ids=tokens, use_cache=True, **kwargs).logits
         return logits[:, -1].argmax(-1, keepdim=True)
 
+    def restart(self) -> None:
+        """Empty the cache. `reset()` zeroes a static cache (what `generate` does between
+        calls); a dynamic one is cropped to nothing, as transformers 4.x's `reset()`
+        zeroes its tensors but keeps their length."""
+        if self._static:
+            self.cache.reset()
+            return
+        length = int(self.cache.get_seq_length())
+        if length:
+            self.cache.crop(-length)
+
     def first_token(self) -> Any:
-        self.cache.reset()
+        self.restart()
         self.token, self.i = self.one_token(self.prompt, self._prompt_pos), 0
         return self.token
 
