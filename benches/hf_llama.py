@@ -41,11 +41,13 @@ Two benches, so that the default grid runs in minutes on one GPU:
 - `generate`: every size x batch 1, 4 x prompt 128, 1024 with SDPA, a dynamic cache,
   eager (the defaults of `generate`).
 - `variants`: attention eager, sdpa, flash_attention_2 x cache dynamic, static x mode
-  eager, compiled, at size 1B, batch 1, prompt 128. Its sdpa/dynamic/eager case is the
-  same configuration as one `generate` case: the variants' own baseline.
+  eager, compiled, at size 135M, batch 1, prompt 128: the configuration of
+  generation.decode (its small decoder has 128.6M parameters), so the two compare row by
+  row. Its sdpa/dynamic/eager case is the same configuration as one `generate` case:
+  the variants' own baseline.
 
 Both benches take all six parameters, so `--param` widens either grid (`--param
-size=135M,360M` on `variants`). flash_attention_2 runs only where the `flash_attn`
+size=135M,1B` on `variants`). flash_attention_2 runs only where the `flash_attn`
 package is installed and CUDA is available; elsewhere the case is skipped with that
 reason. Without `transformers` (`pip install 'commitbench[hf]'`) every case is skipped
 with that reason.
@@ -152,7 +154,6 @@ class Decoder:
 
     def __init__(self, model: Any, cache: Any, prompt: Any, new: int) -> None:
         import torch
-
         from transformers.cache_utils import StaticCache
 
         self.model, self.cache, self.prompt, self.new = model, cache, prompt, new
@@ -298,7 +299,7 @@ def generate(
 
 @cb.bench(
     params={
-        "size": ["1B"],
+        "size": ["135M"],
         "batch": [1],
         "prompt": [128],
         "attn": ATTN,

@@ -118,7 +118,7 @@ SMOKE_USED = {
     "matmul.nf4[shape=4096x12288]": {"shape": "64x192", "tokens": 16},
     "attention.single_head[d=128,impl=sdpa,seq=16384]": {"batch": 2, "d": 16, "seq": 32},
     "generation.decode[mode=eager]": {"d_model": 64, "layers": 2, "prompt": 8, "new": 8},
-    "hf_llama.variants[attn=eager,batch=1,cache=static,mode=compiled,prompt=128,size=1B]": {
+    "hf_llama.variants[attn=eager,batch=1,cache=static,mode=compiled,prompt=128,size=135M]": {
         "d_model": 64,
         "layers": 2,
         "prompt": 8,
