@@ -3,7 +3,8 @@ beside the project's own decoder (`generation.decode`) where the same folders ho
 
     python perf/hf_tables.py examples/results/h200-hf examples/results/h100-80gb-hbm3
 
-Reads run directories as perf/suite_tables.py does (medians of the raw samples; a cell
+Reads run directories as perf/suite_tables.py does (medians of the raw samples, but the
+mean time per token is the mean of its 128 samples, as tokens/s is; a cell
 of a case that did not end ok shows its status, "skipped" for flash_attention_2 without
 flash_attn) and prints two tables: the variants at batch 1, prompt 128 (attention x KV
 cache x torch.compile) with generation.decode's two rows above them, then the sizes x
@@ -31,7 +32,9 @@ def label(bench: str, size: str, batch: int, prompt: int, attn: str, cache: str,
     )
 
 
-def tables(cases: Cases, status: dict[str, str]) -> str:
+def tables(cases: Cases, means: Cases, status: dict[str, str]) -> str:
+    """`cases`: medians; `means`: means, for the mean time per token (tokens/s is the
+    batch over that mean)."""
     out: list[str] = []
 
     def table(title: str, head: list[str], rows: list[list[str]]) -> None:
@@ -43,7 +46,7 @@ def tables(cases: Cases, status: dict[str, str]) -> str:
     def timings(case: str) -> list[str]:
         return [
             _cell(cases, status, case, "ttft", 1e3),
-            _cell(cases, status, case, "next_token", 1e3),
+            _cell(means, status, case, "next_token", 1e3),
             _cell(cases, status, case, "next_token.p95", 1e3),
             _cell(cases, status, case, "tokens_per_s", 1.0),
             _cell(cases, status, case, "compile_time", 1.0),
@@ -92,8 +95,9 @@ def main() -> None:
     p.add_argument("folders", nargs="+", type=Path)
     args = p.parse_args()
     cases, status, gpus = load(args.folders)
+    means, _, _ = load(args.folders, stat="mean")
     print("runs on: " + "; ".join(gpus))
-    print(tables(cases, status))
+    print(tables(cases, means, status))
 
 
 if __name__ == "__main__":
