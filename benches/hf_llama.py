@@ -115,6 +115,8 @@ def build(ctx: cb.Context, size: str, attn: str, max_len: int) -> Any:
     import torch
     from transformers import LlamaForCausalLM
 
+    if size not in SIZES:
+        raise ValueError(f"size {size!r} is not one of {', '.join(SIZES)}")
     _suite.seed(ctx)
     cfg = llama_config(ctx.pick(smoke=SMOKE, full=SIZES[size]), attn, max_len)
     previous = torch.get_default_dtype()
@@ -127,28 +129,14 @@ def build(ctx: cb.Context, size: str, attn: str, max_len: int) -> Any:
     return model
 
 
-def _accepts(fn: Any) -> set[str]:
-    return set(inspect.signature(fn).parameters)
-
-
-def make_cache(model: Any, kind: str, batch: int, max_len: int) -> Any:
-    """A `DynamicCache` or `StaticCache` for `model`. transformers 5 names the cache
-    `cache` and sizes a static one from its first update; 4.x took the batch, device and
-    dtype up front, so only the arguments the installed version accepts are passed."""
+def make_cache(model: Any, kind: str, max_len: int) -> Any:
+    """A `DynamicCache` or a `StaticCache` of `max_len` positions for `model` (both
+    allocate on their first update, from the key/value states: batch, device, dtype)."""
     from transformers import cache_utils
 
-    cls = cache_utils.StaticCache if kind == "static" else cache_utils.DynamicCache
-    offered = {
-        "config": model.config,
-        "max_cache_len": max_len,
-        "max_batch_size": batch,
-        "device": model.device,
-        "dtype": model.dtype,
-    }
-    names = _accepts(cls.__init__)
-    if kind == "dynamic":
-        names &= {"config"}
-    return cls(**{k: v for k, v in offered.items() if k in names})
+    if kind == "static":
+        return cache_utils.StaticCache(config=model.config, max_cache_len=max_len)
+    return cache_utils.DynamicCache(config=model.config)
 
 
 class Decoder:
@@ -167,8 +155,9 @@ class Decoder:
         n, dev = prompt.shape[1], prompt.device
         self._prompt_pos = torch.arange(n, device=dev)
         self._step_pos = [torch.tensor([n + i], device=dev) for i in range(new)]
-        names = _accepts(model.forward)
-        # transformers 5 renamed past_key_values to cache and dropped cache_position.
+        names = set(inspect.signature(model.forward).parameters)
+        # transformers 5 renamed past_key_values to cache and dropped cache_position,
+        # where 4.57's static cache writes each step's keys and values.
         self._cache_arg = "cache" if "cache" in names else "past_key_values"
         self._with_cache_position = "cache_position" in names
         self._keep_arg = next(
@@ -260,7 +249,7 @@ def measure(
     cfg = model.config
     ctx.note(d_model=cfg.hidden_size, layers=cfg.num_hidden_layers, prompt=prompt_len, new=new)
     tokens = torch.randint(0, cfg.vocab_size, (batch, prompt_len), device=ctx.device)
-    decoder = Decoder(model, make_cache(model, cache, batch, prompt_len + new), tokens, new)
+    decoder = Decoder(model, make_cache(model, cache, prompt_len + new), tokens, new)
     if mode == "compiled":
         compile_step(ctx, decoder, cache)
 

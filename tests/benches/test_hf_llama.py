@@ -56,7 +56,7 @@ def _tiny(attn: str, batch: int, prompt: int) -> tuple[Any, Any]:
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 def test_the_greedy_loop_decodes_what_generate_does(attn: str, cache: str) -> None:
     model, prompt = _tiny(attn, batch=2, prompt=8)
-    decoder = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 2, 8 + NEW), prompt, NEW)
+    decoder = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 8 + NEW), prompt, NEW)
     with torch.no_grad():
         ours = decoder.generate()
         again = decoder.generate()  # the cache is reset at the first token
@@ -76,8 +76,8 @@ def test_the_greedy_loop_decodes_what_generate_does(attn: str, cache: str) -> No
 @pytest.mark.parametrize("cache", hf_llama.CACHES)
 def test_the_compiled_step_decodes_what_the_eager_one_does(cache: str) -> None:
     model, prompt = _tiny("sdpa", batch=1, prompt=8)
-    eager = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 1, 8 + NEW), prompt, NEW)
-    compiled = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 1, 8 + NEW), prompt, NEW)
+    eager = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 8 + NEW), prompt, NEW)
+    compiled = hf_llama.Decoder(model, hf_llama.make_cache(model, cache, 8 + NEW), prompt, NEW)
     ctx = cb.Context(CaseKey.of("hf_llama.variants"), "smoke", probe=Probe("cpu"))
     hf_llama.compile_step(ctx, compiled, cache)  # aot_eager, as in the smoke profile
     assert compiled.step is not compiled.one_token
@@ -89,7 +89,7 @@ def test_a_step_past_the_end_starts_a_new_generation() -> None:
     """--trace re-runs the timed calls after the case: next_token past `new` steps must
     not overflow the static cache."""
     model, prompt = _tiny("sdpa", batch=1, prompt=8)
-    decoder = hf_llama.Decoder(model, hf_llama.make_cache(model, "static", 1, 8 + NEW), prompt, NEW)
+    decoder = hf_llama.Decoder(model, hf_llama.make_cache(model, "static", 8 + NEW), prompt, NEW)
     with torch.no_grad():
         ref = decoder.generate()
         extra = decoder.next_token()
