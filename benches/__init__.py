@@ -35,6 +35,17 @@ energy, ...).
       compiled; seq 256|1024|4096|8192|16384
     generation.decode[mode]                   ttft, next_token, next_token.p95,
       mode eager|compiled                     tokens_per_s, compile_time (compiled only)
+    hf_llama.generate[attn,batch,cache,       ttft, next_token, next_token.p95,
+      mode,prompt,size]                       tokens_per_s (batch x tokens), params
+      size 135M|360M|1B; batch 1|4;
+      prompt 128|1024; attn sdpa;
+      cache dynamic; mode eager
+    hf_llama.variants[attn,batch,cache,       as generate, and compile_time (compiled
+      mode,prompt,size]                       only)
+      attn eager|sdpa|flash_attention_2;
+      cache dynamic|static; mode eager|
+      compiled; size 135M; batch 1;
+      prompt 128
     allreduce.all_reduce[size]                time, algbw, busbw
       size 1MB|10MB|100MB|1GB
 
@@ -42,4 +53,7 @@ energy, ...).
 
 Units beyond s and MiB: `.tflops` TFLOP/s, `.peak_pct` %, `tokens_per_s` tokens/s,
 `algbw`/`busbw` GB/s (1e9 bytes), `rel_err` and `params` dimensionless ("1").
+
+`hf_llama` needs the `hf` extra (transformers; `bench` includes it): without it every
+case is skipped with that reason, as is flash_attention_2 without CUDA and flash_attn.
 """

@@ -27,8 +27,9 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(line for line in fh if not line.startswith("#"))
 
 
-def load(folders: list[Path]) -> tuple[Cases, dict[str, str], list[str]]:
-    """Medians per case label and metric, statuses per label, and the GPUs seen."""
+def load(folders: list[Path], stat: str = "median") -> tuple[Cases, dict[str, str], list[str]]:
+    """Medians (or another summary column of the metrics CSV: `stat="mean"`) per case
+    label and metric, statuses per label, and the GPUs seen."""
     medians: Cases = {}
     status: dict[str, str] = {}
     gpus: list[str] = []
@@ -45,8 +46,8 @@ def load(folders: list[Path]) -> tuple[Cases, dict[str, str], list[str]]:
                 if status.get(r["case_label"]) in (None, "skipped"):
                     status[r["case_label"]] = r["status"]
             for m in _rows(part.with_name(part.name.replace("results-", "metrics-"))):
-                if m["median"] and m["result_key"] in labels:
-                    medians.setdefault(labels[m["result_key"]], {})[m["name"]] = float(m["median"])
+                if m[stat] and m["result_key"] in labels:
+                    medians.setdefault(labels[m["result_key"]], {})[m["name"]] = float(m[stat])
     return medians, status, gpus
 
 

@@ -41,11 +41,12 @@ def metric(result: ResultRecord, name: str) -> float:
     return found[0].median
 
 
-def test_the_suite_is_the_six_seed_workloads() -> None:
+def test_the_suite_is_the_six_seed_workloads_and_hf_llama() -> None:
     assert MODULES == [
         "allreduce",
         "attention",
         "generation",
+        "hf_llama",
         "matmul",
         "optimizers",
         "transformer",
@@ -117,6 +118,12 @@ SMOKE_USED = {
     "matmul.nf4[shape=4096x12288]": {"shape": "64x192", "tokens": 16},
     "attention.single_head[d=128,impl=sdpa,seq=16384]": {"batch": 2, "d": 16, "seq": 32},
     "generation.decode[mode=eager]": {"d_model": 64, "layers": 2, "prompt": 8, "new": 8},
+    "hf_llama.variants[attn=eager,batch=1,cache=static,mode=compiled,prompt=128,size=135M]": {
+        "d_model": 64,
+        "layers": 2,
+        "prompt": 8,
+        "new": 8,
+    },
     "optimizers.step[optimizer=adamw]": {"dim": 64, "batch": 8},
     "transformer.lm[context=512,dtype=fp32,size=2.7B]": {
         "d_model": 64,
