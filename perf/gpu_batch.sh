@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One device call on a host with two GPUs (the device tool's nvidia-h200-x2), the runs of
+# issues 13-15 side by side, each on its own GPU:
+#   GPU 0: perf/profile_gpu.sh (issue 14), then perf/launch_state.py, then
+#          perf/gate_quality.py until the call's end (issue 13)
+#   GPU 1: the hf_llama benches and the project's decoder (perf/hf_gpu.sh, issue 15)
+# Everything is written under a scratch folder and packed into a few tarballs in OUT
+# (the device tool returns at most 8 files).
+#
+#   bash perf/gpu_batch.sh OUT [SECONDS]     # SECONDS: the call's length [570]
+set -u
+OUT=$1 TOTAL=${2:-570}
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+W=/tmp/batch && rm -rf $W && mkdir -p $W
+. perf/gpu_env.sh > $W/env.txt 2>&1 || { cat $W/env.txt; exit 1; }
+export WHEELS=/nonexistent  # installed once, above: the streams must not install again
+left() { echo $((TOTAL - ($(date +%s) - T0))); }
+(
+    export CUDA_VISIBLE_DEVICES=0
+    STEP_S=100 timeout -s INT 330 bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
+    timeout 120 python3 perf/launch_state.py --processes 12 > $W/launch_state.txt 2>&1
+    python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 31 \
+        --deadline $(($(left) - 200)) --out $W/gq31 > $W/gq31.log 2>&1
+) &
+(
+    export CUDA_VISIBLE_DEVICES=1
+    FILTER=hf_llama.generate BUDGET_S=240 bash perf/hf_gpu.sh $W/generate > $W/hf1.log 2>&1
+    FILTER=hf_llama.variants BUDGET_S=$(($(left) - 110)) bash perf/hf_gpu.sh $W/variants > $W/hf2.log 2>&1
+    FILTER=generation.decode BUDGET_S=$(($(left) - 30)) bash perf/hf_gpu.sh $W/decode > $W/hf3.log 2>&1
+    python3 perf/hf_tables.py $W/generate $W/variants $W/decode > $W/hf_tables.md 2>&1
+) &
+wait
+cd $W && tar czf "$OUT/prof.tgz" --exclude=results.tgz prof prof.log launch_state.txt env.txt
+tar czf "$OUT/prof-results.tgz" prof/results.tgz 2>/dev/null
+tar czf "$OUT/hf.tgz" --exclude=results.tgz generate variants decode hf*.log hf_tables.md
+tar czf "$OUT/gq.tgz" gq31 gq31.log
+ls -la "$OUT"; cat hf_tables.md launch_state.txt | tail -60
