@@ -7,9 +7,13 @@
 # Everything is written under a scratch folder and packed into a few tarballs in OUT
 # (the device tool returns at most 8 files).
 #
-#   bash perf/gpu_batch.sh OUT [SECONDS]     # SECONDS: the call's length [570]
+#   bash perf/gpu_batch.sh OUT [SECONDS [PART]]   # SECONDS: the call's length [570]
+#
+# PART 2 is the second call of 2026-11-30 (what the first left): GPU 0 the check of
+# perf/profile_gpu.sh alone (STEPS=3), then gate_quality; GPU 1 perf/launch_state.py,
+# then the SDPA rows of hf_llama.variants, then gate_quality.
 set -u
-OUT=$1 TOTAL=${2:-570}
+OUT=$1 TOTAL=${2:-570} PART=${3:-1}
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 W=/tmp/batch && rm -rf $W && mkdir -p $W
@@ -17,6 +21,29 @@ export WHEELS=${WHEELS:-$PWD/.whl}
 . perf/gpu_env.sh > $W/env.txt 2>&1; cat $W/env.txt
 export WHEELS=/nonexistent  # installed once, above: the streams must not install again
 left() { echo $((TOTAL - ($(date +%s) - T0))); }
+quality() {  # gate_quality on this stream's GPU until the call's end
+    python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed "$1" \
+        --first "$2" --deadline $(($(left) - 200)) --out $W/gq$1 > $W/gq$1.log 2>&1
+}
+if [ "$PART" = 2 ]; then
+    (
+        export CUDA_VISIBLE_DEVICES=0
+        STEPS=3 STEP_S=320 bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
+        quality 41 check
+    ) &
+    (
+        export CUDA_VISIBLE_DEVICES=1
+        timeout 150 python3 perf/launch_state.py --processes 12 > $W/launch_state.txt 2>&1
+        FILTER='hf_llama.variants[[]attn=sdpa,*' BUDGET_S=240 bash perf/hf_gpu.sh $W/variants \
+            > $W/hf2.log 2>&1
+        quality 42 compare
+    ) &
+    wait
+    cd $W && tar czf "$OUT/part2.tgz" --exclude=results.tgz prof prof.log launch_state.txt \
+        variants hf2.log gq41 gq41.log gq42 gq42.log env.txt
+    ls -la "$OUT"; cat launch_state.txt | tail -40; tail -3 prof/steps.log
+    exit 0
+fi
 (
     export CUDA_VISIBLE_DEVICES=0
     STEP_S=100 timeout -s INT 330 bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1

@@ -2,11 +2,11 @@
 
 Not a test: measures perf/gate_quality.py's GPU workloads at one commit in N fresh
 worker processes (one process per round, as `check` does) and prints, per process, the
-median time of each workload next to the process's calibration at start and end
-(harness/calibration.py), then the correlation of each workload's log time with the log
-calibration. A workload whose time follows the calibration (r near 1) is what the
-two-level model's covariate adjustment can correct; one that does not varies for
-another reason.
+median time of each workload next to the process's calibration at start and end and
+the one timed around the case (harness/calibration.py), then the correlation of each
+workload's log time with each log calibration. A workload whose time follows the
+calibration (r near 1) is what the two-level model's covariate adjustment can correct;
+one that does not varies for another reason.
 
     python3 perf/launch_state.py --processes 12 [--budget 0.3]
 """
@@ -60,21 +60,26 @@ def main() -> int:
     for p in points:
         if p.metric == "time":
             rows.setdefault((p.case, p.run_id), {})["time"] = Stats.of(p.samples).median * 1e3
-        elif p.metric in (state.CALIBRATION_START, state.CALIBRATION_END):
+        elif p.metric in (state.CALIBRATION_START, state.CALIBRATION_END, state.CALIBRATION_CASE):
             rows.setdefault((p.case, p.run_id), {})[p.metric] = p.samples[0]
     for case in sorted({c for c, _ in rows}):
-        mine = [v for (c, _), v in rows.items() if c == case and len(v) == 3]
+        mine = [v for (c, _), v in rows.items() if c == case and len(v) == 4]
         print(f"\n{case}: {len(mine)} processes")
-        print(f"{'time ms':>10}{'cal start':>11}{'cal end':>10}")
+        print(f"{'time ms':>10}{'cal start':>11}{'cal end':>10}{'cal case':>10}")
         for v in mine:
             start, end = v[state.CALIBRATION_START], v[state.CALIBRATION_END]
-            print(f"{v['time']:>10.3f}{start:>11.3f}{end:>10.3f}")
+            around = v[state.CALIBRATION_CASE]
+            print(f"{v['time']:>10.3f}{start:>11.3f}{end:>10.3f}{around:>10.3f}")
         times = [math.log(v["time"]) for v in mine]
-        cals = [math.log((v[state.CALIBRATION_START] + v[state.CALIBRATION_END]) / 2) for v in mine]
+        worker = [
+            math.log((v[state.CALIBRATION_START] + v[state.CALIBRATION_END]) / 2) for v in mine
+        ]
+        case_cal = [math.log(v[state.CALIBRATION_CASE]) for v in mine]
         spread = math.expm1(statistics.stdev(times)) * 100 if len(times) > 1 else math.nan
         print(
-            f"between-process spread of time {spread:.1f}%; correlation of log time with "
-            f"log calibration r = {correlation(cals, times):.2f}"
+            f"between-process spread of time {spread:.1f}%; correlation of log time with log "
+            f"calibration: worker start/end r = {correlation(worker, times):.2f}, around the "
+            f"case r = {correlation(case_cal, times):.2f}"
         )
     return 0
 

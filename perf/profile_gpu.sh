@@ -46,7 +46,12 @@ LM='transformer.lm[context=512,dtype=fp32,size=small]'
 export COLUMNS=200
 T0=$(date +%s)
 step() { echo "== [$(($(date +%s) - T0)) s] $*" | tee -a "$OUTDIR/steps.log"; }
+# STEPS: which of the steps below to run [123456]; e.g. STEPS=3 STEP_S=300 for the check
+# alone (it measures both commits itself).
+STEPS=${STEPS:-123456}
+want() { [[ $STEPS == *$1* ]]; }
 
+if want 1; then
 step "1. transformer (small) and attention at A, B, C with --trace"
 t0=$(date +%s)
 $CB run "$A" "${W[@]}" --trace --filter 'size=small' 2>&1 | tee "$OUTDIR/run_transformer.log" | tail -5
@@ -54,26 +59,32 @@ $CB run "$A" "$B" "${W[@]}" --trace --filter 'd=64,impl=sdpa,seq=4096' 2>&1 | te
 $CB run "$A" "${W[@]}" --trace --filter 'd=64,impl=naive,seq=4096' 2>&1 | tail -3
 $CB run "$C" "${W[@]}" --trace --filter 'dtype=fp32,size=small' 2>&1 | tail -3
 echo "runs: $(($(date +%s) - t0)) s" | tee -a "$OUTDIR/steps.log"
-
+fi
+if want 2; then
 step "2. explain A B (SDPA -> naive) for $ATT"
 $CB explain "$A" "$B" --case "$ATT" --repo "$REPO" --results "$RESULTS" | tee "$OUTDIR/explain_attention.txt"
 $CB explain "$A" "$B" --case "$ATT" --part forward --repo "$REPO" --results "$RESULTS" --markdown > "$OUTDIR/explain_attention_forward.md"
 $CB explain "$A" "$B" --case "$ATT" --repo "$REPO" --results "$RESULTS" --json > "$OUTDIR/explain_attention.json"
-
+fi
+if want 3; then
 step "3. check A B --trace on $ATT (confirms, then explains)"
 $CB check "$A" "$B" "${W[@]}" --trace --filter 'd=64,impl=sdpa,seq=4096' --markdown > "$OUTDIR/check.md" 2> "$OUTDIR/check.err"
 echo "check exit $?" | tee -a "$OUTDIR/steps.log"
-
+fi
+if want 4; then
 step "4. explain A C (an activation kept) for $LM: memory peak and sites"
 $CB explain "$A" "$C" --case "$LM" --repo "$REPO" --results "$RESULTS" | tee "$OUTDIR/explain_memory.txt"
 $CB explain "$A" "$C" --case "$LM" --repo "$REPO" --results "$RESULTS" --json > "$OUTDIR/explain_memory.json"
-
+fi
+if want 5; then
 step "5. the seed's figures at A"
 $PY perf/profile_figures.py --repo "$REPO" --results "$RESULTS" "$A" \
     --attention-case 'attention.single_head[d=64,impl=naive,seq=4096]' | tee "$OUTDIR/figures.txt"
-
+fi
+if want 6; then
 step "6. trace and snapshot sizes (gzipped bytes, largest last)"
 find "$RESULTS" -name '*.gz' -printf '%s %p\n' 2>/dev/null | sort -n | tail -20 | tee "$OUTDIR/artifacts.txt"
 tar czf "$OUTDIR/results.tgz" -C "$RESULTS" .
+fi
 step "done"
 ls -la "$OUTDIR"

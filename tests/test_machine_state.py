@@ -68,6 +68,14 @@ def test_a_worker_calibrates_at_its_start_and_end_and_times_cpu_next_to_wall(
     assert ratio["waits.sleeps"].samples[0] > 5 * state.CONTENTION_WALL_PER_CPU
     assert ratio["waits.spins"].samples[0] >= 0.9
     assert ratio["waits.spins"].n == 1  # one sample: this process's
+    # The loop timed again right around each case: one sample, the mean of the two.
+    for r in runs:
+        around = next(m for m in r.result.metrics if m.name == state.CALIBRATION_CASE)
+        before, after = around.properties["before_ms"], around.properties["after_ms"]
+        assert isinstance(before, float) and isinstance(after, float)
+        assert before > 0 and after > 0
+        assert around.samples == ((before + after) / 2,)
+        assert (around.unit, around.properties["device"]) == ("ms", "cpu")
 
 
 def test_the_calibration_goes_with_every_ok_result_of_its_worker() -> None:

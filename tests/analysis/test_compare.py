@@ -354,3 +354,18 @@ def test_points_mark_a_process_contended_by_its_wall_per_cpu() -> None:
     assert (c.processes_base, c.processes_head, c.contended, c.left_out) == (3, 2, 1, True)
     base_mean = (1.0 * 1.01 * 0.99) ** (1 / 3)
     assert c.ratio == pytest.approx(math.sqrt(1.0 * 1.01) / base_mean, rel=1e-12)
+
+
+def test_the_calibration_around_the_case_is_preferred_to_the_workers() -> None:
+    """A worker's start and end calibrations say 7.4 ms; the one timed around the case
+    says 11.3 ms for process 2: that process is the one in another state."""
+    run = uuid.uuid4()
+    sha = "a" * 40
+    points = [
+        point(sha, state.CALIBRATION_START, (7.4, 7.4, 7.4), (0, 1, 2), run),
+        point(sha, state.CALIBRATION_END, (7.4, 7.6, 7.4), (0, 1, 2), run),
+        point(sha, state.CALIBRATION_CASE, (7.5, 7.5, 11.3), (0, 1, 2), run),
+    ]
+    got = compare_module.calibrations(points)
+    assert [got[(run, "ops.add", k)] for k in range(3)] == [7.5, 7.5, 11.3]
+    assert compare_module.calibrations(points[:2])[(run, "ops.add", 1)] == pytest.approx(7.5)

@@ -280,14 +280,23 @@ _Key = tuple[str, str, str, str, str, str]  # machine, profile, case, metric, un
 
 
 def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float]:
-    """Each process's calibration, keyed by (run, case, process): the mean of its
-    calibration at the start and at the end of the worker (model.state)."""
+    """Each process's calibration, keyed by (run, case, process): the one timed around
+    the case where recorded (model.state.CALIBRATION_CASE), else the mean of the
+    worker's calibration at its start and its end."""
     found: dict[tuple[object, str, int], list[float]] = {}
+    around: dict[tuple[object, str, int], list[float]] = {}
     for p in points:
         if p.metric in (state.CALIBRATION_START, state.CALIBRATION_END):
-            for process, values in p.by_process().items():
-                found.setdefault((p.run_id, p.case, process), []).extend(values)
-    return {k: statistics.fmean(v) for k, v in found.items() if v}
+            into = found
+        elif p.metric == state.CALIBRATION_CASE:
+            into = around
+        else:
+            continue
+        for process, values in p.by_process().items():
+            into.setdefault((p.run_id, p.case, process), []).extend(values)
+    out = {k: statistics.fmean(v) for k, v in found.items() if v}
+    out.update({k: statistics.fmean(v) for k, v in around.items() if v})
+    return out
 
 
 def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:

@@ -415,6 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result: ResultRecord = ResultRecord(case, "failed", refused, 0.0, utcnow())
             windows: tuple[Window, ...] = ()
         else:
+            before = calibration.calibrate(start[1]) if start is not None else None
             result, windows = run_case(
                 spec,
                 case,
@@ -424,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trace=args.trace,
                 trace_dir=args.trace_dir,
             )
+            if start is not None and before is not None and result.status == "ok":
+                after = calibration.calibrate(start[1])
+                result = calibration.around_case(result, before, after)
         try:
             line = wire.encode(
                 "result", result=wire.result_to_json(result), windows=[list(w) for w in windows]
