@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from commitbench.model.points import PointFilter
+from commitbench.model.profile import TIME_PER_ITER
+from commitbench.store.csv import CsvStore
 from tests.gitrepo import GitBuilder
 
 CASE = "ops.step"
@@ -193,6 +196,16 @@ def test_check_explains_a_confirmed_regression(  # type: ignore[no-untyped-def]
         1.0,
         4.0,
     )
+
+    # One profile per commit: only the first of its rounds was traced.
+    store = CsvStore(tmp_path / "r")
+    for sha in (base, head):
+        runs = {pt.run_id for pt in store.points(PointFilter(shas=[sha], case=CASE))}
+        profiled = {
+            pt.run_id
+            for pt in store.points(PointFilter(shas=[sha], case=CASE, metric=TIME_PER_ITER))
+        }
+        assert len(runs) >= 3 and len(profiled) == 1, (len(runs), len(profiled))
 
     md = cli("check", base, head, *where, "--markdown")  # profiles recorded: reused
     assert md.code == 1

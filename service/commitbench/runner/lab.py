@@ -1,4 +1,10 @@
-"""RunnerLab: the Runner and a store behind analysis.gate.Lab, for `check` and `bisect`."""
+"""RunnerLab: the Runner and a store behind analysis.gate.Lab, for `check` and `bisect`.
+
+With --trace, only the first measurement of each commit profiles its cases: `check`,
+`compare --measure` and `bisect` measure a commit in many rounds of one process, and one
+profile per commit is what `explain` reads (the newest that has a partner), while each
+profiled process pays the capture (on an H200, `check --trace` of one attention case ran
+past 320 s when every round profiled)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ class RunnerLab:
         self.runner = runner
         self.store = store
         self._options = runner.options
+        self._traced: set[str] = set()  # commits measured with --trace once already
 
     @property
     def machine(self) -> MachineInfo:
@@ -35,13 +42,17 @@ class RunnerLab:
         again: bool = False,
         processes: int = 1,
     ) -> list[Point]:
+        trace = 0 if sha in self._traced else self._options.trace
         self.runner.options = replace(
             self._options,
             cases=cases if cases is not None else self._options.cases,
             force=again,
             processes=processes,
+            trace=trace,
         )
         (outcome,) = self.runner.run([sha])
+        if trace and outcome.results:
+            self._traced.add(sha)
         return self._points(outcome)
 
     def recorded(self, shas: Sequence[str], *, case: str | None = None) -> list[Point]:
