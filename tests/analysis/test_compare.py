@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from commitbench.analysis import compare as compare_module
-from commitbench.analysis import twolevel
+from commitbench.analysis import history, twolevel
 from commitbench.analysis.compare import (
     Policies,
     Policy,
@@ -369,3 +369,47 @@ def test_the_calibration_around_the_case_is_preferred_to_the_workers() -> None:
     got = compare_module.calibrations(points)
     assert [got[(run, "ops.add", k)] for k in range(3)] == [7.5, 7.5, 11.3]
     assert compare_module.calibrations(points[:2])[(run, "ops.add", 1)] == pytest.approx(7.5)
+
+
+# -- the history's spread between runs (analysis/history.py) -------------------------------
+
+
+def test_the_history_pools_the_spread_within_commits_measured_more_than_once() -> None:
+    run_a, run_b, run_c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    a, b, c = "a" * 40, "b" * 40, "c" * 40
+    levels_a, levels_b = (1.0, 1.02, 0.98), (2.0, 2.04)
+    points = [
+        point(a, "time", tuple(levels_a), (0, 1, 2), run_a),
+        point(b, "time", tuple(levels_b), (0, 1), run_b),
+        point(c, "time", (5.0,), (0,), run_c),  # one process: nothing to learn
+        point(a, state.CALIBRATION_START, (7.0, 9.0, 8.0), (0, 1, 2), run_a),  # not a case
+    ]
+    (key, prior), *others = history.priors(points, Policies()).items()
+    assert others == []
+    assert key == ("f" * 64, "smoke", "ops.add", "time", "ms", "lower")
+    ya, yb = [math.log(v) for v in levels_a], [math.log(v) for v in levels_b]
+    ss = sum((y - statistics.fmean(ya)) ** 2 for y in ya)
+    ss += sum((y - statistics.fmean(yb)) ** 2 for y in yb)
+    assert (prior.df, prior.commits) == (3, 2)
+    assert prior.variance == pytest.approx(ss / 3, rel=1e-12)
+
+
+def test_a_prior_decides_one_process_a_side_and_only_then() -> None:
+    prior = twolevel.Prior(variance=0.01**2, df=6, commits=3)
+    one = compare([proc(1.0)], [proc(1.10)], direction="lower", prior=prior)
+    q = twolevel.t_quantile(0.975, 6)
+    assert (one.verdict, one.history, one.processes_base) == ("regressed", prior, 1)
+    assert one.ci_low == pytest.approx(1.10 * math.exp(-q * math.sqrt(2) * 0.01), rel=1e-9)
+    assert one.note == (
+        "one process per side: the spread between runs (±1.0%) is the history's, "
+        "3 commits measured more than once"
+    )
+    # Too few degrees of freedom: no interval, ambiguous as without a history.
+    thin = compare(
+        [proc(1.0)], [proc(1.10)], direction="lower", prior=twolevel.Prior(0.01**2, 3, 2)
+    )
+    assert (thin.verdict, thin.ci_low, thin.history) == ("ambiguous", None, None)
+    # Processes of its own: the prior is not used.
+    own = compare([proc(1.0), proc(1.01)], [proc(1.10), proc(1.11)], direction="lower", prior=prior)
+    assert own.history is None
+    assert own == compare([proc(1.0), proc(1.01)], [proc(1.10), proc(1.11)], direction="lower")

@@ -121,6 +121,7 @@ class Comparison:
     contended: int = 0  # processes that waited for a core (see `compare`)
     contention_decides: bool = False  # contention, not the processes' number, undecided it
     left_out: bool = False  # the contended processes were left out of the test
+    history: twolevel.Prior | None = None  # the spread came from the case's history
 
     @property
     def change(self) -> float:
@@ -136,7 +137,7 @@ class Comparison:
                 "core, unevenly between the sides; measure on a quieter machine"
             )
         elif self.verdict == "ambiguous":
-            if self.processes_base == 1 and self.processes_head == 1:
+            if self.processes_base == self.processes_head == 1 and self.history is None:
                 parts.append("one process per side: the spread between processes is unknown")
             elif self.more is not None:
                 more = plural(self.more, "more process", "more processes")
@@ -149,6 +150,12 @@ class Comparison:
             )
         if self.adjusted:
             parts.append("adjusted for the calibration")
+        if self.history is not None:
+            parts.append(
+                f"one process per side: the spread between runs "
+                f"(±{math.expm1(math.sqrt(self.history.variance)) * 100:.1f}%) is the "
+                f"history's, {plural(self.history.commits, 'commit')} measured more than once"
+            )
         if self.contended and not self.contention_decides:
             parts.append(
                 f"{plural(self.contended, 'contended process', 'contended processes')} "
@@ -157,7 +164,7 @@ class Comparison:
         return "; ".join(parts)
 
 
-def _statistic(samples: Sequence[float], name: str) -> float:
+def statistic_of(samples: Sequence[float], name: str) -> float:
     if name == "median":
         return Stats.of(samples).median
     if name == "mean":
@@ -172,8 +179,11 @@ def compare(
     direction: str,
     policy: Policy = Policy(),
     alpha: float = DEFAULT_ALPHA,
+    prior: twolevel.Prior | None = None,
 ) -> Comparison:
-    """Compare one metric at two commits, process by process (see the module docstring)."""
+    """Compare one metric at two commits, process by process (see the module docstring);
+    `prior`: the case's spread between runs from its history (analysis/history.py), used
+    only with one process on each side."""
     base = [p for p in base if p.samples]
     head = [p for p in head if p.samples]
     if not base or not head:
@@ -183,15 +193,15 @@ def compare(
     quiet_h = [p for p in head if not p.contended]
     if contended and len(quiet_b) >= 2 and len(quiet_h) >= 2:
         # Enough processes ran without waiting for a core: the test is theirs alone.
-        c = compare(quiet_b, quiet_h, direction=direction, policy=policy, alpha=alpha)
+        c = compare(quiet_b, quiet_h, direction=direction, policy=policy, alpha=alpha, prior=prior)
         return replace(c, contended=contended, left_out=True)
     uneven = sum(p.contended for p in base) / len(base) != sum(p.contended for p in head) / len(
         head
     )
     if direction not in ("lower", "higher"):
         raise ValueError(f"direction {direction!r} is not lower or higher")
-    vb = [_statistic(p.samples, policy.statistic) for p in base]
-    vh = [_statistic(p.samples, policy.statistic) for p in head]
+    vb = [statistic_of(p.samples, policy.statistic) for p in base]
+    vh = [statistic_of(p.samples, policy.statistic) for p in head]
     if any(v <= 0 for v in (*vb, *vh)):
         return _not_positive(vb, vh, policy, {"processes_base": len(vb), "processes_head": len(vh)})
     e = twolevel.estimate(
@@ -199,6 +209,7 @@ def compare(
         vh,
         base_calibration=[p.calibration for p in base],
         head_calibration=[p.calibration for p in head],
+        prior=prior,
     )
     b = math.exp(statistics.fmean(math.log(v) for v in vb))
     ratio = math.exp(e.diff)
@@ -232,6 +243,7 @@ def compare(
         adjusted=e.adjusted,
         contended=contended,
         contention_decides=held,
+        history=e.prior,
         processes_base=len(vb),
         processes_head=len(vh),
     )
@@ -276,7 +288,7 @@ class Row:
 
 _ORDER = {"regressed": 0, "improved": 1, "ambiguous": 2, "unchanged": 3}
 
-_Key = tuple[str, str, str, str, str, str]  # machine, profile, case, metric, unit, direction
+Key = tuple[str, str, str, str, str, str]  # machine, profile, case, metric, unit, direction
 
 
 def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float]:
@@ -311,12 +323,12 @@ def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:
     return out
 
 
-def processes_of(points: Sequence[Point]) -> dict[_Key, list[Process]]:
+def processes_of(points: Sequence[Point]) -> dict[Key, list[Process]]:
     """The processes behind each (machine, profile, case, metric) of `points`, with
     their calibrations; state metrics are not compared."""
     cal = calibrations(points)
     waited = contended(points)
-    out: dict[_Key, list[Process]] = {}
+    out: dict[Key, list[Process]] = {}
     for p in points:
         if state.is_state(p.metric) or not p.samples:
             continue
@@ -333,14 +345,16 @@ def compare_points(
     policies: Policies = Policies(),
     *,
     alpha: float = DEFAULT_ALPHA,
+    priors: Mapping[Key, twolevel.Prior] | None = None,
 ) -> list[Row]:
     """Compare every (machine, profile, case, metric) present on both sides: `base` and
     `head` are result-level points of one commit each (any number of runs, each with
-    any number of processes). Worst first."""
+    any number of processes). `priors`: spreads between runs from the history
+    (analysis/history.py) for comparisons of one process a side. Worst first."""
     before, after = processes_of(base), processes_of(head)
     labels = {(p.machine, p.profile): p.machine_label for p in (*base, *head)}
-    runs: dict[tuple[str, _Key], set[object]] = {}
-    samples: dict[tuple[str, _Key], int] = {}
+    runs: dict[tuple[str, Key], set[object]] = {}
+    samples: dict[tuple[str, Key], int] = {}
     for side, points in (("b", base), ("h", head)):
         for p in points:
             key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
@@ -355,6 +369,7 @@ def compare_points(
             direction=direction,
             policy=policies.for_case(case),
             alpha=alpha,
+            prior=(priors or {}).get(key),
         )
         rows.append(
             Row(
@@ -382,6 +397,7 @@ def compare_commits(
     policies: Policies = Policies(),
     *,
     alpha: float = DEFAULT_ALPHA,
+    priors: Mapping[Key, twolevel.Prior] | None = None,
 ) -> list[Row]:
     """Compare commits `base` and `head` (shas) from the result-level points of both."""
     return compare_points(
@@ -389,6 +405,7 @@ def compare_commits(
         [p for p in results if p.sha == head],
         policies,
         alpha=alpha,
+        priors=priors,
     )
 
 
@@ -420,7 +437,7 @@ def detectable(spread: float, processes: int, alpha: float = DEFAULT_ALPHA) -> f
 def spread_of(by_process: Mapping[int, Sequence[float]], statistic: str) -> float | None:
     """The between-process spread of one result (a fraction; None under 2 processes or
     with values at or below zero)."""
-    values = [_statistic(v, statistic) for v in by_process.values() if v]
+    values = [statistic_of(v, statistic) for v in by_process.values() if v]
     if len(values) < 2 or any(v <= 0 for v in values):
         return None
     return math.expm1(statistics.stdev(math.log(v) for v in values))

@@ -15,9 +15,13 @@ processes for the same reason. So:
    variances, Welch-Satterthwaite degrees of freedom; Welch 1947). Logs make a ratio a
    difference and suit timings, whose spread scales with their size. With one process on
    a side and two or more on the other, the variance is pooled (Student's t,
-   n_base + n_head - 2 degrees of freedom). With one process on each side there is no
-   estimate of the between-process variance and no interval: the verdict is
-   `ambiguous`, never significant.
+   n_base + n_head - 2 degrees of freedom). With one process on each side the
+   comparison has no spread of its own: where the case's history on this machine and
+   profile gives one (`Prior`: the pooled variance of the log per-process values within
+   earlier commits measured in several processes or runs, at least MIN_PRIOR_DF degrees
+   of freedom; analysis/history.py), that variance stands in, with its degrees of
+   freedom; otherwise there is no interval and the verdict is `ambiguous`, never
+   significant.
 3. The machine's calibration (model.state: a fixed loop timed when each worker starts
    and ends) is used where it is recorded for every process. A process whose calibration
    is more than 10% and 3 scaled MADs from the median of all processes is flagged (it ran
@@ -38,8 +42,9 @@ towards `ambiguous`. Between-run drift that moves every process of one side toge
 (BASE measured at night, HEAD under load) is only caught when sides are interleaved at
 the process level, as `check`, `bisect` and `compare --measure` do; comparing two
 commits measured at different times trusts that the processes of each side saw the same
-machine. A history of between-run variance is not used yet: one process per side stays
-ambiguous even where earlier runs could tell the noise.
+machine. The history's variance assumes the noise between runs is what it was at the
+earlier commits; a machine that got noisier since makes it too small, which is why it
+is used only where the comparison has no spread of its own.
 """
 
 from __future__ import annotations
@@ -51,6 +56,9 @@ from dataclasses import dataclass
 
 CONFIDENCE = 0.95
 MAX_MORE = 64
+# A history must give at least this many degrees of freedom to stand in for the spread
+# of a one-process-a-side comparison.
+MIN_PRIOR_DF = 4
 # A process's calibration differs from its peers beyond both of these (see above).
 CALIBRATION_OUTLIER_FRACTION = 0.10
 CALIBRATION_OUTLIER_MADS = 3.0
@@ -125,6 +133,17 @@ def t_quantile(p: float, df: float) -> float:
 
 
 @dataclass(frozen=True)
+class Prior:
+    """The spread between runs of a case, learnt from its history: the pooled variance
+    of the log per-process values within each earlier commit measured in two or more
+    processes (or runs), with its degrees of freedom (sum of n - 1 over those commits)."""
+
+    variance: float
+    df: int
+    commits: int
+
+
+@dataclass(frozen=True)
 class Estimate:
     """HEAD against BASE on the log scale of per-process values (see the docstring)."""
 
@@ -138,6 +157,7 @@ class Estimate:
     spread: float | None  # pooled sd of log per-process values within sides
     flagged: int = 0
     adjusted: bool = False
+    prior: Prior | None = None  # the history's spread stood in for the processes'
 
     def interval(self, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
         if self.se is None or self.df is None:
@@ -193,6 +213,7 @@ def estimate(
     *,
     base_calibration: Sequence[float | None] | None = None,
     head_calibration: Sequence[float | None] | None = None,
+    prior: Prior | None = None,
 ) -> Estimate:
     """The two-level estimate from positive per-process values (see the docstring)."""
     if not base or not head:
@@ -226,6 +247,12 @@ def estimate(
         vb = vh = pooled
         se2 = pooled * (1 / nb + 1 / nh)
         df = float(nb + nh - 2)
+    elif prior is not None and prior.df >= MIN_PRIOR_DF:
+        # One process a side: the spread between runs comes from the case's history.
+        vb = vh = prior.variance
+        se2 = prior.variance * 2
+        sd = math.sqrt(prior.variance)
+        return Estimate(diff, math.sqrt(se2), float(prior.df), vb, vh, nb, nh, sd, prior=prior)
     else:
         return Estimate(diff, None, None, None, None, nb, nh, spread, flagged, adjusted)
     df = max(1.0, df - lost_df)

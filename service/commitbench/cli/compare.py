@@ -11,6 +11,7 @@ import click
 
 from commitbench.analysis import gate
 from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
+from commitbench.analysis.history import priors
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.cli.common import (
     check_metrics,
@@ -86,9 +87,24 @@ def load_rows(
     metrics: tuple[str, ...] = (),
 ) -> list[Row]:
     where = PointFilter(repository=repo.id, shas=[base, head])
-    rows = compare_commits(
-        base, head, store.points(where), policies_from(policy, thresholds), alpha=alpha
+    policies = policies_from(policy, thresholds)
+    points = store.points(where)
+    rows = compare_commits(base, head, points, policies, alpha=alpha)
+    # One process a side has no spread of its own: the case's history may give one
+    # (analysis/history.py), read only for those cases.
+    lonely = sorted(
+        {
+            r.case
+            for r in rows
+            if r.comparison.verdict == "ambiguous"
+            and r.comparison.processes_base == r.comparison.processes_head == 1
+        }
     )
+    if lonely:
+        past = [p for case in lonely for p in store.points(PointFilter(repo.id, case=case))]
+        found = priors(past, policies)
+        if found:
+            rows = compare_commits(base, head, points, policies, alpha=alpha, priors=found)
     return _chosen(rows, metrics, base, head)
 
 

@@ -145,6 +145,7 @@ def rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "calibration_adjusted": r.comparison.adjusted,
             "contended_processes": r.comparison.contended,
             "contended_left_out": r.comparison.left_out,
+            "spread_from_history": r.comparison.history is not None,
             "note": r.comparison.note,
         }
         for r in rows
