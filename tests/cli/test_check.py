@@ -344,6 +344,12 @@ def test_compare_measure_interleaves_both_commits_now(cli, slow_step, tmp_path: 
     (row,) = [r for r in json.loads(measured.out)["rows"] if r["metric"] == "time"]
     assert (row["verdict"], row["processes_base"], row["processes_head"]) == ("regressed", 2, 2)
     assert row["ratio"] == pytest.approx(1.1, rel=1e-12)
+    # The machine's state of the processes measured now, per commit, in commit order.
+    state = json.loads(measured.out)["state"]
+    assert [(s["sha"], s["case"], s["processes"]) for s in state] == [
+        (c1, "delay.step", 2),
+        (c2, "delay.step", 2),
+    ]
     from commitbench.store.csv import find_runs, read_header
 
     # A B A B: one run per process, the commits alternating.

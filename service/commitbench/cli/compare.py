@@ -33,7 +33,7 @@ from commitbench.cli.common import (
 from commitbench.cli.measuring import measuring
 from commitbench.cli.tables import markdown, rich_table, rows_json
 from commitbench.errors import CommitbenchError, ConfigError
-from commitbench.model.points import PointFilter
+from commitbench.model.points import Point, PointFilter
 from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
 from commitbench.runner.environ import check_pass_env
@@ -132,13 +132,15 @@ def measure_rows(
     run: dict[str, Any],
     processes: int,
     max_processes: int,
-) -> list[Row]:
-    """`--measure`: both commits measured now, interleaved, and compared alone."""
+) -> tuple[list[Row], list[CaseState]]:
+    """`--measure`: both commits measured now, interleaved, and compared alone; with
+    the machine's state those processes recorded."""
     policies = policies_from(policy, thresholds)
     options = RunOptions(repo=repo, revs=RevSpec((base, head)), **run)
     with measuring(g, options) as (lab, _):
+        kept = _Keeping(lab)
         rows = gate.measure_and_compare(
-            lab,
+            kept,
             base,
             head,
             policies,
@@ -147,7 +149,30 @@ def measure_rows(
             max_processes=max_processes,
             progress=info if not g.json else lambda _: None,
         )
-    return _chosen(rows, metrics, base, head)
+    return _chosen(rows, metrics, base, head), case_states(kept.points, order=(base, head))
+
+
+class _Keeping:
+    """A gate.Lab that keeps every point it measured (for the machine-state block)."""
+
+    def __init__(self, lab: gate.Lab) -> None:
+        self.lab = lab
+        self.points: list[Point] = []
+
+    def measure(
+        self,
+        sha: str,
+        *,
+        cases: frozenset[str] | None = None,
+        again: bool = False,
+        processes: int = 1,
+    ) -> list[Point]:
+        got = self.lab.measure(sha, cases=cases, again=again, processes=processes)
+        self.points += got
+        return got
+
+    def recorded(self, shas: Sequence[str], *, case: str | None = None) -> list[Point]:
+        return self.lab.recorded(shas, case=case)
 
 
 @click.command("compare")
@@ -215,12 +240,13 @@ def compare_command(
             "pass_env": check_pass_env(pass_env),
             "params": params_from(params),
         }
-        rows = measure_rows(
+        rows, now = measure_rows(
             g, repo, b, h, policy, thresholds, alpha, metrics, run, processes, max_processes
         )
         if not rows:
             raise CommitbenchError(f"no case measured ok at both {b[:12]} and {h[:12]}")
-        show(rows, f"{b[:12]} → {h[:12]} (measured now)", as_markdown=as_markdown, as_json=g.json)
+        title = f"{b[:12]} → {h[:12]} (measured now)"
+        show(rows, title, as_markdown=as_markdown, as_json=g.json, state=now)
         return 1 if any(r.comparison.verdict == "regressed" for r in rows) else 0
     store, engine = open_reading_store(g)
     try:
