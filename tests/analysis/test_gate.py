@@ -185,6 +185,43 @@ def test_a_profile_metric_that_regressed_never_fails_the_gate() -> None:
     assert len(lab.calls) == 2 * 3  # the interleaved rounds, no confirmation
 
 
+@pytest.mark.parametrize("metric", ["cpu_util", "gpu_power", "energy", "rss"])
+def test_a_sampled_summary_that_regressed_never_fails_the_gate(metric: str) -> None:
+    """The sampler's summaries (model/sampled.py) describe a case; a 20% step in one is
+    shown as regressed but is no suspect."""
+    now = {BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}}
+    lab = PlainLab(now, metric=metric)
+    result = gate.check(lab, BASE, HEAD, Policies(), rounds=4, processes=3)
+    assert verdicts(result.rows) == [(MATMUL, "regressed", 1.2, 3, 3)]
+    assert (result.suspects, result.confirmation, result.exit_code) == ([], [], 0)
+    assert len(lab.calls) == 2 * 3
+
+
+def test_an_ambiguous_sampled_summary_brings_no_more_processes() -> None:
+    """A stale HEAD run makes the row ambiguous under a 25% minimum: for `time` check
+    adds the processes that decide it (test below), for `cpu_util` none."""
+    lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(50.0)}}, "cpu_util")
+    lab.record(HEAD, MATMUL, level(60.0))
+    result = gate.check(lab, BASE, HEAD, Policies.parse(None, {"ops.*": "median:25%"}))
+    assert verdicts(result.rows) == [(MATMUL, "ambiguous", 1.2, 3, 1)]
+    assert len(lab.calls) == 4  # the first pass alone; with `time`, 6 more calls follow
+
+
+def test_energy_per_iteration_gates_only_with_an_interval_inside_the_policy() -> None:
+    # Processes 1% apart: a 20% step's interval is far narrower than 5%: decisive.
+    lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}}, "energy_per_iter")
+    result = gate.check(lab, BASE, HEAD, Policies(), rounds=3, processes=3)
+    assert [r.metric for r in result.suspects] == ["energy_per_iter"]
+    assert result.exit_code == 1
+    # Under a 1% minimum the same interval (wider than 1%) may not decide.
+    lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}}, "energy_per_iter")
+    strict = gate.check(lab, BASE, HEAD, Policies.parse("median:1%"), rounds=3, processes=3)
+    row = strict.rows[0]
+    assert row.comparison.verdict == "regressed"
+    assert row.comparison.ci_high / row.comparison.ci_low - 1 > 0.01
+    assert (strict.suspects, strict.exit_code) == ([], 0)
+
+
 def test_one_process_per_side_is_never_a_suspect() -> None:
     lab = PlainLab({BASE: {MATMUL: level(50.0)}, HEAD: {MATMUL: level(60.0)}})
     result = gate.check(lab, BASE, HEAD, Policies(), rounds=1, processes=1)

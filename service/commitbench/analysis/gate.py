@@ -51,7 +51,7 @@ from commitbench.analysis.compare import (
     processes_of,
 )
 from commitbench.errors import CommitbenchError
-from commitbench.model import state
+from commitbench.model import sampled, state
 from commitbench.model.points import Point
 from commitbench.model.profile import is_profile
 from commitbench.model.words import plural
@@ -180,8 +180,9 @@ def check(
         max_processes=max_processes,
         progress=progress,
     )
-    # Where the time went (profile.*) explains a change; it never fails a build.
-    suspects = [r for r in rows if r.comparison.verdict == "regressed" and not is_profile(r.metric)]
+    # Where the time went (profile.*) explains a change, and the sampler's summaries
+    # describe it (model/sampled.py): neither fails a build.
+    suspects = [r for r in rows if r.comparison.verdict == "regressed" and decisive(r)]
     confirmation: list[Row] = []
     if suspects:
         confirmation = confirm(
@@ -227,6 +228,16 @@ def measure_and_compare(
     )
 
 
+def decisive(row: Row) -> bool:
+    """Whether `row` may fail the gate or bring more processes: not a profile metric
+    (where the time went) nor, unless precise enough, one of the sampler's summaries
+    (model/sampled.py)."""
+    c = row.comparison
+    return not is_profile(row.metric) and sampled.may_gate(
+        row.metric, c.ci_low, c.ci_high, c.policy.threshold
+    )
+
+
 def extend(
     lab: Lab,
     base: str,
@@ -238,7 +249,7 @@ def extend(
     fresh: dict[str, list[Point]] | None = None,
     progress: Progress = _quiet,
 ) -> list[Row]:
-    """Repeat where it decides: while rows are ambiguous and the processes their
+    """Repeat where it decides: while decisive rows are ambiguous and the processes their
     comparison says would decide them (or, first, those that bring a side recorded with
     fewer up to `used`) fit under `max_processes` per side, measure that many more
     interleaved rounds of those cases (at most MAX_LOOKS times) and compare again. New
@@ -250,7 +261,7 @@ def extend(
         """More processes per side for an ambiguous row: up to `target` first (a side
         recorded earlier with fewer, e.g. one nightly run), then what would decide it."""
         c = r.comparison
-        if c.verdict != "ambiguous":
+        if c.verdict != "ambiguous" or not decisive(r):
             return None
         short = target - min(c.processes_base, c.processes_head)
         return short if short > 0 else c.more

@@ -29,10 +29,7 @@ from dataclasses import dataclass
 
 from commitbench.model import state
 from commitbench.model.points import Point
-
-# Energy per iteration (runner/sampling/energy.py): its spread between the processes
-# is shown with the state, since it moves with the machine as much as with the code.
-ENERGY_PER_ITER = "energy_per_iter"
+from commitbench.model.sampled import ENERGY_PER_ITER
 
 # Steal above this share of CPU time over a case counts as contention: a guest that
 # loses 5% of its time to other guests has its timings stretched by about as much.
