@@ -76,7 +76,7 @@ def test_wrong_password_stops_a_run_before_measuring(  # type: ignore[no-untyped
 def test_right_password_connects(cli, password_server: URL) -> None:  # type: ignore[no-untyped-def]
     outcome = cli("db", "current", "--db", url_text(password_server))
     assert outcome.code == 1  # reachable and accepted, but no schema yet
-    assert outcome.out == "revision none (behind head 0007)\n"
+    assert outcome.out == "revision none (behind head 0008)\n"
 
 
 @pytest.mark.parametrize("command", [["db", "upgrade"], ["export"], ["import", "."]])
