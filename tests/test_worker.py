@@ -154,7 +154,12 @@ def test_each_failure_class_and_the_cases_after_it(tmp_path: Path) -> None:
     assert err["needs_gpu"] == "requires CUDA, which is not available"
 
     first = got["failing.first[n=1000]"]
-    assert {m.name for m in first.metrics} == {"sum", "peak_rss", "state.wall_per_cpu"}
+    assert {m.name for m in first.metrics} == {
+        "sum",
+        "peak_rss",
+        "state.wall_per_cpu",
+        "state.calibration_case_ms",
+    }
     timed = next(m for m in first.metrics if m.name == "sum")
     assert timed.n == 8 and timed.samples is not None and len(timed.samples) == 8
     assert next(m for m in first.metrics if m.name == "peak_rss").median > 1  # MiB

@@ -99,7 +99,7 @@ def test_missing_database(cli) -> None:  # type: ignore[no-untyped-def]
 def test_outdated_schema_asks_for_upgrade(cli, fresh_url: URL, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     one_error_line(
         cli("import", str(tmp_path), "--db", url_text(fresh_url)),
-        "database schema is empty (no commitbench schema), this commitbench needs 0007: "
+        "database schema is empty (no commitbench schema), this commitbench needs 0008: "
         "run `commitbench db upgrade`",
     )
 

@@ -26,15 +26,15 @@ ROLE_PASSWORD = "Grafana-Reads-Only-7"
 def test_upgrade_then_current(cli, fresh_url: URL) -> None:  # type: ignore[no-untyped-def]
     db = url_text(fresh_url)
     first = cli("db", "upgrade", "--db", db)
-    assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0007\n", "")
+    assert (first.code, first.out, first.err) == (0, "schema upgraded from empty to 0008\n", "")
     second = cli("db", "upgrade", "--db", db, "--json")
     assert second.code == 0
-    assert json.loads(second.out) == {"before": "0007", "after": "0007", "changed": False}
+    assert json.loads(second.out) == {"before": "0008", "after": "0008", "changed": False}
     current = cli("db", "current", "--db", db, "--json")
     assert current.code == 0
     assert json.loads(current.out) == {
-        "revision": "0007",
-        "head": "0007",
+        "revision": "0008",
+        "head": "0008",
         "up_to_date": True,
         "counts": {
             "machines": 0,

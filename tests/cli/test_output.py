@@ -131,7 +131,7 @@ def test_database_tables_go_to_stdout(cli, db_env: str, engine: Engine) -> None:
     assert (jobs.code, jobs.err) == (0, "")
     assert jobs.out.endswith("0 pending, 0 running, 0 done, 0 failed, 0 parked\n")
     current = cli("db", "current")
-    assert current.err == "" and current.out.startswith("revision 0007 (up to date)\n")
+    assert current.err == "" and current.out.startswith("revision 0008 (up to date)\n")
 
 
 def test_check_prints_its_tables_and_verdict_on_stdout(  # type: ignore[no-untyped-def]
