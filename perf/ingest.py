@@ -33,12 +33,12 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunHeader,
     RunInfo,

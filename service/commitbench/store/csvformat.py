@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from commitbench.model.metrics import METRIC_FIELDS
 from commitbench.model.records import (
-    METRIC_FIELDS,
     CommitInfo,
     DeviceSample,
     MachineInfo,

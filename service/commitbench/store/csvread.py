@@ -21,10 +21,10 @@ from typing import Any
 
 from commitbench.errors import CsvFormatError
 from commitbench.model import checks
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     DeviceSample,
-    MetricRecord,
     RecordError,
     ResultRecord,
     RunData,

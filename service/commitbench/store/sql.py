@@ -34,14 +34,14 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, Engine, Select, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import METRIC_FIELDS
 from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     COMPLETE_RUN_STATUSES,
     FAILED_STATUSES,
-    METRIC_FIELDS,
     REMEASURE_ALL,
     REMEASURE_FAILED,
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
