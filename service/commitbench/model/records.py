@@ -36,7 +36,7 @@ RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 COMPLETE_RUN_STATUSES = ("ok", "failed")
 TRIGGERS = ("cron", "ci", "manual")
 # A run's environment["remeasure"]: what it measures again on purpose (--force, check's
-# confirmation rounds: all; --retry-failed: the failed). See store/sql.py.
+# confirmation rounds: all; --retry-failed: the failed). See store/worklock.py.
 REMEASURE_ALL = "all"
 REMEASURE_FAILED = "failed"
 PROFILES = ("smoke", "full")
