@@ -1,7 +1,8 @@
 """The commitbench CSV format: names, versions, columns, limits, the run header as JSON,
 and the manifest's checksum.
 
-See commitbench.store.csv for the layout; csv.py writes it and csvread.py reads it.
+See commitbench.store.csv for the layout; csv.py writes it, csvmanifest.py and
+csvread.py read it.
 
 Versions: 1, the first; 2 adds `checksum` to the manifest (sha256 of the manifest's
 canonical JSON without that field), so an edited commit, profile or run id is caught as
