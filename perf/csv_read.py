@@ -36,13 +36,13 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.points import PointFilter
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunEnd,
     RunHeader,

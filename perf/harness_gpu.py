@@ -127,7 +127,7 @@ def fidelity(cpu: bool) -> None:
 
     from commitbench.harness.bench import Context
     from commitbench.harness.timing import CpuTimer, CudaTimer, TimingPolicy, measure
-    from commitbench.model.records import CaseKey
+    from commitbench.model.cases import CaseKey
 
     print("== fidelity (in process)", flush=True)
     n = 256 if cpu else N

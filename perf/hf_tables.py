@@ -25,7 +25,7 @@ COLUMNS = ["TTFT ms", "mean ms/token", "p95 ms/token", "tokens/s", "compile s", 
 
 
 def label(bench: str, size: str, batch: int, prompt: int, attn: str, cache: str, mode: str) -> str:
-    """The case id (keys sorted, as records.CaseKey writes them)."""
+    """The case id (keys sorted, as cases.CaseKey writes them)."""
     return (
         f"hf_llama.{bench}[attn={attn},batch={batch},cache={cache},mode={mode},"
         f"prompt={prompt},size={size}]"

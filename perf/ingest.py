@@ -33,12 +33,12 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunHeader,
     RunInfo,
@@ -46,7 +46,7 @@ from commitbench.model.records import (
 )
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
-from commitbench.store import migrate
+from commitbench.store import migrate, sqlcopy
 from commitbench.store.sql import SqlStore
 
 TABLES = ("device_samples", "metrics", "results", "runs", "cases", "commits", "machines")
@@ -192,7 +192,7 @@ def bare_copy(engine: Engine, header: RunHeader, results: list[ResultRecord]) ->
     path: the ceiling for ours."""
     SqlStore(engine).open_run(header)
     with engine.begin() as conn:
-        SqlStore._copy_samples(
+        sqlcopy.copy_samples(
             conn.connection.driver_connection,  # type: ignore[arg-type]
             ((header.run.id, None, s) for r in results for s in r.device_samples),
         )

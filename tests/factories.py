@@ -6,13 +6,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
     REMEASURE_ALL,
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunHeader,
     RunInfo,

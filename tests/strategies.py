@@ -17,17 +17,16 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import DIRECTIONS, MetricRecord
 from commitbench.model.records import (
-    DIRECTIONS,
     PROFILES,
     RESULT_STATUSES,
     RUN_STATUSES,
     TRIGGERS,
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunData,
     RunEnd,

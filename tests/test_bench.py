@@ -13,7 +13,7 @@ import commitbench as cb
 from commitbench.harness.bench import Probe, Skipped, Window, benches_of, parse_requirement
 from commitbench.harness.timing import CpuTimer, TimingPolicy
 from commitbench.harness.worker import _select
-from commitbench.model.records import CaseKey
+from commitbench.model.cases import CaseKey
 
 SOURCE = """
 import commitbench as cb

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from commitbench.analysis.compare import Policies
-from commitbench.model.records import case_matches, exact_pattern
+from commitbench.model.cases import case_matches, exact_pattern
 
 LABELS = ["matmul.matmul[impl=fp16,n=4]", "matmul.matmul[impl=int8,n=4]", "attention.sdpa[d=16]"]
 

@@ -8,7 +8,9 @@ import json
 from types import SimpleNamespace
 
 from commitbench.model import state
-from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord
 from commitbench.runner.doctor import (
     Diagnosis,
     Finding,

@@ -3,7 +3,8 @@ scripted counters (the fake NVML of tests/test_sampler.py; no GPU here)."""
 
 from __future__ import annotations
 
-from commitbench.model.records import CaseKey, ResultRecord, Window
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import ResultRecord, Window
 from commitbench.runner.launcher import CaseRun
 from commitbench.runner.sampling.energy import MIN_COUNTER_WINDOW_S, summarize
 from commitbench.runner.sampling.readings import GpuReading, Reading, Tick

@@ -20,8 +20,9 @@ import pytest
 from commitbench.analysis.machinestate import case_states
 from commitbench.harness import calibration
 from commitbench.model import state, wire
+from commitbench.model.cases import CaseKey
 from commitbench.model.points import Point
-from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.records import ResultRecord
 from commitbench.runner.launcher import ProcessState, WorkerOptions, run_module
 from commitbench.runner.protocol import Conversation, ProtocolError
 from commitbench.runner.sampling import host

@@ -3,7 +3,9 @@ keep their process (runner.merge_processes)."""
 
 from __future__ import annotations
 
-from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord
 from commitbench.runner.runner import merge_processes
 
 

@@ -16,8 +16,8 @@ from commitbench.harness import profiling
 from commitbench.harness.bench import Bench, Probe, benches_of
 from commitbench.harness.worker import run_case
 from commitbench.model import profile as names
+from commitbench.model.cases import CaseKey
 from commitbench.model.profile import OpTable, artifact_stem
-from commitbench.model.records import CaseKey
 
 
 def test_capture_reduces_the_profiler_to_a_table_and_metrics(tmp_path: Path) -> None:

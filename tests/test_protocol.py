@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from commitbench.model import wire
-from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import ResultRecord
 from commitbench.runner.protocol import Conversation, ProtocolError
 
 A, B, C = CaseKey.of("m.a"), CaseKey.of("m.b"), CaseKey.of("m.c", {"s": "x\ny"})

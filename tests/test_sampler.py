@@ -19,7 +19,8 @@ import psutil
 import pytest
 
 from commitbench.harness.bench import Window
-from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import ResultRecord
 from commitbench.model.state import is_state
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.machine import fingerprint, gpu_facts

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import ResultRecord
 from commitbench.runner.launcher import CaseRun
 from commitbench.runner.selection import Selection, folder_digest
 

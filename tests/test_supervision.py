@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 
-from commitbench.model.records import CaseKey
+from commitbench.model.cases import CaseKey
 from commitbench.runner.supervision import (
     OUTPUT_HEADING,
     Decision,

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord
 from commitbench.model.wire import result_from_json, result_to_json
 from commitbench.runner.launcher import (
     CaseRun,

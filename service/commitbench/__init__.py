@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from commitbench.errors import CommitbenchError
 from commitbench.harness.bench import Bench, Context, Skipped, bench
 from commitbench.harness.timing import TimingPolicy
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunEnd,
     RunHeader,

@@ -17,7 +17,7 @@ from transformers import LlamaForCausalLM  # the [hf] extra, which [bench] inclu
 
 import commitbench as cb
 from commitbench.harness.bench import Probe
-from commitbench.model.records import CaseKey
+from commitbench.model.cases import CaseKey
 from commitbench.model.state import is_state
 from commitbench.model.stats import percentile
 from commitbench.runner.launcher import WorkerOptions, run_module

@@ -21,8 +21,9 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from commitbench.errors import CsvFormatError
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.profile import TIME_PER_ITER
-from commitbench.model.records import MetricRecord, ResultRecord
+from commitbench.model.records import ResultRecord
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import artifacts, transfer
 from commitbench.store.csv import CsvStore

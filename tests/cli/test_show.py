@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from commitbench.model.records import CaseKey, CommitInfo, ResultRecord, RunHeader, RunInfo
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import CommitInfo, ResultRecord, RunHeader, RunInfo
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.runner.vcs import Repository
 from commitbench.store.csv import CsvStore

@@ -15,7 +15,8 @@ from sqlalchemy import Engine, select, update
 from commitbench.errors import ConfigError
 from commitbench.fleet import queue, status
 from commitbench.fleet.enqueue import follow, open_source
-from commitbench.fleet.queue import JobSpec, LeaseLost, MachineKind
+from commitbench.fleet.kinds import MachineKind
+from commitbench.fleet.queue import JobSpec, LeaseLost
 from commitbench.fleet.store import JobStore
 from commitbench.fleet.worker import FleetOptions, FleetWorker
 from commitbench.store.sql import SqlStore

@@ -44,17 +44,11 @@ from psycopg import sql
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import URL, make_url
 
+from commitbench.model.cases import exact_pattern
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.points import machine_label
 from commitbench.model.profile import is_profile
-from commitbench.model.records import (
-    REMEASURE_ALL,
-    CommitInfo,
-    MetricRecord,
-    ResultRecord,
-    RunData,
-    RunHeader,
-    exact_pattern,
-)
+from commitbench.model.records import REMEASURE_ALL, CommitInfo, ResultRecord, RunData, RunHeader
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate, roles

@@ -28,8 +28,8 @@ from commitbench.grafana.queries import (
     resolve_variables,
     time_range,
 )
+from commitbench.model.cases import exact_pattern
 from commitbench.model.profile import CATEGORIES
-from commitbench.model.records import exact_pattern
 from tests.grafana.conftest import GPU_REPOSITORY, SLOWDOWN, Seeded
 
 ROOT = Path(__file__).resolve().parents[2]

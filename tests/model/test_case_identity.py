@@ -1,4 +1,4 @@
-"""Case identity (records.CaseKey, case_label), property-tested.
+"""Case identity (cases.CaseKey, case_label), property-tested.
 
 The label is what the stores key a case by (cases.label, the CSV's case_label, the
 runner's "already recorded" check), so it must be a function of the parameters alone
@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commitbench.model.records import CaseKey, ParamValue, RecordError, case_label
+from commitbench.model.cases import CaseKey, ParamValue, case_label
+from commitbench.model.records import RecordError
 from tests.strategies import dotted, identifier, param_values, params
 
 

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import BigInteger, Integer, SmallInteger
 
 from commitbench.model import checks
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     RecordError,
     ResultRecord,
     RunData,

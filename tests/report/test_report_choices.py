@@ -10,15 +10,10 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.points import Series
-from commitbench.model.records import (
-    CaseKey,
-    CommitInfo,
-    MetricRecord,
-    ResultRecord,
-    RunHeader,
-    RunInfo,
-)
+from commitbench.model.records import CommitInfo, ResultRecord, RunHeader, RunInfo
 from commitbench.report import page, plots
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.csv import CsvStore

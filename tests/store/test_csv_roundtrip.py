@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from commitbench.model.records import CaseKey, RunData
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import RunData
 from commitbench.store.csv import MANIFEST, CsvStore, read_run
 from commitbench.store.csvread import read_labels
 from tests import factories as f

@@ -1,5 +1,5 @@
 """One result per (commit, case, machine, profile) whatever writes it: the store's rule
-for what another run recorded first (store/sql.py), and `import` held to it."""
+for what another run recorded first (store/worklock.py), and `import` held to it."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from commitbench.model.records import CaseKey, ParamValue, case_label
+from commitbench.model.cases import CaseKey, ParamValue, case_label
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store import engine as dbengine
 from commitbench.store import migrate

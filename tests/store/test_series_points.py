@@ -12,16 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from commitbench.errors import CsvFormatError
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.points import ANY, PointFilter, SeriesPoint
-from commitbench.model.records import (
-    CaseKey,
-    CommitInfo,
-    MetricRecord,
-    ResultRecord,
-    RunEnd,
-    RunHeader,
-    RunInfo,
-)
+from commitbench.model.records import CommitInfo, ResultRecord, RunEnd, RunHeader, RunInfo
 from commitbench.model.stats import Stats
 from commitbench.store.csv import CsvStore
 from commitbench.store.csvread import find_runs, read_header, read_run

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 
 from commitbench.model.records import RunData
 from commitbench.runner.recorder import MetricsRecorder
+from commitbench.store import sqlcopy
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 
@@ -138,7 +139,7 @@ def test_samples_must_refer_to_a_run_and_a_result_of_it(engine: Engine) -> None:
             engine.begin() as conn,
             pytest.raises(psycopg.errors.ForeignKeyViolation, match=message),
         ):
-            SqlStore._copy_samples(
+            sqlcopy.copy_samples(
                 conn.connection.driver_connection, [(run_id, rid, f.samples(1)[0])]
             )  # type: ignore[arg-type]
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass, replace
 
 from commitbench.analysis import twolevel
 from commitbench.model import state
+from commitbench.model.cases import case_matches
 from commitbench.model.points import Point
 from commitbench.model.profile import is_profile
-from commitbench.model.records import ResultRecord, case_matches
+from commitbench.model.records import ResultRecord
 from commitbench.model.stats import Stats
 from commitbench.model.words import plural
 

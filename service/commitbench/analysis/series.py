@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from commitbench.model.cases import case_matches
 from commitbench.model.points import Series, SeriesPoint, series_order
-from commitbench.model.records import case_matches
 
 Line = str | None  # a branch name, or None for commits no branch reaches
 

@@ -20,7 +20,8 @@ from commitbench.cli.common import (
 )
 from commitbench.errors import ConfigError
 from commitbench.fleet.enqueue import enqueue_revs, follow, open_source
-from commitbench.fleet.queue import JobSpec, MachineKind
+from commitbench.fleet.kinds import MachineKind
+from commitbench.fleet.queue import JobSpec
 from commitbench.fleet.repos import default_cache
 from commitbench.model.records import TRIGGERS
 from commitbench.model.words import plural

@@ -12,7 +12,7 @@ from commitbench.cli.common import emit_json, global_options, globals_from, open
 from commitbench.cli.common import stdout as console
 from commitbench.cli.compare import markdown_option
 from commitbench.errors import CommitbenchError
-from commitbench.model.records import exact_pattern
+from commitbench.model.cases import exact_pattern
 from commitbench.runner.profiles import profiles_at
 from commitbench.runner.vcs import Repository
 

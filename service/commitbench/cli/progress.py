@@ -23,8 +23,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import FAILED_STATUSES as BROKEN
-from commitbench.model.records import CommitInfo, MetricRecord, ResultRecord
+from commitbench.model.records import CommitInfo, ResultRecord
 from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner.vcs import WORKTREE_PREFIX

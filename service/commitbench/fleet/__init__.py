@@ -30,7 +30,8 @@ and its companion table "Running jobs" (runner and age of each):
 
 from __future__ import annotations
 
-from commitbench.fleet.queue import ClaimedJob, JobSpec, LeaseLost, MachineKind
+from commitbench.fleet.kinds import MachineKind
+from commitbench.fleet.queue import ClaimedJob, JobSpec, LeaseLost
 from commitbench.fleet.worker import FleetOptions, FleetWorker
 
 __all__ = ["ClaimedJob", "FleetOptions", "FleetWorker", "JobSpec", "LeaseLost", "MachineKind"]

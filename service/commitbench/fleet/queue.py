@@ -9,75 +9,34 @@ on the time.
 
 Every later change of a claimed job is fenced by its token (lease_owner, attempts): a
 runner whose job was reclaimed meanwhile changes nothing (`LeaseLost`).
+
+Machine kinds and the fitting of a machine to a job are in kinds.py, the claim
+statement in claiming.py.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Engine,
-    Integer,
-    Interval,
-    Text,
-    and_,
-    bindparam,
-    case,
-    func,
-    literal,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
-from commitbench.errors import CommitbenchError, ConfigError
+from commitbench.errors import CommitbenchError
+from commitbench.fleet.claiming import claim_statement
+from commitbench.fleet.kinds import MachineKind, servable
 from commitbench.model import sweep
 from commitbench.model.records import MachineInfo
 from commitbench.model.sweep import Overrides
 from commitbench.store.tables import Job
 
 ERROR_CHARS = 4000
-_KIND = re.compile(r"^(?P<model>[A-Za-z0-9_.-]*?)(?:x(?P<count>[1-9][0-9]*))?$")
 
 
 class LeaseLost(CommitbenchError):
     """The job was reclaimed by another runner (this runner's lease had expired)."""
-
-
-@dataclass(frozen=True)
-class MachineKind:
-    """What a job requires of a machine: a GPU model (a substring of the GPU name, any
-    case; None: any machine) and at least `gpu_count` GPUs."""
-
-    gpu_model: str | None = None
-    gpu_count: int = 0
-
-    @classmethod
-    def parse(cls, text: str) -> MachineKind:
-        """`any`, `gpu` (at least one GPU), `MODEL` (e.g. H100), each optionally with
-        `xN` for at least N GPUs: `H100x8`, `gpux2`."""
-        match = _KIND.match(text.strip())
-        if not text.strip() or match is None:
-            raise ConfigError(f"machine kind {text!r}: expected any, gpu or a GPU model, [xN]")
-        model = match["model"]
-        count = int(match["count"]) if match["count"] else None
-        if model.lower() in ("", "any", "cpu"):
-            return cls(None, count or 0)
-        if model.lower() == "gpu":
-            return cls(None, count or 1)
-        return cls(model, count or 1)
-
-    def __str__(self) -> str:
-        name = self.gpu_model or ("gpu" if self.gpu_count else "any")
-        return f"{name}x{self.gpu_count}" if self.gpu_count > 1 else name
 
 
 @dataclass(frozen=True)
@@ -186,36 +145,6 @@ def last_enqueued(engine: Engine, spec: JobSpec) -> str | None:
         ).scalar_one_or_none()
 
 
-def fits(gpu_name: ColumnElement[str], gpu_count: ColumnElement[int]) -> ColumnElement[bool]:
-    """Jobs a machine with these GPUs can run: the one definition of a machine fitting a
-    job's MachineKind. At least the job's GPU count, and the job's GPU model, when it
-    names one, a substring of the machine's GPU name in any case (`H100` fits
-    "NVIDIA H100 80GB HBM3")."""
-    return and_(
-        Job.gpu_count <= gpu_count,
-        or_(
-            Job.gpu_model.is_(None),
-            func.strpos(func.lower(gpu_name), func.lower(Job.gpu_model)) > 0,
-        ),
-    )
-
-
-def servable(m: MachineInfo) -> ColumnElement[bool]:
-    """Jobs that machine `m` can run."""
-    return fits(literal(m.gpu_name or "", Text), literal(m.gpu_count, Integer))
-
-
-def _claimable() -> ColumnElement[bool]:
-    return or_(
-        and_(Job.state == "pending", Job.not_before <= func.now()),
-        and_(
-            Job.state == "running",
-            Job.lease_expires_at < func.now(),
-            Job.attempts < Job.max_attempts,  # else parked by the same statement
-        ),
-    )
-
-
 def _lease(seconds: float) -> Any:
     return func.now() + timedelta(seconds=seconds)
 
@@ -239,7 +168,7 @@ def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> C
         "has_gpus": machine.gpu_count,
     }
     with _autocommit(engine).connect() as conn:
-        row = conn.execute(_claim_statement(), params).first()
+        row = conn.execute(claim_statement(), params).first()
     if row is None:
         return None
     spec = JobSpec(
@@ -255,86 +184,6 @@ def claim(engine: Engine, owner: str, machine: MachineInfo, lease_s: float) -> C
         params=sweep.from_json(row.params),
     )
     return ClaimedJob(row.id, spec, row.sha, owner, row.attempts, row.max_attempts)
-
-
-@functools.cache
-def _claim_statement() -> Any:
-    """Built once, with bound parameters: a claim is the hot path of the queue, and
-    building the statement cost about as much as running it."""
-    parked = (
-        update(Job)
-        .where(
-            Job.id.in_(
-                select(Job.id)
-                .where(
-                    Job.state == "running",
-                    Job.lease_expires_at < func.now(),
-                    Job.attempts >= Job.max_attempts,
-                )
-                .with_for_update(skip_locked=True)
-            )
-        )
-        .values(
-            state="parked",
-            finished_at=func.now(),
-            error=func.concat(
-                "lease of ",
-                Job.lease_owner,
-                " expired on attempt ",
-                Job.attempts,
-                " of ",
-                Job.max_attempts,
-            ),
-        )
-        .returning(Job.id)
-        .cte("parked")
-    )
-    machine_fits = fits(bindparam("has_gpu_name", type_=Text), bindparam("has_gpus", type_=Integer))
-    candidate = (
-        select(Job.id)
-        .where(_claimable(), machine_fits)
-        .order_by(Job.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return (
-        update(Job)
-        .where(Job.id == candidate)
-        .values(
-            state="running",
-            attempts=Job.attempts + 1,
-            lease_owner=bindparam("new_owner", type_=Text),
-            lease_expires_at=func.now() + bindparam("new_lease", type_=Interval),
-            heartbeat_at=func.now(),
-            started_at=func.now(),
-            # A reclaimed job keeps a note of why it ran again.
-            error=case(
-                (Job.state == "running", func.concat("lease of ", Job.lease_owner, " expired")),
-                else_=Job.error,
-            ),
-        )
-        .returning(*_CLAIMED)
-        .add_cte(parked)  # runs although nothing refers to it (a data-modifying WITH)
-    )
-
-
-_CLAIMED = (
-    Job.id,
-    Job.sha,
-    Job.attempts,
-    Job.max_attempts,
-    Job.repository,
-    Job.benches,
-    Job.filter,
-    Job.profile,
-    Job.gpu_model,
-    Job.gpu_count,
-    Job.branch,
-    Job.trigger,
-    Job.timeout_s,
-    Job.params,
-)
 
 
 def _held(job: ClaimedJob) -> ColumnElement[bool]:

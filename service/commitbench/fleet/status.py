@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from commitbench.errors import ConfigError
-from commitbench.fleet.queue import MachineKind
+from commitbench.fleet.kinds import MachineKind
 from commitbench.store.tables import JOB_STATES, Job
 
 

@@ -11,7 +11,7 @@ Exactly one result per (commit, case, machine, profile), whatever the interleavi
    lives on (paused, cut off from the database) cannot add a second result.
 3. In the same transaction, SqlStore's advisory lock on (repository, sha, machine,
    profile) serialises writers of the same work, and results for cases already recorded
-   there by any run (`run`, `check`, another job) are dropped (store/sql.py). This
+   there by any run (`run`, `check`, another job) are dropped (store/worklock.py). This
    covers two different jobs whose selections overlap (the same commit with and without
    --filter) running at once on identical machines.
 

@@ -42,14 +42,9 @@ from commitbench.harness.timing import (
 )
 from commitbench.harness.timing import throughput_metrics as _throughput
 from commitbench.model import checks
-from commitbench.model.records import (
-    DIRECTIONS,
-    PROFILES,
-    CaseKey,
-    MetricRecord,
-    ParamValue,
-    Window,
-)
+from commitbench.model.cases import CaseKey, ParamValue
+from commitbench.model.metrics import DIRECTIONS, MetricRecord
+from commitbench.model.records import PROFILES, Window
 
 T = TypeVar("T")
 BenchFn = Callable[..., object]

@@ -40,7 +40,8 @@ from collections.abc import Callable
 from typing import Any
 
 from commitbench.harness import bench
-from commitbench.model.records import MetricRecord, ResultRecord
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord
 from commitbench.model.state import CALIBRATION_CASE
 
 GPU_LAUNCHES = 1000

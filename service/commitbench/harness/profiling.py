@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from commitbench.model import profile as names
-from commitbench.model.records import MetricRecord
+from commitbench.model.metrics import MetricRecord
 
 RANGE = "commitbench::"  # record_function ranges of ours, left out of the tables
 MAX_SITES = 10  # allocation sites kept at the peak

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from commitbench.model.records import MetricRecord
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.stats import Stats
 
 Clock = Callable[[], float]

@@ -55,16 +55,10 @@ from typing import Any, BinaryIO
 from commitbench.harness import calibration, environment, profiling, sweeping
 from commitbench.harness.bench import Bench, Context, Probe, Skipped, benches_of, cuda_initialized
 from commitbench.model import sweep, wire
+from commitbench.model.cases import CaseKey, ParamValue
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.profile import TIME_PER_ITER, artifact_stem
-from commitbench.model.records import (
-    PROFILES,
-    CaseKey,
-    MetricRecord,
-    ParamValue,
-    ResultRecord,
-    Window,
-    utcnow,
-)
+from commitbench.model.records import PROFILES, ResultRecord, Window, utcnow
 from commitbench.model.state import WALL_PER_CPU
 from commitbench.model.text import storable, unstorable
 from commitbench.model.words import plural

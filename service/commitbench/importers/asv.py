@@ -42,18 +42,10 @@ from commitbench.importers.common import (
     resolve,
     run_id,
 )
+from commitbench.model.cases import CaseKey, ParamValue
 from commitbench.model.checks import RecordError
-from commitbench.model.records import (
-    CaseKey,
-    MachineInfo,
-    MetricRecord,
-    ParamValue,
-    ResultRecord,
-    RunData,
-    RunEnd,
-    RunHeader,
-    RunInfo,
-)
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import MachineInfo, ResultRecord, RunData, RunEnd, RunHeader, RunInfo
 
 FORMAT = "asv"
 RESULTS_VERSION = 2  # asv >= 0.5; `asv update` rewrites older results

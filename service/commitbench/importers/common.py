@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from commitbench.errors import CommitbenchError, ForeignFormatError
-from commitbench.model.records import CommitInfo, ParamValue, RecordError, canonical_json
+from commitbench.model.cases import ParamValue
+from commitbench.model.records import CommitInfo, RecordError, canonical_json
 
 # A benchmark results file larger than this is not one a tool wrote for a run (asv's and
 # pytest-benchmark's are kilobytes to a few MiB, raw samples included).

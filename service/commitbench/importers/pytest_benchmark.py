@@ -30,16 +30,9 @@ from commitbench.importers.common import (
     resolve,
     run_id,
 )
-from commitbench.model.records import (
-    CaseKey,
-    MachineInfo,
-    MetricRecord,
-    ResultRecord,
-    RunData,
-    RunEnd,
-    RunHeader,
-    RunInfo,
-)
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import MachineInfo, ResultRecord, RunData, RunEnd, RunHeader, RunInfo
 
 FORMAT = "pytest-benchmark"
 METRIC = "time"

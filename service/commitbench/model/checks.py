@@ -85,6 +85,12 @@ def integer(value: int | None, what: str, bounds: tuple[int, int]) -> None:
         raise RecordError(f"{what} {value} is out of range ({low}..{high})")
 
 
+def one_of(value: str, allowed: Sequence[str], what: str) -> None:
+    """One of the allowed words (a status, a trigger, a direction)."""
+    if value not in allowed:
+        raise RecordError(f"{what} {value!r} is not one of {', '.join(allowed)}")
+
+
 def moment(value: datetime | None, what: str) -> None:
     """None or an aware time between EARLIEST and LATEST (the caller checks awareness)."""
     if value is None or value.utcoffset() is None:

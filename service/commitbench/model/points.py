@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from commitbench.model.records import samples_by_process
+from commitbench.model.metrics import samples_by_process
 from commitbench.model.stats import percentile
 
 
@@ -43,7 +43,7 @@ class Point:
     samples: tuple[float, ...]
     n: int  # samples the result's statistics came from (metrics.n)
     first_parent: str | None  # the commit's first parent (None for a root commit)
-    # The worker process of each sample (records.MetricRecord.processes); None: one.
+    # The worker process of each sample (metrics.MetricRecord.processes); None: one.
     processes: tuple[int, ...] | None = None
 
     def by_process(self) -> dict[int, tuple[float, ...]]:

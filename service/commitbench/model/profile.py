@@ -291,7 +291,7 @@ class Profile:
 
     @classmethod
     def of(cls, metrics: Iterable[Any], part: str | None = None) -> Profile | None:
-        """From a result's metrics (model.records.MetricRecord): the whole case's, or with
+        """From a result's metrics (model.metrics.MetricRecord): the whole case's, or with
         `part` one timed function's (`values` then named as the case's are); None
         without a table."""
         table: OpTable | None = None

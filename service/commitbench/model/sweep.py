@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from commitbench.model.records import ParamValue
+from commitbench.model.cases import ParamValue
 
 # Names in the order given, each with its values as typed on the command line.
 Overrides = tuple[tuple[str, tuple[str, ...]], ...]

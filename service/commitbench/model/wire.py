@@ -28,7 +28,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from commitbench.model.records import CaseKey, MetricRecord, RecordError, ResultRecord, Window
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import RecordError, ResultRecord, Window
 from commitbench.model.text import storable, unstorable
 
 WIRE_VERSION = 1

@@ -15,9 +15,10 @@ from commitbench.analysis.compare import Policies, Row, compare_commits
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.analysis.series import build
 from commitbench.model import state
+from commitbench.model.cases import case_matches
 from commitbench.model.points import PointFilter, Series, SeriesPoint
 from commitbench.model.profile import CATEGORIES, SHARE_PREFIX, is_profile
-from commitbench.model.records import DeviceSample, RunData, case_matches
+from commitbench.model.records import DeviceSample, RunData
 from commitbench.model.state import is_state
 from commitbench.model.text import printable
 from commitbench.model.words import plural

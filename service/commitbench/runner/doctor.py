@@ -34,7 +34,8 @@ from typing import Any
 
 from commitbench.analysis.machinestate import STEAL_PCT, spread_pct
 from commitbench.model import state
-from commitbench.model.records import MetricRecord, ResultRecord
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.sampling import host
 from commitbench.runner.sampling.sampler import DeviceSampler, NvmlBackend, PsutilBackend

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from commitbench.model import sweep, wire
-from commitbench.model.records import PROFILES, CaseKey, RecordError, ResultRecord, Window
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import PROFILES, RecordError, ResultRecord, Window
 from commitbench.model.sweep import Overrides
 from commitbench.model.text import storable
 from commitbench.runner.environ import bench_environment

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commitbench.model import wire
-from commitbench.model.records import CaseKey
+from commitbench.model.cases import CaseKey
 from commitbench.model.text import printable
 
 

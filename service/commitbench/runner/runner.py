@@ -24,14 +24,14 @@ from typing import Any, Protocol
 
 from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
     FAILED_STATUSES,
     REMEASURE_ALL,
     REMEASURE_FAILED,
-    CaseKey,
     CommitInfo,
     MachineInfo,
-    MetricRecord,
     RecordedKey,
     ResultRecord,
     RunHeader,

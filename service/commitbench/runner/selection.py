@@ -22,7 +22,7 @@ from typing import Any
 from commitbench.errors import CommitbenchError
 from commitbench.harness import discovery
 from commitbench.model import sweep
-from commitbench.model.records import CaseKey, case_matches
+from commitbench.model.cases import CaseKey, case_matches
 from commitbench.model.sweep import Overrides
 from commitbench.runner.launcher import CaseRun, Survey
 from commitbench.runner.vcs import Repository

@@ -29,7 +29,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass
 
-from commitbench.model.records import CaseKey
+from commitbench.model.cases import CaseKey
 from commitbench.model.text import storable
 
 OUTPUT_HEADING = "--- worker output (tail) ---"

@@ -47,7 +47,8 @@ from types import TracebackType
 from typing import IO, Any
 
 from commitbench.model import wire
-from commitbench.model.records import CaseKey, RecordError, utcnow
+from commitbench.model.cases import CaseKey
+from commitbench.model.records import RecordError, utcnow
 from commitbench.runner.protocol import Conversation, ProtocolError
 from commitbench.runner.supervision import WorkerEnd
 

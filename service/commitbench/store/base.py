@@ -27,7 +27,7 @@ class Store(Protocol):
 
     def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
         """The cases of the run's units written since the last call that another run had
-        recorded first, so were dropped (store/sql.py: exactly once across runs)."""
+        recorded first, so were dropped (store/worklock.py: exactly once across runs)."""
         ...
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool: ...

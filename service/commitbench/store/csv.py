@@ -169,7 +169,7 @@ class CsvStore:
 
     def take_recorded_elsewhere(self, run_id: uuid.UUID) -> list[str]:
         """None: a run directory has one writer; `import` drops what another run
-        recorded first (store/sql.py)."""
+        recorded first (store/worklock.py)."""
         return []
 
     def write_unit(self, run_id: uuid.UUID, results: Sequence[ResultRecord]) -> int:

@@ -1,5 +1,5 @@
 """What a CSV reader takes in: regular files and lines within the caps of csvformat.py,
-and JSON whose every string PostgreSQL can hold. Helpers of csvread.py."""
+and JSON whose every string PostgreSQL can hold. Helpers of csvmanifest.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The commitbench CSV format: names, versions, columns, limits, the run header as JSON,
 and the manifest's checksum.
 
-See commitbench.store.csv for the layout; csv.py writes it and csvread.py reads it.
+See commitbench.store.csv for the layout; csv.py writes it, csvmanifest.py and
+csvread.py read it.
 
 Versions: 1, the first; 2 adds `checksum` to the manifest (sha256 of the manifest's
 canonical JSON without that field), so an edited commit, profile or run id is caught as
@@ -21,8 +22,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from commitbench.model.metrics import METRIC_FIELDS
 from commitbench.model.records import (
-    METRIC_FIELDS,
     CommitInfo,
     DeviceSample,
     MachineInfo,

@@ -5,19 +5,9 @@ results already exist inserts nothing, and metrics and device samples are writte
 for results this transaction inserted, so recording or importing the same data twice
 leaves the same rows.
 
-Exactly once across runs: every unit is written under an advisory lock on its work,
-(repository, sha, machine, profile), so writers of the same work (`run`, `check`,
-`bisect`, fleet workers, `import`) take turns, and each checks, under the lock, what
-other runs recorded (`first_writer`). A case another run recorded first is dropped from
-the unit and reported (`take_recorded_elsewhere`). What counts as recorded first
-depends on the run's `remeasure` (in its environment, set by `--force` and check's
-confirmation rounds, or by `--retry-failed`):
-- none: any other run's result for the case;
-- "all": a result another run finished measuring at or after this run started (what was
-  measured before it is what it measures again on purpose; a measurement still in
-  flight when it started is as fresh as its own);
-- "failed": the same, and a case whose latest other result is not a failure.
-A unique constraint cannot say this, since re-measuring on purpose adds a second result.
+Exactly once across runs: every unit is written under an advisory lock on its work, and
+a case another run recorded first is dropped from it (store/worklock.py says how and
+why). The COPY of metrics and device samples is in store/sqlcopy.py.
 """
 
 from __future__ import annotations
@@ -28,22 +18,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, Engine, Select, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
+from commitbench.model.cases import CaseKey
 from commitbench.model.points import ANY, Point, PointFilter, Series, SeriesPoint, Step
 from commitbench.model.records import (
     COMPLETE_RUN_STATUSES,
-    FAILED_STATUSES,
-    METRIC_FIELDS,
-    REMEASURE_ALL,
-    REMEASURE_FAILED,
-    CaseKey,
     CommitInfo,
-    DeviceSample,
     MachineInfo,
     RecordedKey,
     ResultRecord,
@@ -54,8 +36,8 @@ from commitbench.model.records import (
 from commitbench.model.words import plural
 from commitbench.store import artifacts, regressions, sqlpoints, sqlread
 from commitbench.store.engine import describe
+from commitbench.store.sqlcopy import copy_metrics, copy_samples, driver
 from commitbench.store.tables import (
-    DEVICE_SAMPLE_COLUMNS,
     Case,
     Commit,
     Machine,
@@ -64,148 +46,11 @@ from commitbench.store.tables import (
     Run,
     device_samples,
 )
+from commitbench.store.worklock import Fence, first_writer, recorded_query
 
 log = logging.getLogger(__name__)
 
-METRIC_COLUMNS = ("result_id", *METRIC_FIELDS)
-
-_METRIC_TYPES = (
-    "int8",
-    "text",
-    "text",
-    "text",
-    "int4",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8[]",
-    "jsonb",
-    "int4[]",
-)
-_SAMPLE_TYPES = (
-    "uuid",
-    "int8",
-    "timestamptz",
-    "int2",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "float8",
-    "int8",
-    "float8",
-    "float8",
-)
-
-
-def _copy_statement(table: str, columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-
-
-_COPY_METRICS = _copy_statement("metrics", METRIC_COLUMNS)
-_COPY_SAMPLES = _copy_statement("device_samples", DEVICE_SAMPLE_COLUMNS)
-
-
-def _driver(conn: Connection) -> psycopg.Connection[Any]:
-    raw = conn.connection.driver_connection
-    if not isinstance(raw, psycopg.Connection):  # pragma: no cover - engine is psycopg 3
-        raise TypeError("commitbench needs the psycopg 3 driver")
-    return raw
-
-
-# Runs first in each write_unit transaction, before first_writer: returns the results to
-# write (it may drop some) or raises to refuse the unit. The fleet uses it to check a
-# runner's lease.
-Fence = Callable[[Connection, uuid.UUID, Sequence[ResultRecord]], Sequence[ResultRecord]]
-
-
-def recorded_query(key: RecordedKey) -> Select[str]:
-    """Labels of the cases with a result for (repository, sha, machine, profile)."""
-    return (
-        select(Case.label)
-        .join(Result, Result.case_id == Case.id)
-        .join(Run, Run.id == Result.run_id)
-        .join(Commit, Commit.id == Run.commit_id)
-        .join(Machine, Machine.id == Run.machine_id)
-        .where(
-            Commit.repository == key.repository,
-            Commit.sha == key.sha,
-            Machine.fingerprint == key.fingerprint,
-            Run.profile == key.profile,
-        )
-    )
-
-
-def work_key(conn: Connection, run_id: uuid.UUID) -> tuple[RecordedKey, Any, str | None]:
-    """The run's work, its start and its `remeasure`."""
-    row = conn.execute(
-        select(
-            Commit.repository,
-            Commit.sha,
-            Machine.fingerprint,
-            Run.profile,
-            Run.started_at,
-            Run.environment["remeasure"].astext,
-        )
-        .join(Commit, Commit.id == Run.commit_id)
-        .join(Machine, Machine.id == Run.machine_id)
-        .where(Run.id == run_id)
-    ).one()
-    return RecordedKey(row[0], row[1], row[2], row[3]), row[4], row[5]
-
-
-def lock_work(conn: Connection, key: RecordedKey) -> None:
-    """Take the transaction's advisory lock on the work (see the module docstring)."""
-    name = "\x1f".join(("commitbench.work", key.repository, key.sha, key.fingerprint, key.profile))
-    conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(name, 0))))
-
-
 _ONE_TRANSACTION = "commitbench.one_transaction"
-
-
-def first_writer(
-    conn: Connection, run_id: uuid.UUID, results: Sequence[ResultRecord]
-) -> tuple[list[ResultRecord], list[str]]:
-    """Lock the run's work and split `results` into those to write and the labels of
-    the cases another run recorded first (module docstring)."""
-    key, started_at, remeasure = work_key(conn, run_id)
-    lock_work(conn, key)
-    labels = [r.case.label for r in results]
-    # When the measurement ended: its start plus its duration (a case in flight when a
-    # forced run started is fresh to it), else the run's start.
-    ended = Result.started_at + func.make_interval(
-        0, 0, 0, 0, 0, 0, func.coalesce(Result.duration_s, 0.0)
-    )
-    measured = func.coalesce(ended, Run.started_at)
-    others = conn.execute(
-        recorded_query(key)
-        .add_columns(Result.status, measured)
-        .where(Run.id != run_id, Case.label.in_(labels))
-        .order_by(Case.label, measured, Result.id)
-    ).all()
-    latest: dict[str, tuple[str, Any]] = {}
-    for label, status, at in others:
-        latest[label] = (status, at)  # ordered by time: the last one stays
-    taken = {
-        label
-        for label, (status, at) in latest.items()
-        if _recorded_first(remeasure, started_at, status, at)
-    }
-    return [r for r in results if r.case.label not in taken], sorted(taken)
-
-
-def _recorded_first(remeasure: str | None, started_at: Any, status: str, at: Any) -> bool:
-    """Whether another run's latest result (its status, when measured) for a case takes
-    the case from a run that started at `started_at` (module docstring)."""
-    if remeasure not in (REMEASURE_ALL, REMEASURE_FAILED) or at >= started_at:
-        return True
-    return remeasure == REMEASURE_FAILED and status not in FAILED_STATUSES
 
 
 class SqlStore:
@@ -328,11 +173,9 @@ class SqlStore:
             .returning(Result.id, Result.case_id)
         ).all()
         new = [(result_id, by_case[case_id]) for result_id, case_id in inserted]
-        raw = _driver(conn)
-        self._copy_metrics(raw, new)
-        self._copy_samples(
-            raw, ((run_id, rid, s) for rid, record in new for s in record.device_samples)
-        )
+        raw = driver(conn)
+        copy_metrics(raw, new)
+        copy_samples(raw, ((run_id, rid, s) for rid, record in new for s in record.device_samples))
         return len(new)
 
     def finish_run(self, run_id: uuid.UUID, end: RunEnd) -> bool:
@@ -346,7 +189,7 @@ class SqlStore:
             ).first()
             if finished is None:
                 return False
-            self._copy_samples(_driver(conn), ((run_id, None, s) for s in end.device_samples))
+            copy_samples(driver(conn), ((run_id, None, s) for s in end.device_samples))
         return True
 
     def interrupt_stale(self, fingerprint: str, gone: Callable[[Any], bool]) -> list[uuid.UUID]:
@@ -440,48 +283,6 @@ class SqlStore:
         )
         rows = conn.execute(select(Case.label, Case.id).where(Case.label.in_(list(unique)))).all()
         return {label: case_id for label, case_id in rows}
-
-    @staticmethod
-    def _copy_metrics(
-        raw: psycopg.Connection[Any], new: Sequence[tuple[int, ResultRecord]]
-    ) -> None:
-        rows = [
-            # samples, properties and processes (the last three fields) need their
-            # database types.
-            (
-                result_id,
-                *m.row()[:-3],
-                list(m.samples) if m.samples is not None else None,
-                Jsonb(dict(m.properties)),
-                list(m.processes) if m.processes is not None else None,
-            )
-            for result_id, record in new
-            for m in record.metrics
-        ]
-        if not rows:
-            return
-        with raw.cursor() as cur, cur.copy(_COPY_METRICS) as copy:
-            copy.set_types(list(_METRIC_TYPES))
-            for row in rows:
-                copy.write_row(row)
-
-    @staticmethod
-    def _copy_samples(
-        raw: psycopg.Connection[Any],
-        rows: Iterable[tuple[uuid.UUID, int | None, DeviceSample]],
-    ) -> None:
-        """COPY device samples; the hot path of ingest (hundreds of thousands of rows)."""
-        it = iter(rows)
-        first = next(it, None)
-        if first is None:
-            return
-        with raw.cursor() as cur, cur.copy(_COPY_SAMPLES) as copy:
-            # Binary COPY sends each field's bytes untagged, and a uuid's binary form is
-            # its 16 bytes: sent as bytea they skip a Python-level dumper per row.
-            copy.set_types(["bytea", *_SAMPLE_TYPES[1:]])
-            write = copy.write_row
-            for run_id, result_id, s in (first, *it):
-                write((run_id.bytes, result_id, *s))
 
     # -- reading ---------------------------------------------------------------------
 

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
 from commitbench.errors import CommitbenchError
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import (
-    CaseKey,
     CommitInfo,
     DeviceSample,
     MachineInfo,
-    MetricRecord,
     ResultRecord,
     RunData,
     RunEnd,

@@ -33,14 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from commitbench.model.metrics import DIRECTIONS
 from commitbench.model.profile import CHROME_TRACE, MEMORY_SNAPSHOT
-from commitbench.model.records import (
-    DIRECTIONS,
-    PROFILES,
-    RESULT_STATUSES,
-    RUN_STATUSES,
-    TRIGGERS,
-)
+from commitbench.model.records import PROFILES, RESULT_STATUSES, RUN_STATUSES, TRIGGERS
 
 # Deterministic constraint names, so migrations can refer to them and autogenerate agrees.
 NAMING_CONVENTION = {

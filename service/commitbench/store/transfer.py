@@ -28,12 +28,12 @@ def import_runs(
     store: SqlStore, path: Path, *, progress: Callable[[Path], None] | None = None
 ) -> ImportSummary:
     """Import every run under `path`, all or nothing. Every run is read and validated
-    (csvread.py: the files, their shape, and every value against the records' rules),
-    and every profile file checked (artifacts.check_files: a regular file within the
-    cap whose bytes hash to its name), before anything is written; then the runs and
-    their files are all written in one transaction, so a bad file, or a database that
-    refuses a row after all, leaves the database untouched. Idempotent: a run, result
-    or file already there is left as it is."""
+    (csvmanifest.py and csvread.py: the files, their shape, and every value against the
+    records' rules), and every profile file checked (artifacts.check_files: a regular
+    file within the cap whose bytes hash to its name), before anything is written; then
+    the runs and their files are all written in one transaction, so a bad file, or a
+    database that refuses a row after all, leaves the database untouched. Idempotent: a
+    run, result or file already there is left as it is."""
     runs: list[tuple[Path, RunData]] = [(folder, read_run(folder)) for folder in find_runs(path)]
     files = [_files_of(folder, data) for folder, data in runs]
     return write_runs(

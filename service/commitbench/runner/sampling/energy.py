@@ -45,7 +45,8 @@ import itertools
 from collections.abc import Sequence
 
 from commitbench.model.checks import measured
-from commitbench.model.records import MetricRecord, Window
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import Window
 from commitbench.runner.sampling.readings import Tick
 
 # The shortest timed window over which energy per iteration from NVML's counter may

@@ -32,7 +32,9 @@ from typing import Any, Protocol
 
 import psutil
 
-from commitbench.model.records import CaseKey, DeviceSample, MetricRecord, ResultRecord
+from commitbench.model.cases import CaseKey
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import DeviceSample, ResultRecord
 from commitbench.runner.launcher import CaseRun
 from commitbench.runner.sampling import host
 from commitbench.runner.sampling.energy import summarize

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from commitbench.model import state
-from commitbench.model.records import MetricRecord, ResultRecord, Window
+from commitbench.model.metrics import MetricRecord
+from commitbench.model.records import ResultRecord, Window
 from commitbench.runner.launcher import ProcessState
 from commitbench.runner.sampling.host import CpuTimes, steal_pct
 from commitbench.runner.sampling.readings import Tick
