@@ -4,7 +4,7 @@ keep their process (runner.merge_processes)."""
 from __future__ import annotations
 
 from commitbench.model.records import CaseKey, MetricRecord, ResultRecord
-from commitbench.runner.runner import merge_processes
+from commitbench.runner.merge import merge_processes
 
 
 def result(level: float, *, status: str = "ok", error: str | None = None) -> ResultRecord:

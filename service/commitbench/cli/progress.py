@@ -30,7 +30,7 @@ from commitbench.model.words import plural
 from commitbench.runner.vcs import WORKTREE_PREFIX
 
 if TYPE_CHECKING:  # the runner (and the database stack behind it) only where it runs
-    from commitbench.runner.runner import CommitOutcome
+    from commitbench.runner.options import CommitOutcome
 
 
 def headline_metric(result: ResultRecord) -> MetricRecord | None:
