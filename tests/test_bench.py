@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 import commitbench as cb
-from commitbench.harness.bench import Probe, Skipped, Window, benches_of, parse_requirement
+from commitbench.harness.bench import Skipped, benches_of, parse_requirement
 from commitbench.harness.plan import select_cases
+from commitbench.harness.probe import Probe
 from commitbench.harness.timing import CpuTimer, TimingPolicy
-from commitbench.model.records import CaseKey
+from commitbench.model.records import CaseKey, Window
 
 SOURCE = """
 import commitbench as cb

@@ -18,8 +18,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from commitbench.harness.bench import Window
-from commitbench.model.records import CaseKey, ResultRecord
+from commitbench.model.records import CaseKey, ResultRecord, Window
 from commitbench.model.state import is_state
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.machine import fingerprint, gpu_facts

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import resource
 
-from commitbench.harness.bench import Context, cuda_initialized
+from commitbench.harness.context import Context
+from commitbench.harness.probe import cuda_initialized
 from commitbench.model.records import MetricRecord
 from commitbench.model.state import WALL_PER_CPU
 

@@ -18,8 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from commitbench.harness import profiling
-from commitbench.harness.bench import Bench, Context, Probe, Skipped, cuda_initialized
+from commitbench.harness.bench import Bench, Skipped
 from commitbench.harness.casemetrics import memory_metrics, reset_peak_rss, state_metrics
+from commitbench.harness.context import Context
+from commitbench.harness.probe import Probe, cuda_initialized
 from commitbench.model.profile import TIME_PER_ITER, artifact_stem
 from commitbench.model.records import CaseKey, ResultRecord, Window, utcnow
 from commitbench.model.text import storable

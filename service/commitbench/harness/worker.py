@@ -48,8 +48,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from commitbench.harness import calibration, environment, sweeping
-from commitbench.harness.bench import Probe, benches_of
+from commitbench.harness.bench import benches_of
 from commitbench.harness.plan import select_cases
+from commitbench.harness.probe import Probe
 from commitbench.harness.runcase import run_case, tail
 from commitbench.model import wire
 from commitbench.model.records import PROFILES, ResultRecord, Window, utcnow
