@@ -52,7 +52,8 @@ from commitbench.analysis.compare import Policies, Policy, Row
 from commitbench.cli.progress import Quiet
 from commitbench.model.points import Point
 from commitbench.runner.lab import RunnerLab
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.options import RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import RevSpec
 from commitbench.store.csv import CsvStore
 

@@ -125,7 +125,7 @@ def worker_runs(options: WorkerOptions) -> None:
 def fidelity(cpu: bool) -> None:
     import torch
 
-    from commitbench.harness.bench import Context
+    from commitbench.harness.context import Context
     from commitbench.harness.timing import CpuTimer, CudaTimer, TimingPolicy, measure
     from commitbench.model.cases import CaseKey
 

@@ -24,7 +24,8 @@ from commitbench.cli.progress import Quiet
 from commitbench.model import state
 from commitbench.model.stats import Stats
 from commitbench.runner.lab import RunnerLab
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.options import RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import RevSpec
 from commitbench.store.csv import CsvStore
 from gate_quality import build_repo

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 import commitbench as cb
-from commitbench.harness.bench import Probe, Skipped, Window, benches_of, parse_requirement
+from commitbench.harness.bench import Skipped, benches_of, parse_requirement
+from commitbench.harness.plan import select_cases
+from commitbench.harness.probe import Probe
 from commitbench.harness.timing import CpuTimer, TimingPolicy
-from commitbench.harness.worker import _select
 from commitbench.model.cases import CaseKey
+from commitbench.model.records import Window
 
 SOURCE = """
 import commitbench as cb
@@ -72,13 +74,13 @@ def test_the_decorated_function_stays_callable() -> None:
 
 def test_profiles_select_benches(module: types.ModuleType) -> None:
     mod = module
-    smoke = [p.case.label for p in _select(benches_of(mod), "smoke", (), ())]
-    full = [p.case.label for p in _select(benches_of(mod), "full", (), ())]
+    smoke = [p.case.label for p in select_cases(benches_of(mod), "smoke", (), ())]
+    full = [p.case.label for p in select_cases(benches_of(mod), "full", (), ())]
     assert "example.big" not in smoke
     assert "example.big" in full
-    only = _select(benches_of(mod), "full", ["example.big"], ())
+    only = select_cases(benches_of(mod), "full", ["example.big"], ())
     assert [p.case.label for p in only] == ["example.big"]
-    skipped = _select(benches_of(mod), "smoke", (), ["example.matmul[impl=fp16,shape=4k]"])
+    skipped = select_cases(benches_of(mod), "smoke", (), ["example.matmul[impl=fp16,shape=4k]"])
     assert len(skipped) == 3
 
 
@@ -185,7 +187,7 @@ def noted_bench(ctx: cb.Context, shape: str) -> None:
 
 
 def test_notes_travel_with_every_metric_of_the_case() -> None:
-    from commitbench.harness.worker import run_case
+    from commitbench.harness.runcase import run_case
 
     spec = benches_of(types.SimpleNamespace(noted_bench=noted_bench, __name__=__name__))[0]
     (case,) = spec.cases()

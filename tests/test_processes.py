@@ -6,7 +6,7 @@ from __future__ import annotations
 from commitbench.model.cases import CaseKey
 from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import ResultRecord
-from commitbench.runner.runner import merge_processes
+from commitbench.runner.merge import merge_processes
 
 
 def result(level: float, *, status: str = "ok", error: str | None = None) -> ResultRecord:

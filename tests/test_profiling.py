@@ -13,8 +13,9 @@ import torch
 
 import commitbench as cb
 from commitbench.harness import profiling
-from commitbench.harness.bench import Bench, Probe, benches_of
-from commitbench.harness.worker import run_case
+from commitbench.harness.bench import Bench, benches_of
+from commitbench.harness.probe import Probe
+from commitbench.harness.runcase import run_case
 from commitbench.model import profile as names
 from commitbench.model.cases import CaseKey
 from commitbench.model.profile import OpTable, artifact_stem

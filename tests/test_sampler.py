@@ -18,9 +18,8 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from commitbench.harness.bench import Window
 from commitbench.model.cases import CaseKey
-from commitbench.model.records import ResultRecord
+from commitbench.model.records import ResultRecord, Window
 from commitbench.model.state import is_state
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
 from commitbench.runner.machine import fingerprint, gpu_facts

@@ -11,7 +11,8 @@ import pytest
 
 from commitbench.errors import CommitbenchError
 from commitbench.runner import vcs
-from commitbench.runner.vcs import WORKTREE_PREFIX, Repository, RevSpec
+from commitbench.runner.vcs import Repository, RevSpec
+from commitbench.runner.worktrees import WORKTREE_PREFIX
 from tests.gitrepo import EPOCH, GitBuilder
 
 

@@ -14,7 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from commitbench.errors import CommitbenchError
-from commitbench.harness.bench import Bench, Context, Skipped, bench
+from commitbench.harness.bench import Bench, Skipped, bench
+from commitbench.harness.context import Context
 from commitbench.harness.timing import TimingPolicy
 from commitbench.model.cases import CaseKey
 from commitbench.model.metrics import MetricRecord

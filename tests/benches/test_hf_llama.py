@@ -16,7 +16,7 @@ import torch
 from transformers import LlamaForCausalLM  # the [hf] extra, which [bench] includes
 
 import commitbench as cb
-from commitbench.harness.bench import Probe
+from commitbench.harness.probe import Probe
 from commitbench.model.cases import CaseKey
 from commitbench.model.state import is_state
 from commitbench.model.stats import percentile

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from commitbench.cli.progress import Quiet
-from commitbench.runner.runner import CommitOutcome, Runner, RunOptions
+from commitbench.runner.options import CommitOutcome, RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import RevSpec
 from commitbench.store.csv import find_runs, read_run
 from commitbench.store.sql import SqlStore

@@ -9,7 +9,7 @@ import pytest
 from commitbench.cli.progress import failure_site
 
 HARNESS = """Traceback (most recent call last):
-  File "/opt/cb/service/commitbench/harness/worker.py", line 114, in run_case
+  File "/opt/cb/service/commitbench/harness/runcase.py", line 71, in run_case
     spec.fn(ctx, **case.params_dict)
 """
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from commitbench.cli.progress import Quiet
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.options import RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import RevSpec
 from commitbench.store.csv import CsvStore
 from tests.gitrepo import BENCH_MODULE, CASES, GitBuilder, model_source

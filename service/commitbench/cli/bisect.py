@@ -24,7 +24,7 @@ from commitbench.cli.measuring import measuring
 from commitbench.cli.profiles import trace_iterations, trace_option
 from commitbench.cli.progress import fmt_value
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.runner import RunOptions
+from commitbench.runner.options import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
 
 

@@ -36,8 +36,8 @@ from commitbench.cli.tables import rows_json
 from commitbench.errors import CommitbenchError
 from commitbench.model.words import plural
 from commitbench.runner.environ import check_pass_env
+from commitbench.runner.options import RunOptions
 from commitbench.runner.profiles import explain_cases
-from commitbench.runner.runner import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
 
 

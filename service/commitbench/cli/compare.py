@@ -37,7 +37,7 @@ from commitbench.model.points import Point, PointFilter
 from commitbench.model.profile import is_profile
 from commitbench.model.text import printable
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.runner import RunOptions
+from commitbench.runner.options import RunOptions
 from commitbench.runner.vcs import Repository, RevSpec
 from commitbench.store import ReadStore
 

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from commitbench.cli.common import Globals, warn
 from commitbench.cli.progress import Quiet
 from commitbench.runner.lab import RunnerLab
-from commitbench.runner.runner import Runner, RunOptions
+from commitbench.runner.options import RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.store import open_store
 
 if TYPE_CHECKING:  # compare on CSV loads no database stack

@@ -28,10 +28,10 @@ from commitbench.model.records import FAILED_STATUSES as BROKEN
 from commitbench.model.records import CommitInfo, ResultRecord
 from commitbench.model.text import printable
 from commitbench.model.words import plural
-from commitbench.runner.vcs import WORKTREE_PREFIX
+from commitbench.runner.worktrees import WORKTREE_PREFIX
 
 if TYPE_CHECKING:  # the runner (and the database stack behind it) only where it runs
-    from commitbench.runner.runner import CommitOutcome
+    from commitbench.runner.options import CommitOutcome
 
 
 def headline_metric(result: ResultRecord) -> MetricRecord | None:

@@ -43,7 +43,8 @@ from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner import nsys
 from commitbench.runner.environ import check_pass_env
-from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.runner.options import BROKEN, CommitOutcome, RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import Repository
 from commitbench.store import open_store
 

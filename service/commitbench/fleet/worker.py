@@ -37,7 +37,8 @@ from commitbench.model.stats import percentile
 from commitbench.model.text import printable
 from commitbench.model.words import plural
 from commitbench.runner import machine
-from commitbench.runner.runner import BROKEN, CommitOutcome, Runner, RunOptions
+from commitbench.runner.options import BROKEN, CommitOutcome, RunOptions
+from commitbench.runner.runner import Runner
 from commitbench.runner.vcs import RevSpec
 from commitbench.store.engine import DB_LOST
 

@@ -145,6 +145,17 @@ def link(title: str, url: str) -> Json:
     return {"title": title, "url": url, "targetBlank": False}
 
 
+def hidden(*fields: str) -> list[Json]:
+    """Table overrides that hide the named fields (their values still feed links)."""
+    return [
+        {
+            "matcher": {"id": "byName", "options": f},
+            "properties": [{"id": "custom.hidden", "value": True}],
+        }
+        for f in fields
+    ]
+
+
 def dashboard(
     uid: str,
     title: str,

@@ -17,7 +17,7 @@ process whose state differs from its peers, or drifted while it ran, can be seen
 GPU or CPU: the GPU loop runs where CUDA is available and the bench module imported
 torch or one of its planned benches requires CUDA (a worker started with `--device cpu`
 always calibrates on the CPU); the end calibration runs where the start one did. The
-calibration, not the bench, then initialised CUDA; bench.cuda_initialized() does not
+calibration, not the bench, then initialised CUDA; probe.cuda_initialized() does not
 count that, so a CPU-only case in such a module keeps its perf_counter timing.
 
 The same loop runs again right before and right after each case (`around_case`): a
@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from commitbench.harness import bench
+from commitbench.harness import probe
 from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import ResultRecord
 from commitbench.model.state import CALIBRATION_CASE
@@ -116,9 +116,9 @@ def _gpu(clock: Clock) -> float:
     torch.cuda.synchronize()
 
     ms = _median_ms(functools.partial(_launches, torch, x), clock, REPEATS)
-    del x  # freed: bench.cuda_initialized() counts only the bench's allocations
+    del x  # freed: probe.cuda_initialized() counts only the bench's allocations
     if fresh:
-        bench.mark_calibration_cuda()
+        probe.mark_calibration_cuda()
     return ms
 
 

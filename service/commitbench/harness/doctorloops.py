@@ -21,8 +21,9 @@ import functools
 import os
 from typing import Any
 
-from commitbench.harness.bench import Context, bench
+from commitbench.harness.bench import bench
 from commitbench.harness.calibration import cpu_loop
+from commitbench.harness.context import Context
 
 BUDGET_ENV = "COMMITBENCH_DOCTOR_BUDGET_S"
 CPU_STEPS = 5_000

@@ -13,7 +13,8 @@ from dataclasses import replace
 
 from commitbench.model.points import Point, PointFilter, machine_label
 from commitbench.model.records import MachineInfo, ResultRecord
-from commitbench.runner.runner import CommitOutcome, Runner
+from commitbench.runner.options import CommitOutcome
+from commitbench.runner.runner import Runner
 from commitbench.store.base import ReadStore
 
 

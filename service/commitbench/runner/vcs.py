@@ -9,58 +9,27 @@ user's (CommitbenchError, RevisionError: exit 2); git failing otherwise (a corru
 object store, no git binary, a worktree that cannot be added) is GitError (exit 3).
 git tells the two apart for us: `rev-parse --verify --quiet` exits 1 and says nothing
 when a revision does not resolve, and 128 with a message when the repository is broken.
+
+The worktrees' bookkeeping (folders, owners, the lock between processes) is
+worktrees.py, and URLs with credentials giturls.py: neither imports GitPython, and the
+Repository here is still the one way to them (it runs git for both, and
+`public_url` and `credential_env` remain importable from this module).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import posixpath
-import re
-import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from commitbench.errors import CommitbenchError, GitError, RevisionError
 from commitbench.model.records import CommitInfo
-
-_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)([^/@]*)@", re.IGNORECASE)
-WORKTREE_PREFIX = "commitbench-wt-"
-# A credential helper that answers git's `get` from its environment: the user:password
-# of a URL reach git this way, never on a command line, in a config file or in the
-# clone's remote URL (git stores the URL it cloned from as `origin`).
-_ENV_HELPER = (
-    '!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" '
-    '"$COMMITBENCH_GIT_USERNAME" "$COMMITBENCH_GIT_PASSWORD"; }; f'
-)
-
-
-def public_url(url: str) -> str:
-    """`url` without its `user:password@`: how commitbench stores, prints and logs a
-    repository (tokens in fleet URLs must not reach the jobs table Grafana can read)."""
-    return _USERINFO.sub(r"\1", url)
-
-
-def credential_env(url: str) -> dict[str, str]:
-    """Environment for git that hands it the credentials of `url` (empty without any),
-    through `_ENV_HELPER`; with none, git's own credential helpers are asked."""
-    found = _USERINFO.match(url)
-    if found is None:
-        return {}
-    user, _, password = found.group(2).partition(":")
-    return {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "credential.helper",
-        "GIT_CONFIG_VALUE_0": _ENV_HELPER,
-        "COMMITBENCH_GIT_USERNAME": unquote(user),
-        "COMMITBENCH_GIT_PASSWORD": unquote(password),
-    }
+from commitbench.runner.giturls import credential_env, public_url
+from commitbench.runner.worktrees import Worktrees
 
 
 @dataclass(frozen=True)
@@ -98,6 +67,7 @@ class Repository:
             raise CommitbenchError(f"{path} is a bare repository; commitbench needs a clone")
         self.root = Path(self.repo.working_tree_dir or path).resolve()
         self._git_env: dict[str, str] = {}
+        self._worktrees = Worktrees(self._git, lambda: str(self.repo.common_dir))
 
     def use_credentials(self, url: str) -> None:
         """Fetch with the credentials of `url` (see credential_env); kept in memory only."""
@@ -316,70 +286,19 @@ class Repository:
             subject=message.splitlines()[0] if message else "",
         )
 
-    # -- worktrees ---------------------------------------------------------------------
+    # -- worktrees (worktrees.py) --------------------------------------------------------
 
-    @contextmanager
-    def worktree(self, sha: str) -> Iterator[Path]:
+    def worktree(self, sha: str) -> AbstractContextManager[Path]:
         """A detached checkout of `sha` in a temp directory, removed afterwards."""
-        folder = Path(tempfile.mkdtemp(prefix=f"{WORKTREE_PREFIX}{os.getpid()}-"))
-        try:
-            with self._worktree_lock():
-                self._git("worktree", "add", "--detach", "--force", str(folder), sha)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        try:
-            yield folder
-        finally:
-            self._remove_worktree(folder)
-
-    @contextmanager
-    def _worktree_lock(self) -> Iterator[None]:
-        """Processes sharing a repository (fleet runners on one clone, two `run`s at
-        once) take turns to add, remove and prune worktrees: a `git worktree prune` can
-        delete the bookkeeping folder of a worktree another `git worktree add` is still
-        creating ("could not open .git/worktrees/X/locked")."""
-        common = Path(self.repo.common_dir).resolve()
-        with open(common / "commitbench-worktrees.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    def _remove_worktree(self, folder: Path) -> None:
-        with self._worktree_lock():
-            self._remove_worktree_locked(folder)
-
-    def _remove_worktree_locked(self, folder: Path) -> None:
-        try:
-            self._git("worktree", "remove", "--force", "--force", str(folder))
-        except GitError:
-            shutil.rmtree(folder, ignore_errors=True)
-            self._git("worktree", "prune")
+        return self._worktrees.checkout(sha)
 
     def prune_worktrees(self) -> list[Path]:
         """Remove worktrees left behind by commitbench processes that no longer run."""
-        removed = []
-        with self._worktree_lock():
-            for line in self._git("worktree", "list", "--porcelain").splitlines():
-                if not line.startswith("worktree "):
-                    continue
-                path = Path(line.split(" ", 1)[1])
-                owner = _owner_pid(path)
-                if owner is not None and not _alive(owner):
-                    self._remove_worktree_locked(path)
-                    removed.append(path)
-            self._git("worktree", "prune")
-        return removed
+        return self._worktrees.prune()
 
     def worktrees(self) -> list[Path]:
         """Every commitbench worktree git knows of (for tests and diagnostics)."""
-        return [
-            Path(line.split(" ", 1)[1])
-            for line in self._git("worktree", "list", "--porcelain").splitlines()
-            if line.startswith("worktree ") and _owner_pid(Path(line.split(" ", 1)[1]))
-        ]
+        return self._worktrees.listed()
 
     def _git(self, *args: str) -> str:
         try:
@@ -417,24 +336,6 @@ def _stderr(value: object) -> str:
     if text.startswith("stderr: '") and text.endswith("'"):
         text = text[len("stderr: '") : -1]
     return text.strip()
-
-
-def _owner_pid(path: Path) -> int | None:
-    name = path.name
-    if not name.startswith(WORKTREE_PREFIX):
-        return None
-    head = name[len(WORKTREE_PREFIX) :].split("-", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clone(source: str, dest: Path) -> Repository:
