@@ -443,7 +443,7 @@ def test_open_regression_names_its_two_profiles(seeded: Seeded, reader: Any) -> 
 
 
 def test_the_filter_pattern_in_sql_is_the_one_of_the_cli(reader: Any) -> None:
-    """common.EXACT_PATTERN writes model.records.exact_pattern in SQL (the run command
+    """common.EXACT_PATTERN writes model.cases.exact_pattern in SQL (the run command
     an open regression without profiles shows)."""
     labels = ["matmul.dense[dtype=fp16,shape=small]", "tiny.step", "odd[glob=a*b?,set=[x]]"]
     values = ", ".join(f"('{label}')" for label in labels)

@@ -2,7 +2,7 @@
 minimum-effect policy, all from the two-level model of analysis.twolevel (processes,
 then samples within them; its docstring gives the method, its sources and its limits).
 
-- A process is one worker process of one run (records.MetricRecord.processes; a result
+- A process is one worker process of one run (metrics.MetricRecord.processes; a result
   recorded before issue 13 is one process). Its value is the policy's statistic of its
   samples.
 - base and head are the geometric means of those per-process values, the ratio is
@@ -72,7 +72,7 @@ class Policy:
 
 @dataclass(frozen=True)
 class Policies:
-    """A default policy and per-case overrides by pattern (records.case_matches: a glob,
+    """A default policy and per-case overrides by pattern (cases.case_matches: a glob,
     or a substring; the last match wins)."""
 
     default: Policy = Policy()

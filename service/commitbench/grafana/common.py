@@ -81,7 +81,7 @@ REGRESSION_WHERE = sql(
     "))",
 )
 
-# model.records.exact_pattern of a case label (ca.label) in SQL: the --filter pattern
+# model.cases.exact_pattern of a case label (ca.label) in SQL: the --filter pattern
 # that chooses that case alone. tests/grafana checks the two agree.
 EXACT_PATTERN = """CASE WHEN ca.label ~ '[*?[]'
               THEN regexp_replace(ca.label, '([*?[])', '[\\1]', 'g')

@@ -11,7 +11,7 @@ def matmul(ctx: cb.Context, n: int) -> None:
     ctx.time("matmul", lambda: a @ a, flops=2 * n**3, dtype="bf16")
 ```
 
-A case is `module.function[k=v,...]` (records.CaseKey): the grid is the cartesian
+A case is `module.function[k=v,...]` (cases.CaseKey): the grid is the cartesian
 product of `params` in the order written, and the label sorts the keys, so reordering a
 dict does not rename a series. A bench runs in the profiles it lists (`smoke`: tiny
 sizes on CPU in CI; `full`: real sizes on a GPU); `ctx.pick(smoke=..., full=...)`

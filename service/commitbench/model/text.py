@@ -4,7 +4,7 @@ console line or table cell that a line break would split.
 - PostgreSQL `text` and `jsonb` cannot hold U+0000 (NUL), and a UTF-8 database cannot
   hold the surrogates U+D800-U+DFFF (which are not characters: Python makes them from
   undecodable bytes or `"\\ud800"` escapes). `unstorable` finds them, so a parameter
-  holding one is refused where a case is discovered (harness/worker.py); `storable`
+  holding one is refused where a case is discovered (harness/plan.py); `storable`
   escapes them in free text (an error message, a traceback), which is kept, not refused.
 - `printable` escapes, for one line of output, the characters that end a line
   (str.splitlines' set), the other control characters (a terminal obeys ESC), the

@@ -64,7 +64,7 @@ class CommitOutcome:
     recorded_failed: int = 0  # of those, how many failed, timed out or crashed
     matched: int = 0  # cases that --filter selected (counted only with a filter)
     spooled_to: Path | None = None
-    # Measured here, but another run recorded them first: dropped (store/sql.py).
+    # Measured here, but another run recorded them first: dropped (store/worklock.py).
     recorded_elsewhere: list[str] = field(default_factory=list)
     # Measured, but the CSV directory could not take them (recorder.py), and why.
     unwritten: list[ResultRecord] = field(default_factory=list)

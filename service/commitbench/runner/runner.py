@@ -296,7 +296,7 @@ class Runner:
 
     def _remeasure(self) -> dict[str, str]:
         """What this run measures again on purpose, for the store's exactly-once check
-        (store/sql.py): everything measured before it started (--force, check's
+        (store/worklock.py): everything measured before it started (--force, check's
         confirmation rounds), or the cases whose latest result failed."""
         if self.options.force:
             return {"remeasure": REMEASURE_ALL}

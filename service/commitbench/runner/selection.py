@@ -53,7 +53,7 @@ def folder_digest(folder: Path) -> str:
 @dataclass(frozen=True)
 class Selection:
     """The cases a run asks for: a bench directory (None: the built-in suite), a filter
-    (records.case_matches), for check and bisect exactly these cases, and a --param
+    (cases.case_matches), for check and bisect exactly these cases, and a --param
     sweep (model/sweep.py) that changes the grids."""
 
     benches: str | None = None
