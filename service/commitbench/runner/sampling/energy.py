@@ -17,8 +17,10 @@ steps every 100 ms; energy per iteration spread 26%, 11%, 0.8%, 0.6% over window
 0.5, 1, 2, 5 s; perf/results/h200-machine-state/energy_window.txt). So
 `energy_per_iter` carries `window_s` (the timed windows' length), and energy metrics
 carry `"gates": false` unless they are per iteration from the counter over at least
-MIN_COUNTER_WINDOW_S: the contract for the gate (analysis/gate.py) is that a metric so
-marked is shown, never decisive (it does not read metric properties yet). Issue 13 saw
+MIN_COUNTER_WINDOW_S, for whoever reads the records. The gate (analysis/gate.py) reads
+no metric properties: it goes by model/sampled.py, where every summary made here is
+never decisive and `energy_per_iter` is decisive only when its interval between
+processes is narrower than the policy's minimum effect. Issue 13 saw
 energy per iteration move by -13% to +58% between runs of one commit from power ticks,
 and 13-25% from the counter over 0.65 s windows; its between-process spread is in
 `compare`'s machine-state lines.
