@@ -11,16 +11,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from commitbench.analysis import compare as compare_module
-from commitbench.analysis import history, twolevel
+from commitbench.analysis import history, processes, reachable, twolevel
 from commitbench.analysis.compare import (
     Policies,
     Policy,
-    Process,
     compare,
     compare_commits,
     compare_points,
 )
+from commitbench.analysis.processes import Process
 from commitbench.model import state
 from commitbench.model.points import Point
 
@@ -267,10 +266,10 @@ def test_results_without_processes_are_one_process_each() -> None:
 
 def test_detectable_change_follows_welchs_t_at_equal_spreads() -> None:
     q = twolevel.t_quantile(1 - 0.01 / 2, 4)
-    assert compare_module.detectable(0.02, 3) == pytest.approx(
+    assert reachable.detectable(0.02, 3) == pytest.approx(
         math.expm1(q * math.log1p(0.02) * math.sqrt(2 / 3)), rel=1e-12
     )
-    assert compare_module.detectable(0.02, 1) == math.inf
+    assert reachable.detectable(0.02, 1) == math.inf
 
 
 def test_a_spread_that_hides_the_minimum_effect_is_named_with_the_processes_needed() -> None:
@@ -279,15 +278,15 @@ def test_a_spread_that_hides_the_minimum_effect_is_named_with_the_processes_need
         ("a.noisy", "time", 0.05, 3),
         ("x", "state.load_avg", 1.0, 3),
     ]
-    (found,) = compare_module.unreachable(spreads, Policies())
-    needed = next(n for n in range(4, 70) if compare_module.detectable(0.05, n) < 0.05)
+    (found,) = reachable.unreachable(spreads, Policies())
+    needed = next(n for n in range(4, 70) if reachable.detectable(0.05, n) < 0.05)
     assert (found.case, found.processes, found.needed) == ("a.noisy", 3, needed)
-    assert compare_module.unreachable_line([found]) == (
+    assert reachable.unreachable_line([found]) == (
         "the spread between processes makes median:5% unreachable for 1 case metric with 3 "
         f"processes per side (worst: a.noisy time ±5.0%, needs about {needed} processes per "
         "side); see commitbench doctor"
     )
-    assert compare_module.unreachable_line([]) is None
+    assert reachable.unreachable_line([]) is None
 
 
 # -- contention (issue 13: under changing load, ambiguous or contention, never a false
@@ -366,9 +365,9 @@ def test_the_calibration_around_the_case_is_preferred_to_the_workers() -> None:
         point(sha, state.CALIBRATION_END, (7.4, 7.6, 7.4), (0, 1, 2), run),
         point(sha, state.CALIBRATION_CASE, (7.5, 7.5, 11.3), (0, 1, 2), run),
     ]
-    got = compare_module.calibrations(points)
+    got = processes.calibrations(points)
     assert [got[(run, "ops.add", k)] for k in range(3)] == [7.5, 7.5, 11.3]
-    assert compare_module.calibrations(points[:2])[(run, "ops.add", 1)] == pytest.approx(7.5)
+    assert processes.calibrations(points[:2])[(run, "ops.add", 1)] == pytest.approx(7.5)
 
 
 # -- the history's spread between runs (analysis/history.py) -------------------------------

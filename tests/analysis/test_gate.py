@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from commitbench.analysis import gate
+from commitbench.analysis import bisecting, gate
 from commitbench.analysis.compare import Policies
 from commitbench.errors import CommitbenchError
 from commitbench.model.points import Point
@@ -333,7 +333,7 @@ def history(levels: Sequence[float]) -> PlainLab:
 
 def test_bisect_measures_both_ends_interleaved_then_names_the_first_slow_commit() -> None:
     lab = history([50, 50, 50, 50, 60, 60, 60, 60])
-    found = gate.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
+    found = bisecting.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
     assert found.first_bad == SHAS[4] and found.stopped is None
     assert found.step.verdict == "regressed"
     assert [(p.index, p.side) for p in found.probes] == [(2, "good"), (4, "bad"), (3, "bad")]
@@ -351,12 +351,12 @@ def test_bisect_refuses_ends_that_do_not_differ_when_measured_together() -> None
     lab = history([50, 50, 50, 50, 50, 50, 50, 50])
     lab.record(SHAS[7], MATMUL, level(70.0))  # a stale slow record does not count
     with pytest.raises(CommitbenchError, match=r"measured interleaved differ by \+0\.0%.*"):
-        gate.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
+        bisecting.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
 
 
 def test_a_probe_outside_the_range_of_the_ends_stops_the_search() -> None:
     lab = history([50, 50, 50, 80, 60, 60, 60, 60])
-    found = gate.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
+    found = bisecting.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
     assert found.first_bad is None
     assert [(p.index, p.side) for p in found.probes] == [(2, "outside")]
     assert found.stopped is not None
@@ -366,7 +366,7 @@ def test_a_probe_outside_the_range_of_the_ends_stops_the_search() -> None:
 
 def test_a_probe_its_processes_cannot_place_stops_the_search() -> None:
     lab = history([50, 50, 50, 55, 60, 60, 60, 60])  # SHAS[3] halfway: two steps
-    found = gate.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
+    found = bisecting.bisect(lab, SHAS[0], SHAS[7], SHAS[1:], MATMUL, processes=3)
     assert found.first_bad is None
     assert [(p.index, p.side) for p in found.probes] == [(2, "between")]
     assert found.stopped is not None and "between the levels of" in found.stopped

@@ -32,11 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from commitbench.analysis import twolevel
-from commitbench.model import state
+from commitbench.analysis.processes import Key, Process, processes_of
 from commitbench.model.cases import case_matches
 from commitbench.model.points import Point
-from commitbench.model.profile import is_profile
-from commitbench.model.records import ResultRecord
 from commitbench.model.stats import Stats
 from commitbench.model.words import plural
 
@@ -91,16 +89,6 @@ class Policies:
             if case_matches(label, pattern):
                 chosen = policy
         return chosen
-
-
-@dataclass(frozen=True)
-class Process:
-    """The samples of one worker process (the unit of repetition) and, where recorded,
-    its calibration (model.state, milliseconds)."""
-
-    samples: tuple[float, ...]
-    calibration: float | None = None
-    contended: bool = False  # waited for a core (model.state.CONTENTION_WALL_PER_CPU)
 
 
 @dataclass(frozen=True)
@@ -289,56 +277,6 @@ class Row:
 
 _ORDER = {"regressed": 0, "improved": 1, "ambiguous": 2, "unchanged": 3}
 
-Key = tuple[str, str, str, str, str, str]  # machine, profile, case, metric, unit, direction
-
-
-def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float]:
-    """Each process's calibration, keyed by (run, case, process): the one timed around
-    the case where recorded (model.state.CALIBRATION_CASE), else the mean of the
-    worker's calibration at its start and its end."""
-    found: dict[tuple[object, str, int], list[float]] = {}
-    around: dict[tuple[object, str, int], list[float]] = {}
-    for p in points:
-        if p.metric in (state.CALIBRATION_START, state.CALIBRATION_END):
-            into = found
-        elif p.metric == state.CALIBRATION_CASE:
-            into = around
-        else:
-            continue
-        for process, values in p.by_process().items():
-            into.setdefault((p.run_id, p.case, process), []).extend(values)
-    out = {k: statistics.fmean(v) for k, v in found.items() if v}
-    out.update({k: statistics.fmean(v) for k, v in around.items() if v})
-    return out
-
-
-def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:
-    """The processes, keyed like `calibrations`, whose timed calls waited for a core
-    (wall / CPU time above model.state.CONTENTION_WALL_PER_CPU)."""
-    out: set[tuple[object, str, int]] = set()
-    for p in points:
-        if p.metric == state.WALL_PER_CPU:
-            for process, values in p.by_process().items():
-                if values and max(values) > state.CONTENTION_WALL_PER_CPU:
-                    out.add((p.run_id, p.case, process))
-    return out
-
-
-def processes_of(points: Sequence[Point]) -> dict[Key, list[Process]]:
-    """The processes behind each (machine, profile, case, metric) of `points`, with
-    their calibrations; state metrics are not compared."""
-    cal = calibrations(points)
-    waited = contended(points)
-    out: dict[Key, list[Process]] = {}
-    for p in points:
-        if state.is_state(p.metric) or not p.samples:
-            continue
-        key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
-        for process, samples in p.by_process().items():
-            at = (p.run_id, p.case, process)
-            out.setdefault(key, []).append(Process(samples, cal.get(at), at in waited))
-    return out
-
 
 def compare_points(
     base: Sequence[Point],
@@ -407,99 +345,4 @@ def compare_commits(
         policies,
         alpha=alpha,
         priors=priors,
-    )
-
-
-# -- is the policy reachable? -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Unreachable:
-    """A case's metric whose between-process spread keeps `processes` per side from
-    deciding a change of the policy's size."""
-
-    case: str
-    metric: str
-    spread: float  # a fraction, as Comparison.spread
-    processes: int
-    needed: int | None  # processes per side that would, up to twolevel.MAX_MORE
-    policy: Policy
-
-
-def detectable(spread: float, processes: int, alpha: float = DEFAULT_ALPHA) -> float:
-    """The smallest change (a fraction) that `processes` per side can call significant
-    at this between-process spread (Welch's t with equal spreads and counts)."""
-    if processes < 2:
-        return math.inf
-    q = twolevel.t_quantile(1 - alpha / 2, 2 * processes - 2)
-    return math.expm1(q * math.log1p(spread) * math.sqrt(2 / processes))
-
-
-def spread_of(by_process: Mapping[int, Sequence[float]], statistic: str) -> float | None:
-    """The between-process spread of one result (a fraction; None under 2 processes or
-    with values at or below zero)."""
-    values = [statistic_of(v, statistic) for v in by_process.values() if v]
-    if len(values) < 2 or any(v <= 0 for v in values):
-        return None
-    return math.expm1(statistics.stdev(math.log(v) for v in values))
-
-
-def result_spreads(
-    results: Sequence[ResultRecord], policies: Policies, processes: int
-) -> list[tuple[str, str, float, int]]:
-    """(case, metric, spread, processes) of every ok result measured in 2+ processes."""
-    out = []
-    for r in results:
-        for m in r.metrics if r.status == "ok" else ():
-            spread = spread_of(m.by_process(), policies.for_case(r.case.label).statistic)
-            if spread is not None:
-                out.append((r.case.label, m.name, spread, processes))
-    return out
-
-
-def unreachable(
-    spreads: Sequence[tuple[str, str, float, int]],
-    policies: Policies,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-) -> list[Unreachable]:
-    """Of (case, metric, spread, processes per side), those whose policy cannot be
-    decided, worst first."""
-    out = []
-    for case, metric, spread, processes in spreads:
-        policy = policies.for_case(case)
-        if (
-            state.is_state(metric)
-            or is_profile(metric)
-            or detectable(spread, processes, alpha) < policy.threshold
-        ):
-            continue
-        needed = next(
-            (
-                n
-                for n in range(processes + 1, processes + twolevel.MAX_MORE + 1)
-                if detectable(spread, n, alpha) < policy.threshold
-            ),
-            None,
-        )
-        out.append(Unreachable(case, metric, spread, processes, needed, policy))
-    out.sort(key=lambda u: -u.spread)
-    return out
-
-
-def unreachable_line(found: Sequence[Unreachable]) -> str | None:
-    """The one-line warning of `run` and `check`, or None when there is nothing to say."""
-    if not found:
-        return None
-    worst = found[0]
-    needs = (
-        f"about {worst.needed} processes per side"
-        if worst.needed is not None
-        else "a quieter machine"
-    )
-    return (
-        f"the spread between processes makes {worst.policy} unreachable for "
-        f"{plural(len(found), 'case metric')} with {worst.processes} processes per side "
-        f"(worst: {worst.case} {worst.metric} ±{worst.spread * 100:.1f}%, needs {needs}); "
-        "see commitbench doctor"
     )

@@ -21,7 +21,8 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from commitbench.analysis.compare import Key, Policies, statistic_of
+from commitbench.analysis.compare import Policies, statistic_of
+from commitbench.analysis.processes import Key
 from commitbench.analysis.twolevel import Prior
 from commitbench.model import state
 from commitbench.model.points import Point

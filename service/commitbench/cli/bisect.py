@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from commitbench.analysis import gate
+from commitbench.analysis import bisecting, gate
 from commitbench.cli.common import (
     emit_json,
     global_options,
@@ -91,7 +91,7 @@ def bisect_command(
         trace=trace_iterations(trace),
     )
     with measuring(g, options) as (lab, _):
-        found = gate.bisect(
+        found = bisecting.bisect(
             lab,
             g_sha,
             b_sha,
@@ -139,5 +139,5 @@ def bisect_command(
     return 0
 
 
-def _probes(found: gate.BisectResult, candidates: list[str]) -> list[dict[str, object]]:
+def _probes(found: bisecting.BisectResult, candidates: list[str]) -> list[dict[str, object]]:
     return [{"sha": candidates[p.index], "value": p.value, "side": p.side} for p in found.probes]

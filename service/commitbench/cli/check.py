@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from commitbench.analysis import gate
-from commitbench.analysis.compare import unreachable, unreachable_line
+from commitbench.analysis.reachable import unreachable, unreachable_line
 from commitbench.cli import explaining
 from commitbench.cli.common import (
     emit_json,

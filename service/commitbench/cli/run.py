@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from commitbench.analysis.compare import result_spreads, unreachable, unreachable_line
+from commitbench.analysis.reachable import result_spreads, unreachable, unreachable_line
 from commitbench.cli.common import (
     emit_json,
     global_options,

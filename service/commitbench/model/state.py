@@ -29,7 +29,7 @@ CALIBRATION_END = "state.calibration_end_ms"
 # The same loop timed right before and right after each case, in the same process: the
 # mean of the two. Issue 13 measured on an H200 that a process's launch path can change
 # while it runs (start 7.2 ms, end 10.5 ms in one worker), so the figure next to the case
-# is the one the statistics use where it is recorded (analysis/compare.calibrations).
+# is the one the statistics use where it is recorded (analysis/processes.calibrations).
 CALIBRATION_CASE = "state.calibration_case_ms"
 # One-minute load average over the case, and the share of CPU time stolen by a hypervisor.
 LOAD = "state.load_avg"
