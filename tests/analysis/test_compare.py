@@ -412,3 +412,46 @@ def test_a_prior_decides_one_process_a_side_and_only_then() -> None:
     own = compare([proc(1.0), proc(1.01)], [proc(1.10), proc(1.11)], direction="lower", prior=prior)
     assert own.history is None
     assert own == compare([proc(1.0), proc(1.01)], [proc(1.10), proc(1.11)], direction="lower")
+
+
+# -- the machine's state differing between the sides (the calibration) --------------------
+
+
+def _host(level: float, cal: float) -> Process:
+    return Process(proc(level).samples, cal, host_timed=True)
+
+
+def test_a_change_that_the_calibration_shows_too_is_held_at_ambiguous() -> None:
+    """Same code; every base process ran on a machine 14% slower (a busy sibling core:
+    no waiting, so no contention), and its CPU calibration says so: not `improved`."""
+    base = [_host(v, c) for v, c in ((1.14, 8.5), (1.141, 8.52), (1.139, 8.48))]
+    head = [_host(v, c) for v, c in ((1.0, 7.4), (1.001, 7.42), (0.999, 7.38))]
+    raw = compare(
+        [Process(p.samples) for p in base], [Process(p.samples) for p in head], direction="lower"
+    )
+    assert raw.verdict == "improved"
+    c = compare(base, head, direction="lower")
+    assert (c.verdict, c.more) == ("ambiguous", None)
+    assert c.state_moved == pytest.approx(7.4 / 8.5, rel=1e-3)
+    assert c.note.startswith(
+        "the machine's state differed between the sides (calibration -12.9%, the same way "
+        "as the change); measure on a quieter machine"
+    )
+
+
+def test_the_calibration_holds_nothing_it_cannot_explain() -> None:
+    """A 10% regression on an even machine stays one; so does one whose calibration
+    moved the other way, and one timed on a GPU (its calibration is the launch loop)."""
+    base = [_host(v, 7.4) for v in (1.0, 1.001, 0.999)]
+    even = [_host(v, 7.4) for v in (1.1, 1.101, 1.099)]
+    assert compare(base, even, direction="lower").verdict == "regressed"
+    faster_machine = [_host(v, 6.5) for v in (1.1, 1.101, 1.099)]
+    assert compare(base, faster_machine, direction="lower").verdict == "regressed"
+    slow_base = [_host(v, 8.5) for v in (1.0, 1.001, 0.999)]
+    gpu = [Process(p.samples, p.calibration) for p in slow_base]
+    gpu_head = [Process(proc(v).samples, 7.4) for v in (1.1, 1.101, 1.099)]
+    assert compare(gpu, gpu_head, direction="lower").verdict == "regressed"
+    # A throughput that fell while HEAD's machine was slower: held.
+    tput_b = [_host(v, 7.4) for v in (100.0, 100.1, 99.9)]
+    tput_h = [_host(v, 8.5) for v in (80.0, 80.1, 79.9)]
+    assert compare(tput_b, tput_h, direction="higher").verdict == "ambiguous"

@@ -18,7 +18,11 @@ then samples within them; its docstring gives the method, its sources and its li
   model.state.CONTENTION_WALL_PER_CPU) is left out of the test where two or more
   processes per side did not wait; otherwise, when the sides' shares of such processes
   differ, a `regressed` or `improved` verdict is held at `ambiguous` (the load, not the
-  code, may have made the difference), and the note says so. Profile
+  code, may have made the difference), and the note says so. So is one whose host-timed
+  processes' calibrations (the CPU loop) differ between the sides by the minimum effect
+  (at STATE_ALPHA) the same way as the change, even where the calibration was used as a
+  covariate (a slope learnt within sides does not carry a difference between them): the
+  machine, not the code, was slower on one side. Profile
   metrics (`profile.*`, model.profile) are compared when asked for by name, but never
   gate (analysis.gate) or count as a regression (detect).
 """
@@ -41,6 +45,9 @@ from commitbench.model.words import plural
 STATISTICS = ("median", "mean", "min")
 VERDICTS = ("regressed", "improved", "unchanged", "ambiguous")
 DEFAULT_ALPHA = 0.01
+# The test that the machine's state (the calibration) differed between the sides holds a
+# verdict, so it errs on the side of holding: a looser level than the verdict's.
+STATE_ALPHA = 0.05
 _POLICY = re.compile(r"^\s*(median|mean|min)\s*:\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
@@ -111,6 +118,7 @@ class Comparison:
     contention_decides: bool = False  # contention, not the processes' number, undecided it
     left_out: bool = False  # the contended processes were left out of the test
     history: twolevel.Prior | None = None  # the spread came from the case's history
+    state_moved: float | None = None  # held: the calibration's ratio between the sides
 
     @property
     def change(self) -> float:
@@ -124,6 +132,12 @@ class Comparison:
             parts.append(
                 f"contention: {plural(self.contended, 'process', 'processes')} waited for a "
                 "core, unevenly between the sides; measure on a quieter machine"
+            )
+        elif self.verdict == "ambiguous" and self.state_moved is not None:
+            parts.append(
+                "the machine's state differed between the sides (calibration "
+                f"{(self.state_moved - 1) * 100:+.1f}%, the same way as the change); "
+                "measure on a quieter machine"
             )
         elif self.verdict == "ambiguous":
             if self.processes_base == self.processes_head == 1 and self.history is None:
@@ -213,6 +227,11 @@ def compare(
     # a difference by themselves: a decided change stays undecided (issue 13: under
     # changing load the answer is ambiguous or contention, never a false regression).
     held = contended > 0 and uneven and verdict in ("regressed", "improved")
+    moved = None
+    if not held and verdict in ("regressed", "improved"):
+        slower = e.diff > 0 if direction == "lower" else e.diff < 0  # HEAD's values
+        moved = _state_moved(base, head, slower, policy.threshold)
+    held = held or moved is not None
     if held:
         verdict = "ambiguous"
     return Comparison(
@@ -231,11 +250,36 @@ def compare(
         flagged=e.flagged,
         adjusted=e.adjusted,
         contended=contended,
-        contention_decides=held,
+        contention_decides=held and moved is None,
         history=e.prior,
+        state_moved=moved,
         processes_base=len(vb),
         processes_head=len(vh),
     )
+
+
+def _state_moved(
+    base: Sequence[Process], head: Sequence[Process], slower: bool, threshold: float
+) -> float | None:
+    """The calibration's ratio HEAD/BASE when the machine's state differed between the
+    sides the way the case did: host-timed processes (their calibration is the CPU loop,
+    which slows with what slows the case), two or more a side, and the calibrations
+    themselves decided apart by the minimum effect at STATE_ALPHA, HEAD's machine the
+    slower one when HEAD's values are the slower ones (`slower`: larger times, smaller
+    throughputs), or the faster when they are the faster. None otherwise."""
+    cb = [p.calibration for p in base]
+    ch = [p.calibration for p in head]
+    if len(cb) < 2 or len(ch) < 2 or not all(p.host_timed for p in (*base, *head)):
+        return None
+    xb = [c for c in cb if c is not None and c > 0]
+    xh = [c for c in ch if c is not None and c > 0]
+    if len(xb) != len(cb) or len(xh) != len(ch):
+        return None
+    e = twolevel.estimate(xb, xh)
+    decided = twolevel.decide(e, threshold, STATE_ALPHA)
+    if decided not in ("worse", "better") or (decided == "worse") != slower:
+        return None
+    return math.exp(e.diff)
 
 
 def _not_positive(

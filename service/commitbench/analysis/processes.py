@@ -28,6 +28,7 @@ class Process:
     samples: tuple[float, ...]
     calibration: float | None = None
     contended: bool = False  # waited for a core (model.state.CONTENTION_WALL_PER_CPU)
+    host_timed: bool = False  # its samples are host time (model.state.WALL_PER_CPU recorded)
 
 
 def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float]:
@@ -62,11 +63,24 @@ def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:
     return out
 
 
+def host_timed(points: Sequence[Point]) -> set[tuple[object, str, int]]:
+    """The processes, keyed like `calibrations`, whose case was timed on the host (the
+    worker recorded its wall over CPU time): their calibration is the CPU loop's, and
+    it measures what slows the case."""
+    return {
+        (p.run_id, p.case, process)
+        for p in points
+        if p.metric == state.WALL_PER_CPU
+        for process in p.by_process()
+    }
+
+
 def processes_of(points: Sequence[Point]) -> dict[Key, list[Process]]:
     """The processes behind each (machine, profile, case, metric) of `points`, with
     their calibrations; state metrics are not compared."""
     cal = calibrations(points)
     waited = contended(points)
+    on_host = host_timed(points)
     out: dict[Key, list[Process]] = {}
     for p in points:
         if state.is_state(p.metric) or not p.samples:
@@ -74,5 +88,7 @@ def processes_of(points: Sequence[Point]) -> dict[Key, list[Process]]:
         key = (p.machine, p.profile, p.case, p.metric, p.unit, p.direction)
         for process, samples in p.by_process().items():
             at = (p.run_id, p.case, process)
-            out.setdefault(key, []).append(Process(samples, cal.get(at), at in waited))
+            out.setdefault(key, []).append(
+                Process(samples, cal.get(at), at in waited, at in on_host)
+            )
     return out

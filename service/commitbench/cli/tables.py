@@ -146,6 +146,7 @@ def rows_json(rows: Sequence[Row]) -> list[dict[str, Any]]:
             "contended_processes": r.comparison.contended,
             "contended_left_out": r.comparison.left_out,
             "spread_from_history": r.comparison.history is not None,
+            "state_moved": r.comparison.state_moved,
             "note": r.comparison.note,
         }
         for r in rows
