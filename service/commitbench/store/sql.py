@@ -46,7 +46,7 @@ from commitbench.store.tables import (
     Run,
     device_samples,
 )
-from commitbench.store.worklock import Fence, first_writer, recorded_query
+from commitbench.store.worklock import Fence, first_writer, of_key, recorded_query
 
 log = logging.getLogger(__name__)
 
@@ -305,10 +305,7 @@ class SqlStore:
             .join(Commit, Commit.id == Run.commit_id)
             .join(Machine, Machine.id == Run.machine_id)
             .where(
-                Commit.repository == key.repository,
-                Commit.sha == key.sha,
-                Machine.fingerprint == key.fingerprint,
-                Run.profile == key.profile,
+                *of_key(key),
                 Run.status.in_(COMPLETE_RUN_STATUSES),
                 Run.environment.has_key("selection"),
             )

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import ColumnElement, Connection, Select, func, select
 
 from commitbench.model.records import (
     FAILED_STATUSES,
@@ -40,6 +40,17 @@ from commitbench.store.tables import Case, Commit, Machine, Result, Run
 Fence = Callable[[Connection, uuid.UUID, Sequence[ResultRecord]], Sequence[ResultRecord]]
 
 
+def of_key(key: RecordedKey) -> tuple[ColumnElement[bool], ...]:
+    """The conditions that choose runs of (repository, sha, machine, profile); the query
+    joins Run to Commit and Machine."""
+    return (
+        Commit.repository == key.repository,
+        Commit.sha == key.sha,
+        Machine.fingerprint == key.fingerprint,
+        Run.profile == key.profile,
+    )
+
+
 def recorded_query(key: RecordedKey) -> Select[str]:
     """Labels of the cases with a result for (repository, sha, machine, profile)."""
     return (
@@ -48,12 +59,7 @@ def recorded_query(key: RecordedKey) -> Select[str]:
         .join(Run, Run.id == Result.run_id)
         .join(Commit, Commit.id == Run.commit_id)
         .join(Machine, Machine.id == Run.machine_id)
-        .where(
-            Commit.repository == key.repository,
-            Commit.sha == key.sha,
-            Machine.fingerprint == key.fingerprint,
-            Run.profile == key.profile,
-        )
+        .where(*of_key(key))
     )
 
 
