@@ -50,6 +50,7 @@ from pathlib import Path
 from commitbench.analysis import gate
 from commitbench.analysis.compare import Policies, Policy, Row
 from commitbench.cli.progress import Quiet
+from commitbench.model import cpus
 from commitbench.model.points import Point
 from commitbench.runner.lab import RunnerLab
 from commitbench.runner.options import RunOptions
@@ -280,9 +281,16 @@ def one(
     policies: Policies,
     load: Load | None,
     rng: random.Random,
+    affinity: frozenset[int] | None = None,
 ) -> tuple[list[Outcome], Command]:
     results = Path(tempfile.mkdtemp(dir=root))  # nothing recorded: everything measured
-    options = RunOptions(repo=repo, revs=RevSpec((base, head)), benches="benches", trigger="ci")
+    options = RunOptions(
+        repo=repo,
+        revs=RevSpec((base, head)),
+        benches="benches",
+        trigger="ci",
+        affinity=affinity,
+    )
     store = CsvStore(results)
     runner = Runner(options, store, spool=None, events=Quiet())
     lab = LoadedLab(RunnerLab(runner, store), load, rng)
@@ -352,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the decision of a scenario's first command; they alternate after it [check]",
     )
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--affinity", metavar="CPUS", help="pin every worker (run --affinity)")
     parser.add_argument("--out", type=Path, help="directory for gate_quality.txt and .json")
     parser.add_argument(
         "--merge",
@@ -373,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         f"perf/gate_quality.py --device {args.device} --aa {args.aa} --ab {args.ab} "
         f"--processes {args.processes} --max-processes {args.max_processes} "
-        f"--budget {budget:g} --first {args.first} --seed {args.seed}",
+        f"--budget {budget:g} --first {args.first} --seed {args.seed}"
+        + (f" --affinity {args.affinity}" if args.affinity else ""),
         f"machine: {platform.machine()}, {os.cpu_count()} CPUs"
         + (" (shared with other agents' work: noisy)" if args.device == "cpu" else ""),
         f"policy {policy}, alpha 0.01, {args.processes} processes per side, interleaved, "
@@ -429,6 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     use_check=(k % 2 == 0) == (args.first == "check"),
                     processes=args.processes,
                     max_processes=args.max_processes,
+                    affinity=cpus.parse(args.affinity) if args.affinity else None,
                     policies=policies,
                     load=busy,
                     rng=rng,

@@ -12,6 +12,14 @@
 # PART 2 is the second call of 2026-11-30 (what the first left): GPU 0 the check of
 # perf/profile_gpu.sh alone (STEPS=3), then gate_quality; GPU 1 perf/launch_state.py,
 # then the SDPA rows of hf_llama.variants, then gate_quality.
+#
+# PART 3 (written 2026-11-30 for the next GPU time): does the launch-bound state follow
+# the CPU a worker runs on? Each stream keeps to its own half of the host's CPUs
+# (taskset), so the two cannot meet on a core.
+#   GPU 0, CPUs of the first half: perf/launch_state.py unpinned, then --pin (process k on
+#          the k-th CPU), then gate_quality pinned to one CPU (--affinity) until the end
+#   GPU 1, CPUs of the second half: the check of perf/profile_gpu.sh (STEPS=3), then
+#          gate_quality unpinned until the end
 set -u
 OUT=$1 TOTAL=${2:-570} PART=${3:-1}
 cd "$(dirname "$0")/.."
@@ -25,6 +33,31 @@ quality() {  # gate_quality on this stream's GPU until the call's end
     python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed "$1" \
         --first "$2" --deadline $(($(left) - 200)) --out $W/gq$1 > $W/gq$1.log 2>&1
 }
+if [ "$PART" = 3 ]; then
+    n=$(nproc) half=$(($(nproc) / 2))
+    (
+        export CUDA_VISIBLE_DEVICES=0
+        pin="taskset -c 0-$((half - 1))"
+        timeout 170 $pin python3 perf/launch_state.py --processes 16 > $W/launch_free.txt 2>&1
+        timeout 170 $pin python3 perf/launch_state.py --processes 16 --pin \
+            > $W/launch_pinned.txt 2>&1
+        $pin python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 51 \
+            --first compare --affinity 1 --deadline $(($(left) - 150)) --out $W/gq51 \
+            > $W/gq51.log 2>&1
+    ) &
+    (
+        export CUDA_VISIBLE_DEVICES=1
+        pin="taskset -c $half-$((n - 1))"
+        STEPS=3 STEP_S=320 $pin bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
+        $pin python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 52 \
+            --first check --deadline $(($(left) - 150)) --out $W/gq52 > $W/gq52.log 2>&1
+    ) &
+    wait
+    cd $W && tar czf "$OUT/part3.tgz" --exclude=results.tgz launch_free.txt launch_pinned.txt \
+        prof prof.log gq51 gq51.log gq52 gq52.log env.txt
+    ls -la "$OUT"; tail -30 launch_free.txt launch_pinned.txt; tail -3 prof/steps.log
+    exit 0
+fi
 if [ "$PART" = 2 ]; then
     (
         export CUDA_VISIBLE_DEVICES=0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import json
 from types import SimpleNamespace
 
@@ -160,3 +161,35 @@ def test_other_gpu_processes_from_another_pid_namespace_are_unknown() -> None:
     assert nvml.other_processes({1}) == 0  # ours
     gpu.other = 2**22 + 1  # above PID_MAX_LIMIT: no pid of this namespace
     assert nvml.other_processes(set()) is None
+
+
+def test_doctor_pinned_runs_every_process_on_the_cpus_given(cli) -> None:  # type: ignore[no-untyped-def]
+    last = max(os.sched_getaffinity(0))
+    done = cli(
+        "doctor", "--seconds", "0.2", "--processes", "2", "--policy", "median:900%",
+        "--affinity", str(last), "--json",
+    )  # fmt: skip
+    assert done.code == 0, done.err
+    data = json.loads(done.out)
+    ((loop),) = data["loops"]
+    assert (data["affinity"], loop["cpus"]) == (str(last), [last, last])
+    text = cli("doctor", "--seconds", "0.2", "--processes", "2", "--affinity", str(last))
+    assert f"; pinned to CPUs {last}\n" in text.out
+    assert f"\ncpu_loop           2 " in text.out and f"  {last},{last}\n" in text.out
+
+
+def test_processes_that_differ_on_different_cpus_get_a_way_to_test_placement() -> None:
+    launch = Loop("launch", (6.6e-3, 10.3e-3, 6.7e-3), 0.5, (3, 9, 3))
+    steady = Loop("matmul", (20.0e-3, 20.1e-3, 20.0e-3), 0.1, (3, 9, 3))
+    found = _noise_findings(Diagnosis(5.0, 10.0, (steady, launch), 1.0))
+    assert found[0] == Finding(
+        "info",
+        "the launch loop's processes ran on CPUs 3,9 and differ by 55.2%: where a process "
+        "lands can be what makes it slow",
+        "run doctor again with --affinity 3: if the spread falls, measure with --affinity too",
+    )
+    # Already pinned, or all on one CPU, or below the minimum effect: nothing to test.
+    assert _noise_findings(Diagnosis(5.0, 10.0, (launch,), 1.0, affinity="3"))[0].level == "bad"
+    same = Loop("launch", (6.6e-3, 10.3e-3), 0.5, (3, 3))
+    assert _noise_findings(Diagnosis(5.0, 10.0, (same,), 1.0))[0].level == "bad"
+    assert _noise_findings(Diagnosis(60.0, 10.0, (launch,), 1.0))[0].level == "ok"

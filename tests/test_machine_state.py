@@ -185,9 +185,19 @@ def test_gpu_state_comes_from_the_readings_inside_the_timed_windows() -> None:
 def test_a_recorded_run_carries_the_state_of_each_result(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     g, _ = bench_repo(tmp_path / "repo", commits=1)
     out = tmp_path / "results"
-    outcome = cli("run", "--repo", str(g.path), "--benches", "benches", "--results", str(out))
+    last = max(os.sched_getaffinity(0))
+    where = ("--repo", str(g.path), "--benches", "benches", "--results", str(out))
+    outcome = cli("run", *where, "--affinity", str(last))
     assert outcome.code == 0, outcome.err
     (data,) = [read_run(folder) for folder in find_runs(out)]
+    # Pinned: every case ran on that CPU, and says so (properties of the calibration).
+    placed = [
+        {k: m.properties[k] for k in ("cpu", "cpus")}
+        for r in data.results
+        for m in r.metrics
+        if m.name == state.CALIBRATION_CASE
+    ]
+    assert placed == [{"cpu": last, "cpus": str(last)}] * len(CASES)
     assert [r.case.label for r in data.results] == CASES
     starts = set()
     for result in data.results:

@@ -3,6 +3,7 @@ traceback, no secret, nothing written."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,11 +11,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from commitbench.model import cpus
 from commitbench.runner.recorder import MetricsRecorder
 from commitbench.store.csv import MANIFEST, CsvStore
 from commitbench.store.sql import SqlStore
 from tests import factories as f
 from tests.cli.conftest import Outcome, url_text
+from tests.gitrepo import bench_repo
 
 SECRET = "s3cret-Zebra"
 
@@ -223,4 +226,40 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr == (
         "commitbench: error: malformed database URL "
         "(expected postgresql://USER@HOST[:PORT]/DBNAME)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "HEAD"],
+        ["check", "HEAD~1", "HEAD"],
+        ["compare", "--measure", "HEAD~1", "HEAD"],
+        ["bisect", "HEAD~1", "HEAD", "--case", "x.y"],
+        ["doctor"],
+    ],
+)
+def test_a_cpu_this_machine_does_not_have_is_refused_before_anything_runs(  # type: ignore[no-untyped-def]
+    cli, command: list[str], tmp_path: Path
+) -> None:
+    g, _ = bench_repo(tmp_path / "repo", 2)
+    where = [] if command == ["doctor"] else ["--repo", str(g.path)]
+    out = ["--results", str(tmp_path / "r")]
+    one_error_line(
+        cli(*command, *where, *out, "--affinity", "4096"),
+        f"--affinity 4096: CPU 4096 is not one this process may run on "
+        f"({cpus.as_text(os.sched_getaffinity(0))})",
+    )
+    one_error_line(
+        cli(*command, *where, *out, "--affinity", "0-"),
+        "--affinity: '0-' in '0-' is not a CPU or a range of CPUs",
+    )
+    assert not (tmp_path / "r").exists()
+
+
+def test_affinity_places_the_workers_that_measure(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    g, _ = bench_repo(tmp_path / "repo", 2)
+    one_error_line(
+        cli("compare", "HEAD~1", "HEAD", "--repo", str(g.path), "--affinity", "0"),
+        "--affinity places the workers that measure: give it with --measure",
     )

@@ -8,6 +8,8 @@ import click
 
 from commitbench.analysis import bisecting, gate
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     emit_json,
     global_options,
     globals_from,
@@ -43,6 +45,7 @@ from commitbench.runner.vcs import Repository, RevSpec
 @pass_env_option
 @param_option
 @processes_option(gate.DEFAULT_PROCESSES)
+@affinity_option
 @click.option(
     "--policy",
     metavar="STAT:N%",
@@ -63,6 +66,7 @@ def bisect_command(
     pass_env: tuple[str, ...],
     params: tuple[str, ...],
     processes: int,
+    affinity: str | None,
     policy: str | None,
     trace: bool,
     db: str | None,
@@ -88,6 +92,7 @@ def bisect_command(
         cases=frozenset({case}),
         pass_env=passed,
         params=swept,
+        affinity=affinity_from(affinity),
         trace=trace_iterations(trace),
     )
     with measuring(g, options) as (lab, _):

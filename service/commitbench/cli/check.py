@@ -14,6 +14,8 @@ from commitbench.analysis import gate
 from commitbench.analysis.reachable import unreachable, unreachable_line
 from commitbench.cli import explaining
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     emit_json,
     global_options,
     globals_from,
@@ -59,6 +61,7 @@ from commitbench.runner.vcs import Repository, RevSpec
 @click.option("--setup", metavar="CMD", help="As for `run`.")
 @pass_env_option
 @param_option
+@affinity_option
 @click.option(
     "--rounds",
     type=click.IntRange(min=1),
@@ -85,6 +88,7 @@ def check_command(
     setup: str | None,
     pass_env: tuple[str, ...],
     params: tuple[str, ...],
+    affinity: str | None,
     rounds: int,
     processes: int,
     max_processes: int,
@@ -101,6 +105,7 @@ def check_command(
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
     swept = params_from(params)
+    pinned = affinity_from(affinity)
     policies = policies_from(policy, thresholds)  # bad policies fail before anything runs
     repository = Repository(repo)
     h = repository.sha(head or "HEAD")
@@ -118,6 +123,7 @@ def check_command(
         trigger="ci",
         pass_env=passed,
         params=swept,
+        affinity=pinned,
         trace=trace_iterations(trace),
     )
     with measuring(g, options) as (lab, store):

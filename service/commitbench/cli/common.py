@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from rich.console import Console
 from commitbench import config
 from commitbench.analysis.compare import Policies
 from commitbench.errors import ConfigError
-from commitbench.model import sweep
+from commitbench.model import cpus, sweep
 from commitbench.model.records import PROFILES
 from commitbench.model.sweep import Overrides
 from commitbench.runner.vcs import RevSpec
@@ -126,6 +127,30 @@ param_option = click.option(
     "it, in place of its declared values (others may be new; each is a case of its own); "
     "repeatable, one NAME each. Values take the type of the declared ones.",
 )
+
+
+affinity_option = click.option(
+    "--affinity",
+    metavar="CPUS",
+    default=None,
+    help="Run the workers only on these CPUs (a list like 0-3,8; pyperf's --affinity): "
+    "where a case's time follows the core it lands on, pinning takes that out of the "
+    "spread between processes. Each result keeps the CPU its worker ran on.",
+)
+
+
+def affinity_from(text: str | None) -> frozenset[int] | None:
+    """--affinity as a CPU set this process may use; anything else is bad input."""
+    if text is None:
+        return None
+    try:
+        wanted = cpus.parse(text)
+    except ValueError as err:
+        raise ConfigError(f"--affinity: {err}") from None
+    problem = cpus.outside(wanted, frozenset(os.sched_getaffinity(0)))
+    if problem is not None:
+        raise ConfigError(problem)
+    return wanted
 
 
 def params_from(items: Sequence[str]) -> Overrides:

@@ -14,6 +14,8 @@ from commitbench.analysis.compare import DEFAULT_ALPHA, Row, compare_commits
 from commitbench.analysis.history import priors
 from commitbench.analysis.machinestate import CaseState, case_states
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     check_metrics,
     emit_json,
     global_options,
@@ -197,6 +199,7 @@ class _Keeping:
 @click.option("--setup", metavar="CMD", help="With --measure: as for `run`.")
 @pass_env_option
 @param_option
+@affinity_option
 @markdown_option
 @policy_options
 @global_options
@@ -215,6 +218,7 @@ def compare_command(
     setup: str | None,
     pass_env: tuple[str, ...],
     params: tuple[str, ...],
+    affinity: str | None,
     as_markdown: bool,
     policy: str | None,
     thresholds: tuple[str, ...],
@@ -230,6 +234,8 @@ def compare_command(
     b, h = repository.sha(base), repository.sha(head)
     if params and not measure:
         raise ConfigError("--param sweeps what is measured: give it with --measure")
+    if affinity is not None and not measure:
+        raise ConfigError("--affinity places the workers that measure: give it with --measure")
     if measure:
         run = {
             "benches": benches,
@@ -239,6 +245,7 @@ def compare_command(
             "setup": setup,
             "pass_env": check_pass_env(pass_env),
             "params": params_from(params),
+            "affinity": affinity_from(affinity),
         }
         rows, now = measure_rows(
             g, repo, b, h, policy, thresholds, alpha, metrics, run, processes, max_processes

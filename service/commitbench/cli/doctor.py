@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     emit_json,
     global_options,
     globals_from,
@@ -17,19 +19,22 @@ from commitbench.runner.doctor import Diagnosis, diagnose
 
 
 def render(d: Diagnosis, processes: int) -> str:
+    pinned = f"; pinned to CPUs {d.affinity}" if d.affinity is not None else ""
     lines = [
         f"commitbench doctor: {d.seconds:g} s of loops in {processes} processes; "
-        f"minimum effect {d.min_effect_pct:g}%",
+        f"minimum effect {d.min_effect_pct:g}%{pinned}",
         "",
-        f"{'loop':10} {'processes':>9} {'median':>12} {'within':>8} {'between':>8}",
+        f"{'loop':10} {'processes':>9} {'median':>12} {'within':>8} {'between':>8}  on CPUs",
     ]
     for loop in d.loops:
         row = loop.as_json()
         median = row["median_s"] * 1e3
         within = "" if loop.within_pct is None else f"±{loop.within_pct:.2f}%"
         between = "" if loop.between_pct is None else f"{loop.between_pct:.2f}%"
+        where = ",".join("?" if c is None else str(c) for c in loop.cpus)
         lines.append(
             f"{loop.name:10} {len(loop.medians):>9} {median:>9.4g} ms {within:>8} {between:>8}"
+            f"  {where}"
         )
     if d.calibration_spread_pct is not None:
         lines.append(f"calibration spread between processes: {d.calibration_spread_pct:.2f}%")
@@ -63,11 +68,13 @@ def render(d: Diagnosis, processes: int) -> str:
     metavar="STAT:N%",
     help="Minimum effect to check against [default: [tool.commitbench] policy, or median:5%].",
 )
+@affinity_option
 @global_options
 def doctor_command(
     seconds: float,
     processes: int,
     policy: str | None,
+    affinity: str | None,
     db: str | None,
     results: Path | None,
     as_json: bool,
@@ -77,7 +84,13 @@ def doctor_command(
     noise between processes is not below the policy's minimum effect."""
     g = globals_from(db, results, as_json)
     min_effect = policies_from(policy, ()).default.threshold
-    d = diagnose(seconds=seconds, processes=processes, min_effect=min_effect, progress=info)
+    d = diagnose(
+        seconds=seconds,
+        processes=processes,
+        min_effect=min_effect,
+        affinity=affinity_from(affinity),
+        progress=info,
+    )
     if g.json:
         emit_json(d.as_json())
     else:

@@ -10,6 +10,8 @@ import click
 
 from commitbench.analysis.reachable import result_spreads, unreachable, unreachable_line
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     emit_json,
     global_options,
     globals_from,
@@ -126,6 +128,7 @@ from commitbench.store import open_store
     help="One worker per bench module, or per case.",
 )
 @processes_option(1)
+@affinity_option
 @trace_option
 @click.option(
     "--nsys",
@@ -157,6 +160,7 @@ def run_command(
     quick: bool,
     isolate: str,
     processes: int,
+    affinity: str | None,
     trace: bool,
     under_nsys: bool,
     db: str | None,
@@ -174,6 +178,7 @@ def run_command(
     g = globals_from(db, results, as_json)
     passed = check_pass_env(pass_env)
     swept = params_from(params)
+    pinned = affinity_from(affinity)
     policies = policies_from(None, ())  # for the noise warning; a bad one fails here
     if force and retry_failed:
         raise ConfigError("give --force (every case) or --retry-failed (failed ones), not both")
@@ -201,6 +206,7 @@ def run_command(
         quick=quick,
         pass_env=passed,
         params=swept,
+        affinity=pinned,
         trace=trace_iterations(trace),
         nsys=nsys_path,
     )

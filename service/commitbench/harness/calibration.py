@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from commitbench.harness import probe
+from commitbench.harness import placement, probe
 from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import ResultRecord
 from commitbench.model.state import CALIBRATION_CASE
@@ -126,12 +126,18 @@ def around_case(
     result: ResultRecord, before: tuple[float, str], after: tuple[float, str]
 ) -> ResultRecord:
     """`result` with the calibration timed right before and right after its case
-    (model/state.py: CALIBRATION_CASE, one sample: their mean)."""
+    (model/state.py: CALIBRATION_CASE, one sample: their mean), and where the worker ran
+    (harness/placement.py: the CPU it ended the case on, the CPUs it was allowed)."""
     metric = MetricRecord.from_samples(
         CALIBRATION_CASE,
         [(before[0] + after[0]) / 2],
         unit="ms",
         direction="lower",
-        properties={"before_ms": before[0], "after_ms": after[0], "device": before[1]},
+        properties={
+            "before_ms": before[0],
+            "after_ms": after[0],
+            "device": before[1],
+            **placement.where(),
+        },
     )
     return dataclasses.replace(result, metrics=(*result.metrics, metric))

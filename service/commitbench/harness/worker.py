@@ -47,12 +47,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from commitbench.harness import calibration, environment, sweeping
+from commitbench.harness import calibration, environment, placement, sweeping
 from commitbench.harness.bench import benches_of
 from commitbench.harness.plan import select_cases
 from commitbench.harness.probe import Probe
 from commitbench.harness.runcase import run_case, tail
-from commitbench.model import wire
+from commitbench.model import cpus, wire
 from commitbench.model.records import PROFILES, ResultRecord, Window, utcnow
 
 # The result pipe's descriptor is moved at or above this (below the usual 1024 limit),
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         "--trace", type=int, default=0, metavar="N", help="profile N iterations after timing"
     )
     p.add_argument("--trace-dir", type=Path, default=None, help="where traces are written")
+    p.add_argument(
+        "--affinity", default=None, metavar="CPUS", help="run only on these CPUs (0-3,8)"
+    )
     p.add_argument("--environment", action="store_true", help="send versions and devices")
     p.add_argument("--result-fd", type=int, default=None, help="fd for events [stdout]")
     p.add_argument(
@@ -131,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write(wire.encode(event, **fields))
         out.flush()
 
+    if args.affinity is not None:  # before any import of bench code: its threads inherit it
+        try:
+            placement.pin(cpus.parse(args.affinity))
+        except (ValueError, OSError) as err:
+            emit("error", error=f"--affinity {args.affinity}: {err}")
+            return 2
     if args.environment:
         emit("environment", environment=environment.probe())
     overrides = sweeping.overrides(args.params)

@@ -26,6 +26,7 @@ Without a GPU or NVML the GPU checks are skipped with a line saying so.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commitbench.analysis.machinestate import STEAL_PCT, spread_pct
-from commitbench.model import state
+from commitbench.model import cpus, state
 from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import ResultRecord
 from commitbench.runner.launcher import CaseRun, WorkerOptions, run_module
@@ -57,6 +58,7 @@ class Loop:
     name: str
     medians: tuple[float, ...]  # seconds, one per process
     within_pct: float | None  # the largest half-width of a process's 95% CI, % of median
+    cpus: tuple[int | None, ...] = ()  # the CPU each process ended the loop on (None: unknown)
 
     @property
     def between_pct(self) -> float | None:
@@ -69,6 +71,7 @@ class Loop:
             "median_s": statistics.median(self.medians) if self.medians else None,
             "within_pct": self.within_pct,
             "between_pct": self.between_pct,
+            "cpus": list(self.cpus),
         }
 
 
@@ -92,6 +95,7 @@ class Diagnosis:
     calibration_spread_pct: float | None
     findings: tuple[Finding, ...] = field(default_factory=tuple)
     failures: tuple[str, ...] = ()  # loops that did not run (their messages)
+    affinity: str | None = None  # the CPUs the processes were pinned to (--affinity)
 
     @property
     def noise_pct(self) -> float | None:
@@ -114,6 +118,7 @@ class Diagnosis:
             "loops": [loop.as_json() for loop in self.loops],
             "findings": [f.as_json() for f in self.findings],
             "failures": list(self.failures),
+            "affinity": self.affinity,
         }
 
 
@@ -125,7 +130,7 @@ def _loops(runs: Sequence[Sequence[ResultRecord]]) -> tuple[Loop, ...]:
     """Per loop, each process's median and the widest within-process interval."""
     out = []
     for case, metric in LOOPS.items():
-        medians, widths = [], []
+        medians, widths, placed = [], [], []
         for results in runs:
             for r in results:
                 m = _metric(r, metric) if r.case.label == case and r.status == "ok" else None
@@ -134,8 +139,12 @@ def _loops(runs: Sequence[Sequence[ResultRecord]]) -> tuple[Loop, ...]:
                 medians.append(m.median)
                 if m.ci_low is not None and m.ci_high is not None:
                     widths.append(50.0 * (m.ci_high - m.ci_low) / m.median)
+                calibration = _metric(r, state.CALIBRATION_CASE)
+                cpu = calibration.properties.get("cpu") if calibration is not None else None
+                placed.append(cpu if isinstance(cpu, int) else None)
         if medians:
-            out.append(Loop(metric, tuple(medians), max(widths) if widths else None))
+            width = max(widths) if widths else None
+            out.append(Loop(metric, tuple(medians), width, tuple(placed)))
     return tuple(out)
 
 
@@ -160,6 +169,7 @@ def diagnose(
     processes: int = 4,
     min_effect: float = 0.05,
     device: str = "auto",
+    affinity: frozenset[int] | None = None,
     progress: Callable[[str], None] = lambda _: None,
     sampler: DeviceSampler | None = None,
     environ: dict[str, str] | None = None,
@@ -184,6 +194,7 @@ def diagnose(
         timeout_s=max(120.0, 10 * budget * loops_per_process),
         env=env,
         pass_env=(BUDGET_ENV,),
+        affinity=affinity,
     )
     watch = sampler or DeviceSampler([*([nvml] if nvml is not None else []), PsutilBackend()])
     runs: list[list[ResultRecord]] = []
@@ -208,11 +219,10 @@ def diagnose(
         findings += _gpu_findings(nvml.indices, modes, others_before, runs)
     else:
         findings.append(Finding("info", "no GPU or no NVML (no NVIDIA driver): GPU checks skipped"))
-    diagnosis = Diagnosis(min_effect * 100, seconds, loops, calib, (), tuple(failures))
+    pinned = cpus.as_text(affinity) if affinity is not None else None
+    diagnosis = Diagnosis(min_effect * 100, seconds, loops, calib, (), tuple(failures), pinned)
     findings += _noise_findings(diagnosis)
-    return Diagnosis(
-        diagnosis.min_effect_pct, seconds, loops, calib, tuple(findings), tuple(failures)
-    )
+    return dataclasses.replace(diagnosis, findings=tuple(findings))
 
 
 def _host_findings(
@@ -248,8 +258,7 @@ def _host_findings(
                 "warn",
                 f"contention: the CPU loop's wall time was {max(ratios):.2f}x its CPU time in "
                 "a process (it waited for a core)",
-                "stop the other work, or pin the runner to cores no one else uses "
-                "(taskset -c 2-7 commitbench ...)",
+                "stop the other work, or pin the runner to cores no one else uses (--affinity 2-7)",
             )
         )
     governors = host.governors()
@@ -274,7 +283,7 @@ def _host_findings(
                 "info",
                 "no isolated cores",
                 "for the steadiest CPU timings, isolate cores (kernel parameters "
-                "isolcpus=2-7 nohz_full=2-7) and run commitbench on them with taskset",
+                "isolcpus=2-7 nohz_full=2-7) and run the workers on them (--affinity 2-7)",
             )
         )
     elif isolated:
@@ -351,6 +360,30 @@ def _gpu_findings(
     return out
 
 
+def _placement_finding(d: Diagnosis) -> Finding | None:
+    """Where processes ran on different CPUs and differ by more than the minimum effect,
+    placement is one state that can make them differ: say how to test it."""
+    if d.affinity is not None:
+        return None
+    noisy = [
+        loop
+        for loop in d.loops
+        if (loop.between_pct or 0.0) >= d.min_effect_pct
+        and len({c for c in loop.cpus if c is not None}) > 1
+    ]
+    if not noisy:
+        return None
+    loop = noisy[0]
+    seen = cpus.as_text(c for c in loop.cpus if c is not None)
+    return Finding(
+        "info",
+        f"the {loop.name} loop's processes ran on CPUs {seen} and differ by "
+        f"{loop.between_pct:.1f}%: where a process lands can be what makes it slow",
+        f"run doctor again with --affinity {min(c for c in loop.cpus if c is not None)}: "
+        "if the spread falls, measure with --affinity too",
+    )
+
+
 def _noise_findings(d: Diagnosis) -> list[Finding]:
     out = []
     for failure in d.failures:
@@ -366,6 +399,9 @@ def _noise_findings(d: Diagnosis) -> list[Finding]:
                 "warnings above",
             )
         )
+    placement = _placement_finding(d)
+    if placement is not None:
+        out.append(placement)
     noise = d.noise_pct
     if noise is None:
         out.append(Finding("bad", "no loop measured in two or more processes: no noise estimate"))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from commitbench.model import sweep, wire
+from commitbench.model import cpus, sweep, wire
 from commitbench.model.cases import CaseKey
 from commitbench.model.records import PROFILES, RecordError, ResultRecord, Window
 from commitbench.model.sweep import Overrides
@@ -75,8 +75,11 @@ class WorkerOptions:
     trace_dir: Path | None = None  # where workers write Chrome traces and snapshots
     nsys: NsysCapture | None = None  # measuring workers under nsys profile (--nsys)
     params: Overrides = ()  # the --param sweep, typed by each worker (model/sweep.py)
+    affinity: frozenset[int] | None = None  # --affinity: the CPUs workers run on (None: any)
 
     def __post_init__(self) -> None:
+        if self.affinity is not None and not self.affinity:
+            raise ValueError("affinity must name at least one CPU")
         if self.profile not in PROFILES:
             raise ValueError(f"profile {self.profile!r} is not one of {PROFILES}")
         if self.isolate not in ("module", "case"):
@@ -131,6 +134,8 @@ def _command(
     cmd += ["--profile", options.profile, "--device", options.device]
     if options.quick:
         cmd.append("--quick")
+    if options.affinity is not None:
+        cmd += ["--affinity", cpus.as_text(options.affinity)]
     if options.params:
         cmd += ["--params", json.dumps(sweep.to_json(options.params))]
     if options.trace > 0:

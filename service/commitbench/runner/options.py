@@ -48,6 +48,7 @@ class RunOptions:
     nsys: str | None = None  # the nsys executable: measuring workers under it (--nsys)
     processes: int = 1  # fresh worker processes per case, one after another (issue 13)
     params: Overrides = ()  # --param: the grids swept (model/sweep.py)
+    affinity: frozenset[int] | None = None  # --affinity: the CPUs workers run on (model/cpus.py)
 
     def __post_init__(self) -> None:
         if self.processes < 1:

@@ -219,6 +219,7 @@ class Runner:
             trace=0 if self.options.quick else self.options.trace,
             trace_dir=self._traces.folder if self._traces is not None else None,
             params=self.options.params,
+            affinity=self.options.affinity,
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
