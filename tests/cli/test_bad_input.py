@@ -237,13 +237,14 @@ def test_console_script_prints_no_traceback(tmp_path: Path) -> None:
         ["compare", "--measure", "HEAD~1", "HEAD"],
         ["bisect", "HEAD~1", "HEAD", "--case", "x.y"],
         ["doctor"],
+        ["worker", "--drain"],
     ],
 )
 def test_a_cpu_this_machine_does_not_have_is_refused_before_anything_runs(  # type: ignore[no-untyped-def]
     cli, command: list[str], tmp_path: Path
 ) -> None:
     g, _ = bench_repo(tmp_path / "repo", 2)
-    where = [] if command == ["doctor"] else ["--repo", str(g.path)]
+    where = [] if command[0] in ("doctor", "worker") else ["--repo", str(g.path)]
     out = ["--results", str(tmp_path / "r")]
     one_error_line(
         cli(*command, *where, *out, "--affinity", "4096"),

@@ -10,6 +10,8 @@ from types import FrameType
 import click
 
 from commitbench.cli.common import (
+    affinity_from,
+    affinity_option,
     emit_json,
     global_options,
     globals_from,
@@ -96,6 +98,7 @@ def install_signals(worker: FleetWorker) -> None:
     help="Where the clones of job repositories live [default: ~/.cache/commitbench/repos].",
 )
 @pass_env_option
+@affinity_option
 @click.option("--name", help="Runner name in `jobs` [default: HOST:PID:RANDOM].")
 @click.option("--quiet", is_flag=True, help="Log only warnings, not every job and case.")
 @global_options
@@ -110,6 +113,7 @@ def worker_command(
     isolate: str,
     cache: Path | None,
     pass_env: tuple[str, ...],
+    affinity: str | None,
     name: str | None,
     quiet: bool,
     db: str | None,
@@ -135,6 +139,7 @@ def worker_command(
         patience_s=patience,
         isolate=isolate,
         pass_env=passed,
+        affinity=affinity_from(affinity),
     )
     # No pre-ping: every statement of a runner is retried on a lost connection.
     engine = open_engine(require_db(g), pre_ping=False)

@@ -62,6 +62,7 @@ class FleetOptions:
     isolate: str = "module"
     sample_interval_s: float = 0.1
     pass_env: tuple[str, ...] = ()  # variables bench code gets beyond the allow-list
+    affinity: frozenset[int] | None = None  # the CPUs this machine's workers run on
 
 
 @dataclass
@@ -289,6 +290,7 @@ class FleetWorker:
             sample_interval_s=self.options.sample_interval_s,
             pass_env=self.options.pass_env,
             params=spec.params,
+            affinity=self.options.affinity,
         )
         store = JobStore(
             self.engine, job, backoff=self.options.backoff, patience_s=self.options.patience_s
