@@ -38,7 +38,13 @@ from commitbench.model.records import (
     utcnow,
 )
 from commitbench.runner import liveness, machine, nsys
-from commitbench.runner.launcher import WorkerError, WorkerOptions, survey, worker_environment
+from commitbench.runner.launcher import (
+    Survey,
+    WorkerError,
+    WorkerOptions,
+    survey,
+    worker_environment,
+)
 from commitbench.runner.measure import Measurement
 from commitbench.runner.nsys import Capture as NsysCapture
 from commitbench.runner.options import CommitOutcome, Events, RunOptions
@@ -87,6 +93,10 @@ class Runner:
         self.host: MachineInfo | None = None  # known once run() starts
         self.profile: str | None = None
         self._traces: Traces | None = None  # --trace: the files of this commit's workers
+        # Each commit's listing, once per invocation: check, compare --measure and bisect
+        # measure one commit in many rounds, and a listing worker imports the bench
+        # module (torch, CUDA libraries: seconds on a GPU box) to say the same each time.
+        self._surveys: dict[tuple[Any, ...], Survey] = {}
 
     # -- planning (everything that can fail on bad input, before anything is measured) --
 
@@ -223,7 +233,7 @@ class Runner:
         )
         todo: list[Todo] = [(module, None) for module in modules]
         if selection.survey_needed(done):  # one worker lists them all, before any setup
-            listed = survey(modules, options)
+            listed = self._survey(commit.sha, modules, options)
             selection.check_sweep(listed)  # a bad --param: exit 2 before this commit runs
             plans = listed.plans
             todo = selection.left(modules, plans, done)
@@ -319,6 +329,14 @@ class Runner:
     def environment(self) -> dict[str, Any] | None:
         """The workers' environment once probed (None before the first commit)."""
         return self._environment
+
+    def _survey(self, sha: str, modules: Sequence[str], options: WorkerOptions) -> Survey:
+        """The commit's listing, listed once per invocation (again for each round only
+        where a --setup command may change what imports)."""
+        key = (sha, tuple(modules), options.profile, options.params, self.options.benches)
+        if self.options.setup is not None or key not in self._surveys:
+            self._surveys[key] = survey(modules, options)
+        return self._surveys[key]
 
     def _env(self, options: WorkerOptions) -> tuple[dict[str, Any], ResultRecord | None]:
         """The workers' environment (their interpreter and packages, probed by a worker);
