@@ -18,7 +18,8 @@
 # (taskset), so the two cannot meet on a core.
 #   GPU 0, CPUs of the first half: perf/launch_state.py unpinned, then --pin (process k on
 #          the k-th CPU), then gate_quality pinned to one CPU (--affinity) until the end
-#   GPU 1, CPUs of the second half: the check of perf/profile_gpu.sh (STEPS=3), then
+#   GPU 1, CPUs of the second half: the check of perf/profile_gpu.sh (STEPS=3), timing
+#          with and without --trace (perf/profile_cost.py --device cuda), then
 #          gate_quality unpinned until the end
 set -u
 OUT=$1 TOTAL=${2:-570} PART=${3:-1}
@@ -49,12 +50,14 @@ if [ "$PART" = 3 ]; then
         export CUDA_VISIBLE_DEVICES=1
         pin="taskset -c $half-$((n - 1))"
         STEPS=3 STEP_S=320 $pin bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
+        timeout 150 $pin python3 perf/profile_cost.py --device cuda --rounds 8 \
+            > $W/profile_cost.txt 2>&1
         $pin python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 52 \
             --first check --deadline $(($(left) - 150)) --out $W/gq52 > $W/gq52.log 2>&1
     ) &
     wait
     cd $W && tar czf "$OUT/part3.tgz" --exclude=results.tgz launch_free.txt launch_pinned.txt \
-        prof prof.log gq51 gq51.log gq52 gq52.log env.txt
+        prof prof.log profile_cost.txt gq51 gq51.log gq52 gq52.log env.txt
     ls -la "$OUT"; tail -30 launch_free.txt launch_pinned.txt; tail -3 prof/steps.log
     exit 0
 fi

@@ -11,6 +11,11 @@ traces, and whether the recorded timings move when the profile is taken.
    (smoke profile: the small model on the CPU), one worker with --trace.
 
     .venv/bin/python perf/profile_cost.py [--rounds 6]
+    python3 perf/profile_cost.py --device cuda --rounds 8    # on a GPU: part 1 alone
+
+With `--device cuda` part 1 times the same four operations on the GPU (bf16, 4096 wide,
+CUDA-event timing) under the full profile, and part 2 is left out (the GPU capture of the
+attention cases is in perf/results/profile-h200/).
 """
 
 from __future__ import annotations
@@ -54,13 +59,35 @@ def cpu(ctx, op):
     ctx.time("time", fn, warmup=3, repeat=41)
 """
 
+CUDA_MODULE = """\
+import commitbench as cb
+import torch
+
+
+@cb.bench(params={"op": ["matmul", "softmax", "mlp", "layer_norm"]}, requires=("cuda",))
+def gpu(ctx, op):
+    torch.manual_seed(0)
+    x = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+    w = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16, requires_grad=op == "mlp")
+    if op == "matmul":
+        fn = lambda: x @ w
+    elif op == "softmax":
+        fn = lambda: torch.softmax(x, -1)
+    elif op == "mlp":
+        def fn():
+            (torch.relu(x @ w) @ w).sum().backward()
+    else:
+        fn = lambda: torch.nn.functional.layer_norm(x, (4096,))
+    ctx.time("time", fn, warmup=10, repeat=101)
+"""
+
 
 def worker(
-    module: str, path: Path, trace_dir: Path | None, case: list[str]
+    module: str, path: Path, trace_dir: Path | None, case: list[str], profile: str = "smoke"
 ) -> list[dict[str, Any]]:
     """One worker process; its results (as wire.py sends them)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(ROOT / "service")])}
-    cmd = [sys.executable, "-m", "commitbench.worker", module, "--profile", "smoke"]
+    cmd = [sys.executable, "-m", "commitbench.worker", module, "--profile", profile]
     for c in case:
         cmd += ["--case", c]
     if trace_dir is not None:
@@ -88,10 +115,11 @@ def _timing(result: dict[str, Any]) -> float:
     return float(found["median"])
 
 
-def timing_difference(rounds: int) -> None:
+def timing_difference(rounds: int, device: str = "cpu") -> None:
     with tempfile.TemporaryDirectory(prefix="profile-cost-") as tmp:
         folder = Path(tmp)
-        (folder / "cost_bench.py").write_text(MODULE)
+        (folder / "cost_bench.py").write_text(CUDA_MODULE if device == "cuda" else MODULE)
+        profile = "full" if device == "cuda" else "smoke"
         ratios: dict[str, list[float]] = {}
         for r in range(rounds):
             order = (True, False) if r % 2 == 0 else (False, True)
@@ -100,7 +128,7 @@ def timing_difference(rounds: int) -> None:
                 trace_dir = folder / f"t{r}" if traced else None
                 if trace_dir is not None:
                     trace_dir.mkdir()
-                results = worker("cost_bench", folder, trace_dir, [])
+                results = worker("cost_bench", folder, trace_dir, [], profile)
                 medians[traced] = {
                     wire.case_from_json(res["case"]).label: _timing(res) for res in results
                 }
@@ -144,8 +172,12 @@ def suite_capture() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     args = parser.parse_args()
-    print(f"$ .venv/bin/python perf/profile_cost.py --rounds {args.rounds}")
+    print(f"$ perf/profile_cost.py --rounds {args.rounds} --device {args.device}")
+    if args.device == "cuda":
+        timing_difference(args.rounds, "cuda")
+        return
     print(f"   ({os.cpu_count()} cores, shared with other jobs: the machine is noisy)")
     timing_difference(args.rounds)
     suite_capture()
