@@ -36,17 +36,17 @@ from commitbench.model import wire
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MODULE = """\
+TEMPLATE = """\
 import commitbench as cb
 import torch
 
 
-@cb.bench(params={"op": ["matmul", "softmax", "mlp", "layer_norm"]})
-def cpu(ctx, op):
-    torch.set_num_threads(1)
+@cb.bench(params={{"op": ["matmul", "softmax", "mlp", "layer_norm"]}}{requires})
+def {name}(ctx, op):
+    {threads}
     torch.manual_seed(0)
-    x = torch.randn(256, 256)
-    w = torch.randn(256, 256, requires_grad=op == "mlp")
+    x = torch.randn({n}, {n}{where})
+    w = torch.randn({n}, {n}{where}, requires_grad=op == "mlp")
     if op == "matmul":
         fn = lambda: x @ w
     elif op == "softmax":
@@ -55,31 +55,18 @@ def cpu(ctx, op):
         def fn():
             (torch.relu(x @ w) @ w).sum().backward()
     else:
-        fn = lambda: torch.nn.functional.layer_norm(x, (256,))
-    ctx.time("time", fn, warmup=3, repeat=41)
+        fn = lambda: torch.nn.functional.layer_norm(x, ({n},))
+    ctx.time("time", fn, warmup={warmup}, repeat={repeat})
 """
-
-CUDA_MODULE = """\
-import commitbench as cb
-import torch
-
-
-@cb.bench(params={"op": ["matmul", "softmax", "mlp", "layer_norm"]}, requires=("cuda",))
-def gpu(ctx, op):
-    torch.manual_seed(0)
-    x = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
-    w = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16, requires_grad=op == "mlp")
-    if op == "matmul":
-        fn = lambda: x @ w
-    elif op == "softmax":
-        fn = lambda: torch.softmax(x, -1)
-    elif op == "mlp":
-        def fn():
-            (torch.relu(x @ w) @ w).sum().backward()
-    else:
-        fn = lambda: torch.nn.functional.layer_norm(x, (4096,))
-    ctx.time("time", fn, warmup=10, repeat=101)
-"""
+# One thread, 256 wide, on the CPU; bf16 and 4096 wide on a GPU.
+MODULE = TEMPLATE.format(
+    requires="", name="cpu", threads="torch.set_num_threads(1)", n=256, where="",
+    warmup=3, repeat=41,
+)  # fmt: skip
+CUDA_MODULE = TEMPLATE.format(
+    requires=', requires=("cuda",)', name="gpu", threads="pass", n=4096,
+    where=', device="cuda", dtype=torch.bfloat16', warmup=10, repeat=101,
+)  # fmt: skip
 
 
 def worker(
