@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import itertools
-import os
 import json
+import os
 from types import SimpleNamespace
 
 from commitbench.model import state
@@ -175,7 +175,7 @@ def test_doctor_pinned_runs_every_process_on_the_cpus_given(cli) -> None:  # typ
     assert (data["affinity"], loop["cpus"]) == (str(last), [last, last])
     text = cli("doctor", "--seconds", "0.2", "--processes", "2", "--affinity", str(last))
     assert f"; pinned to CPUs {last}\n" in text.out
-    assert f"\ncpu_loop           2 " in text.out and f"  {last},{last}\n" in text.out
+    assert "\ncpu_loop           2 " in text.out and f"  {last},{last}\n" in text.out
 
 
 def test_processes_that_differ_on_different_cpus_get_a_way_to_test_placement() -> None:
