@@ -36,24 +36,38 @@ quality() {  # gate_quality on this stream's GPU until the call's end
 }
 if [ "$PART" = 3 ]; then
     n=$(nproc) half=$(($(nproc) / 2))
+    on_cpus() {  # on_cpus A-B CMD...: CMD and its children on CPUs A..B (taskset, or python)
+        local cpus=$1
+        shift
+        if command -v taskset > /dev/null; then
+            taskset -c "$cpus" "$@"
+        else
+            python3 -c 'import os, sys
+a, b = sys.argv[1].split("-")
+os.sched_setaffinity(0, range(int(a), int(b) + 1))
+os.execvp(sys.argv[2], sys.argv[2:])' "$cpus" "$@"
+        fi
+    }
     (
         export CUDA_VISIBLE_DEVICES=0
-        pin="taskset -c 0-$((half - 1))"
-        timeout 170 $pin python3 perf/launch_state.py --processes 16 > $W/launch_free.txt 2>&1
-        timeout 170 $pin python3 perf/launch_state.py --processes 16 --pin \
+        mine=0-$((half - 1))
+        on_cpus $mine timeout 170 python3 perf/launch_state.py --processes 16 \
+            > $W/launch_free.txt 2>&1
+        on_cpus $mine timeout 170 python3 perf/launch_state.py --processes 16 --pin \
             > $W/launch_pinned.txt 2>&1
-        $pin python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 51 \
-            --first compare --affinity 1 --deadline $(($(left) - 150)) --out $W/gq51 \
-            > $W/gq51.log 2>&1
+        on_cpus $mine python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 \
+            --seed 51 --first compare --affinity 1 --deadline $(($(left) - 150)) \
+            --out $W/gq51 > $W/gq51.log 2>&1
     ) &
     (
         export CUDA_VISIBLE_DEVICES=1
-        pin="taskset -c $half-$((n - 1))"
-        STEPS=3 STEP_S=320 $pin bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
-        timeout 150 $pin python3 perf/profile_cost.py --device cuda --rounds 8 \
+        mine=$half-$((n - 1))
+        STEPS=3 STEP_S=320 on_cpus $mine bash perf/profile_gpu.sh $W/prof > $W/prof.log 2>&1
+        on_cpus $mine timeout 150 python3 perf/profile_cost.py --device cuda --rounds 8 \
             > $W/profile_cost.txt 2>&1
-        $pin python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 --seed 52 \
-            --first check --deadline $(($(left) - 150)) --out $W/gq52 > $W/gq52.log 2>&1
+        on_cpus $mine python3 perf/gate_quality.py --device cuda --aa 10 --ab 10 --budget 0.3 \
+            --seed 52 --first check --deadline $(($(left) - 150)) --out $W/gq52 \
+            > $W/gq52.log 2>&1
     ) &
     wait
     cd $W && tar czf "$OUT/part3.tgz" --exclude=results.tgz launch_free.txt launch_pinned.txt \
