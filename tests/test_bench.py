@@ -199,6 +199,7 @@ def test_notes_travel_with_every_metric_of_the_case() -> None:
         ("weights", used),
         ("peak_rss", used),
         ("state.wall_per_cpu", None),  # the machine's state, not the case's sizes
+        ("state.run_wait_share", None),
     ]
     assert result.metrics[1].properties["source"] == "count"  # the bench's own kept
     ctx = cb.Context(case, "smoke", probe=Probe("cpu"))

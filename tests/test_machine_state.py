@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from commitbench.analysis.machinestate import case_states
-from commitbench.harness import calibration
+from commitbench.analysis.processes import contended
+from commitbench.harness import calibration, placement
 from commitbench.model import state, wire
 from commitbench.model.cases import CaseKey
 from commitbench.model.points import Point
@@ -381,3 +382,85 @@ def test_the_calibration_is_the_median_of_its_repeats_on_the_cpu_here() -> None:
     assert calibration.gpu_wanted("cpu", cuda_benches=True) is False  # held to the CPU
     assert calibration.gpu_wanted("auto", cuda_benches=True) is False  # no CUDA here
     assert calibration.cpu_loop(10) == sum(i * i for i in range(10)) % 1_000_003
+
+
+def test_waiting_for_a_cpu_decides_contention_where_it_was_measured() -> None:
+    sha = "b" * 40
+    # A case that sleeps: wall/CPU 40 and its threads never waited for a CPU.
+    sleeper = [
+        _point(sha, "m.sleeps", state.CALIBRATION_START, 5.0),
+        _point(sha, "m.sleeps", state.WALL_PER_CPU, 40.0),
+        _point(sha, "m.sleeps", state.RUN_WAIT, 0.004),
+    ]
+    # Four threads on two busy cores: wall/CPU below 1, waiting 45% of the time.
+    crowded = [
+        _point(sha, "m.threads", state.CALIBRATION_START, 5.0),
+        _point(sha, "m.threads", state.WALL_PER_CPU, 0.55),
+        _point(sha, "m.threads", state.RUN_WAIT, 0.45),
+    ]
+    # An older result, recorded before the waiting was: wall/CPU alone decides.
+    older = [
+        _point(sha, "m.old", state.CALIBRATION_START, 5.0),
+        _point(sha, "m.old", state.WALL_PER_CPU, 1.3),
+    ]
+    asleep, threads, old = case_states([*sleeper, *crowded, *older])
+    assert (asleep.case, asleep.contention, asleep.flags) == ("m.sleeps", False, [])
+    assert (threads.case, threads.contention, threads.run_wait) == ("m.threads", True, 0.45)
+    assert threads.flags == ["contention (waited for a CPU 45% of the time)"]
+    assert (old.case, old.contention, old.flags) == ("m.old", True, ["contention (wall/CPU 1.30)"])
+    assert threads.as_json()["run_wait"] == 0.45 and old.as_json()["run_wait"] is None
+    # The statistics leave out the same processes (analysis/processes.py).
+    assert contended([*sleeper, *crowded, *older]) == {(None, "m.threads", 0), (None, "m.old", 0)}
+    assert [state.contended(1.05, None), state.contended(1.2, None)] == [False, True]
+    assert [state.contended(9.0, 0.08), state.contended(0.5, 0.1)] == [False, True]
+
+
+def _schedstat(root: Path, threads: dict[int, tuple[int, int]]) -> str:
+    for tid, (ran, waited) in threads.items():
+        (root / str(tid)).mkdir(parents=True, exist_ok=True)
+        (root / str(tid) / "schedstat").write_text(f"{ran} {waited} 7\n")
+    return str(root)
+
+
+def test_threads_run_and_wait_from_schedstat(tmp_path: Path) -> None:
+    before = placement.thread_times(_schedstat(tmp_path / "a", {10: (1000, 50), 11: (200, 0)}))
+    assert before == {10: (1000, 50), 11: (200, 0)}
+    # Thread 11 ended, 12 started: it counts from its start.
+    after = placement.thread_times(_schedstat(tmp_path / "b", {10: (3000, 450), 12: (500, 100)}))
+    assert placement.ran_and_waited(before or {}, after or {}) == (2000 + 500, 400 + 100)
+    (tmp_path / "c" / "13").mkdir(parents=True)  # a thread gone before its file was read
+    assert placement.thread_times(str(tmp_path / "c")) is None
+    assert placement.thread_times(str(tmp_path / "missing")) is None
+    mine = placement.thread_times()  # this process's own threads
+    assert mine is not None and os.getpid() in mine
+
+
+def test_a_worker_sharing_its_cpu_with_a_busy_process_is_contended_a_sleeping_one_not(
+    tmp_path: Path,
+) -> None:
+    """Real scheduling: the worker pinned to one CPU (--affinity); a busy process pinned
+    to the same CPU takes about half of it while the spinning case is timed."""
+    (tmp_path / "waits.py").write_text(textwrap.dedent(WAITS))
+    cpu = max(os.sched_getaffinity(0))
+    options = WorkerOptions(pythonpath=(tmp_path,), timeout_s=60, affinity=frozenset({cpu}))
+
+    def run_wait() -> dict[str, float]:
+        return {
+            r.result.case.label: next(
+                m.samples[0] for m in r.result.metrics if m.name == state.RUN_WAIT
+            )
+            for r in run_module("waits", options)
+        }
+
+    quiet = run_wait()
+    assert quiet["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # wall/CPU far above 1.1
+    busy = subprocess.Popen(
+        [sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+    )
+    try:
+        time.sleep(0.3)
+        shared = run_wait()
+    finally:
+        busy.kill()
+        busy.wait()
+    assert shared["waits.spins"] > 0.25  # about half of it: CFS shares the CPU evenly

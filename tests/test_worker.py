@@ -160,6 +160,7 @@ def test_each_failure_class_and_the_cases_after_it(tmp_path: Path) -> None:
         "sum",
         "peak_rss",
         "state.wall_per_cpu",
+        "state.run_wait_share",
         "state.calibration_case_ms",
     }
     timed = next(m for m in first.metrics if m.name == "sum")

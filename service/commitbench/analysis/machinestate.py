@@ -8,9 +8,10 @@ machine the numbers came from:
   their spread, (max - min) / median in %: the between-process spread of a fixed loop.
   Where it is large, processes differ in speed by themselves (issue 13 measured 7.4-11.3
   ms, 53%, on one H200) and a launch-bound case's time varies with them.
-- contention: a process waited for a core (wall / CPU time of its timed calls above
-  model.state.CONTENTION_WALL_PER_CPU), or the hypervisor took more than STEAL_PCT of
-  the CPU time while the case ran;
+- contention: a process waited for a core (its threads waited for a CPU more than
+  model.state.CONTENTION_RUN_WAIT of their runnable time over the timed calls; where the
+  kernel does not say, wall / CPU time above CONTENTION_WALL_PER_CPU), or the hypervisor
+  took more than STEAL_PCT of the CPU time while the case ran;
 - throttling: the largest share of GPU readings under thermal or power clock-event
   reasons in any process (NVBench drops such samples; here they are flagged);
 - other GPU processes: the most seen on the case's GPUs;
@@ -53,18 +54,24 @@ class CaseState:
     throttled: float | None  # the largest fraction
     other_gpu_processes: int | None
     energy_spread_pct: float | None = None  # energy_per_iter between the processes
+    run_wait: float | None = None  # the largest share of runnable time waiting for a CPU
+
+    @property
+    def waited(self) -> bool:
+        """A process waited for a core (model.state.contended)."""
+        return state.contended(self.wall_per_cpu, self.run_wait)
 
     @property
     def contention(self) -> bool:
-        return (
-            self.wall_per_cpu is not None and self.wall_per_cpu > state.CONTENTION_WALL_PER_CPU
-        ) or (self.steal_pct is not None and self.steal_pct > STEAL_PCT)
+        return self.waited or (self.steal_pct is not None and self.steal_pct > STEAL_PCT)
 
     @property
     def flags(self) -> list[str]:
         """What a reader should know before trusting these numbers; empty: nothing."""
         out = []
-        if self.wall_per_cpu is not None and self.wall_per_cpu > state.CONTENTION_WALL_PER_CPU:
+        if self.waited and self.run_wait is not None:
+            out.append(f"contention (waited for a CPU {self.run_wait * 100:.0f}% of the time)")
+        elif self.waited:
             out.append(f"contention (wall/CPU {self.wall_per_cpu:.2f})")
         if self.steal_pct is not None and self.steal_pct > STEAL_PCT:
             out.append(f"contention (steal {self.steal_pct:.1f}%)")
@@ -112,6 +119,7 @@ class CaseState:
             "load": self.load,
             "steal_pct": self.steal_pct,
             "wall_per_cpu": self.wall_per_cpu,
+            "run_wait": self.run_wait,
             "throttled_fraction": self.throttled,
             "other_gpu_processes": self.other_gpu_processes,
             "energy_spread_pct": self.energy_spread_pct,
@@ -151,6 +159,7 @@ def case_states(points: Iterable[Point], order: Sequence[str] = ()) -> list[Case
         loads = _samples(mine, state.LOAD)
         steal = _samples(mine, state.STEAL)
         ratio = _samples(mine, state.WALL_PER_CPU)
+        waits = _samples(mine, state.RUN_WAIT)
         throttled = _samples(mine, state.THROTTLED)
         others = _samples(mine, state.OTHER_GPU_PROCESSES)
         out.append(
@@ -168,6 +177,7 @@ def case_states(points: Iterable[Point], order: Sequence[str] = ()) -> list[Case
                 throttled=max(throttled) if throttled else None,
                 other_gpu_processes=int(max(others)) if others else None,
                 energy_spread_pct=spread_pct(energy.get(key, [])),
+                run_wait=max(waits) if waits else None,
             )
         )
     if order:

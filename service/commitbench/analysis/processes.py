@@ -53,14 +53,19 @@ def calibrations(points: Sequence[Point]) -> dict[tuple[object, str, int], float
 
 def contended(points: Sequence[Point]) -> set[tuple[object, str, int]]:
     """The processes, keyed like `calibrations`, whose timed calls waited for a core
-    (wall / CPU time above model.state.CONTENTION_WALL_PER_CPU)."""
-    out: set[tuple[object, str, int]] = set()
+    (model.state.contended: the threads' measured waiting, else wall / CPU time)."""
+    ratios: dict[tuple[object, str, int], float] = {}
+    waits: dict[tuple[object, str, int], float] = {}
     for p in points:
-        if p.metric == state.WALL_PER_CPU:
-            for process, values in p.by_process().items():
-                if values and max(values) > state.CONTENTION_WALL_PER_CPU:
-                    out.add((p.run_id, p.case, process))
-    return out
+        into = {state.WALL_PER_CPU: ratios, state.RUN_WAIT: waits}.get(p.metric)
+        if into is None:
+            continue
+        for process, values in p.by_process().items():
+            if values:
+                into[(p.run_id, p.case, process)] = max(values)
+    return {
+        at for at in ratios.keys() | waits.keys() if state.contended(ratios.get(at), waits.get(at))
+    }
 
 
 def host_timed(points: Sequence[Point]) -> set[tuple[object, str, int]]:

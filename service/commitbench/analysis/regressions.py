@@ -169,10 +169,16 @@ def contention(points: Sequence[SeriesPoint]) -> dict[tuple[str, str, str, str, 
         if p.metric == state.LOAD:
             loads.setdefault((p.repository, p.case, p.machine, p.profile), []).append(p.value)
     typical = {key: median(v) for key, v in loads.items()}
+    # Where the threads' waiting was measured, it decides, not wall / CPU time.
+    waits = {
+        (p.repository, p.case, p.machine, p.profile, p.sha): p.value
+        for p in points
+        if p.metric == state.RUN_WAIT
+    }
     out: dict[tuple[str, str, str, str, str], bool] = {}
     for p in points:
         key = (p.repository, p.case, p.machine, p.profile, p.sha)
-        busy = (p.metric == state.WALL_PER_CPU and p.value > state.CONTENTION_WALL_PER_CPU) or (
+        busy = (p.metric == state.WALL_PER_CPU and state.contended(p.value, waits.get(key))) or (
             p.metric == state.LOAD
             and p.value > typical[(p.repository, p.case, p.machine, p.profile)] + LOAD_MARGIN
         )

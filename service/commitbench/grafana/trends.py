@@ -97,7 +97,8 @@ ORDER BY 1
 # per worker process, in metrics.median of its result; analysis/machinestate.py defines
 # the same figures for compare and the report): the median calibration of the
 # processes (start and end) and its spread, (max - min) / median in %; the mean load;
-# the largest wall/CPU ratio (contention above 1.1) and throttled share.
+# the largest wall/CPU ratio and share of time waiting for a CPU (contention above 1.1 and
+# 9%: model.state.contended) and the throttled share.
 STATE_SQL = common.sql(
     """
 SELECT cm.committed_at AS "time",
@@ -129,6 +130,9 @@ SELECT cm.committed_at AS "time",
        max(m.median) FILTER (WHERE m.name = '""",
     state.WALL_PER_CPU,
     """') AS "wall_per_cpu",
+       100 * max(m.median) FILTER (WHERE m.name = '""",
+    state.RUN_WAIT,
+    """') AS "run_wait_pct",
        100 * max(m.median) FILTER (WHERE m.name = '""",
     state.THROTTLED,
     """') AS "throttled_pct"
@@ -256,8 +260,10 @@ def build() -> builder.Json:
         "calibration loop timed when each worker process started and ended (median over "
         "the processes, ms) and its spread ((max - min) / median, %: processes that "
         "differ in speed by themselves), the load average, wall time over CPU time of "
-        "the timed calls (contention above 1.1) and the share of GPU readings under "
-        "thermal or power throttling (%). Context for the values above, never a verdict.",
+        "the timed calls and the share of their threads' runnable time spent waiting for "
+        "a CPU (%; contention above 9%, or a wall/CPU above 1.1 where the wait is not "
+        "known) and the share of GPU readings under thermal or power throttling (%). "
+        "Context for the values above, never a verdict.",
         [builder.target(STATE_SQL)],
         grid=(0, 20, 24, 8),
         unit="none",
@@ -268,7 +274,10 @@ def build() -> builder.Json:
                 "properties": [{"id": "unit", "value": "ms"}],
             },
             {
-                "matcher": {"id": "byRegexp", "options": "calibration_spread_pct|throttled_pct"},
+                "matcher": {
+                    "id": "byRegexp",
+                    "options": "calibration_spread_pct|run_wait_pct|throttled_pct",
+                },
                 "properties": [{"id": "unit", "value": "percent"}],
             },
         ],

@@ -13,7 +13,7 @@ import resource
 from commitbench.harness.context import Context
 from commitbench.harness.probe import cuda_initialized
 from commitbench.model.metrics import MetricRecord
-from commitbench.model.state import WALL_PER_CPU
+from commitbench.model.state import RUN_WAIT, WALL_PER_CPU
 
 
 def reset_peak_rss() -> bool:
@@ -65,11 +65,12 @@ def memory_metrics(ctx: Context, rss_reset: bool) -> list[MetricRecord]:
 
 def state_metrics(ctx: Context) -> list[MetricRecord]:
     """The machine state this process measured over the case (model/state.py): wall
-    over CPU time of the host-timed calls; one sample, this process's."""
+    over CPU time of the host-timed calls, and the share of its threads' runnable time
+    they waited for a CPU; one sample each, this process's."""
     ratio = ctx.wall_per_cpu
     if ratio is None or WALL_PER_CPU in {m.name for m in ctx.metrics}:
         return []
-    return [
+    out = [
         MetricRecord.from_samples(
             WALL_PER_CPU,
             [ratio],
@@ -78,3 +79,18 @@ def state_metrics(ctx: Context) -> list[MetricRecord]:
             properties={"source": "perf_counter / process_time over the timed batches"},
         )
     ]
+    share = ctx.run_wait_share
+    if share is not None:
+        out.append(
+            MetricRecord.from_samples(
+                RUN_WAIT,
+                [share],
+                unit="fraction",
+                direction="lower",
+                properties={
+                    "source": "schedstat of every thread over the timed batches: "
+                    "waited / (ran + waited)"
+                },
+            )
+        )
+    return out

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from commitbench.harness import peaks, profiling
+from commitbench.harness import peaks, placement, profiling
 from commitbench.harness.bench import Skipped
 from commitbench.harness.probe import Probe, cuda_initialized
 from commitbench.harness.timing import (
@@ -35,25 +35,34 @@ T = TypeVar("T")
 
 
 class _CpuCounted:
-    """A host timer that also adds up wall and CPU time (`time.process_time`, the whole
-    process's: work on other threads reads more CPU than wall) around each batch it
-    times, into `spent` [wall, CPU]: their ratio is state.wall_per_cpu (model/state.py),
-    above 1.1 a sign that the process waited for a core."""
+    """A host timer that also adds up, around each batch it times, into `spent`: wall and
+    CPU time (`time.process_time`, the whole process's: work on other threads reads more
+    CPU than wall), and the threads' nanoseconds run and waited for a CPU
+    (harness/placement.py). Their ratios are state.wall_per_cpu and state.run_wait_share
+    (model/state.py). The threads are read outside the timed calls."""
 
     def __init__(self, timer: Timer, spent: list[float]) -> None:
         self.name = timer.name
         self.flushes_l2 = timer.flushes_l2
         self._timer = timer
-        self._spent = spent
+        self._spent = spent  # wall s, CPU s, run ns, wait ns, batches without schedstat
 
     def sync(self) -> None:
         self._timer.sync()
 
     def time(self, fn: Callable[[], object], n: int, *, l2_flush: bool) -> list[float]:
+        threads0 = placement.thread_times()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         samples = self._timer.time(fn, n, l2_flush=l2_flush)
         self._spent[0] += time.perf_counter() - wall0
         self._spent[1] += time.process_time() - cpu0
+        threads1 = placement.thread_times()
+        if threads0 is None or threads1 is None:
+            self._spent[4] += 1
+        else:
+            ran, waited = placement.ran_and_waited(threads0, threads1)
+            self._spent[2] += ran
+            self._spent[3] += waited
         return samples
 
 
@@ -85,7 +94,9 @@ class Context:
         self._metrics: dict[str, MetricRecord] = {}
         self._windows: list[Window] = []
         self._used: dict[str, ParamValue] = {}
-        self._cpu_timed = [0.0, 0.0]  # wall, CPU seconds of perf_counter-timed batches
+        # Over the perf_counter-timed batches: wall s, CPU s, threads' run ns and wait ns,
+        # batches whose threads could not be read (_CpuCounted).
+        self._cpu_timed = [0.0, 0.0, 0.0, 0.0, 0.0]
         # What ctx.time timed, in order: run again under the profiler after the case
         # with --trace (harness/profiling.py), never while it is timed.
         self._timed: list[tuple[str, Callable[[], object]]] = []
@@ -120,8 +131,18 @@ class Context:
         """Wall time over this process's CPU time across the case's host-timed batches
         (_CpuCounted; model/state.py: WALL_PER_CPU); None where nothing was timed on the
         host or no CPU time was counted."""
-        wall, cpu = self._cpu_timed
+        wall, cpu = self._cpu_timed[:2]
         return wall / cpu if wall > 0 and cpu > 0 else None
+
+    @property
+    def run_wait_share(self) -> float | None:
+        """The share of its threads' runnable time that the process spent waiting for a
+        CPU across the host-timed batches (model/state.py: RUN_WAIT); None where nothing
+        was timed on the host, or a batch's threads could not be read (no schedstat)."""
+        _, _, ran, waited, unread = self._cpu_timed
+        if unread or ran + waited <= 0:
+            return None
+        return waited / (ran + waited)
 
     def pick(self, *, smoke: T, full: T) -> T:
         """The value for the current profile: `n = ctx.pick(smoke=64, full=8192)`."""

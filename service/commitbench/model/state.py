@@ -36,6 +36,9 @@ LOAD = "state.load_avg"
 STEAL = "state.cpu_steal_pct"
 # Wall time over CPU time of the timed calls (CPU cases): above 1.1, the process waited.
 WALL_PER_CPU = "state.wall_per_cpu"
+# The share of the threads' runnable time spent waiting for a CPU over the timed calls
+# (CPU cases; harness/placement.py, from schedstat): contention measured, not inferred.
+RUN_WAIT = "state.run_wait_share"
 # GPU: SM clock around the timed batches, the share of batches under thermal or power
 # throttling, and processes of other programs on the worker's GPUs.
 SM_CLOCK = "state.sm_clock_mhz"
@@ -43,6 +46,18 @@ THROTTLED = "state.throttled_fraction"
 OTHER_GPU_PROCESSES = "state.other_gpu_processes"
 
 CONTENTION_WALL_PER_CPU = 1.1
+# A single busy thread whose wall time is 1.1x its CPU time waited 1 - 1/1.1 = 9% of it:
+# the same line, drawn where the waiting itself is measured.
+CONTENTION_RUN_WAIT = 0.09
+
+
+def contended(wall_per_cpu: float | None, run_wait: float | None) -> bool:
+    """Whether a process waited for a core over its timed calls: by its threads' measured
+    waiting where the kernel keeps it (a case that sleeps or reads files is not
+    contended, four threads on two busy cores are), else by wall over CPU time."""
+    if run_wait is not None:
+        return run_wait > CONTENTION_RUN_WAIT
+    return wall_per_cpu is not None and wall_per_cpu > CONTENTION_WALL_PER_CPU
 
 
 def is_state(metric: str) -> bool:

@@ -252,12 +252,18 @@ def _host_findings(
             )
         )
     ratios = _values(runs, state.WALL_PER_CPU)
-    if ratios and max(ratios) > state.CONTENTION_WALL_PER_CPU:
+    waits = _values(runs, state.RUN_WAIT)
+    waited = (
+        f"the CPU loop waited for a core {max(waits) * 100:.0f}% of its runnable time in a process"
+        if waits
+        else f"the CPU loop's wall time was {max(ratios, default=0):.2f}x its CPU time in a "
+        "process (it waited for a core)"
+    )
+    if state.contended(max(ratios, default=None), max(waits, default=None)):
         out.append(
             Finding(
                 "warn",
-                f"contention: the CPU loop's wall time was {max(ratios):.2f}x its CPU time in "
-                "a process (it waited for a core)",
+                f"contention: {waited}",
                 "stop the other work, or pin the runner to cores no one else uses (--affinity 2-7)",
             )
         )
