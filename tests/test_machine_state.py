@@ -386,16 +386,16 @@ def test_the_calibration_is_the_median_of_its_repeats_on_the_cpu_here() -> None:
 
 def test_waiting_for_a_cpu_decides_contention_where_it_was_measured() -> None:
     sha = "b" * 40
-    # A case that sleeps: wall/CPU 40 and its threads never waited for a CPU.
+    # A case that sleeps: wall/CPU 40, and no one else held a CPU it waited for.
     sleeper = [
         _point(sha, "m.sleeps", state.CALIBRATION_START, 5.0),
         _point(sha, "m.sleeps", state.WALL_PER_CPU, 40.0),
         _point(sha, "m.sleeps", state.RUN_WAIT, 0.004),
     ]
-    # Four threads on two busy cores: wall/CPU below 1, waiting 45% of the time.
+    # Four threads on two cores shared with another program: wall/CPU below 1.
     crowded = [
         _point(sha, "m.threads", state.CALIBRATION_START, 5.0),
-        _point(sha, "m.threads", state.WALL_PER_CPU, 0.55),
+        _point(sha, "m.threads", state.WALL_PER_CPU, 0.8),
         _point(sha, "m.threads", state.RUN_WAIT, 0.45),
     ]
     # An older result, recorded before the waiting was: wall/CPU alone decides.
@@ -435,32 +435,57 @@ def test_threads_run_and_wait_from_schedstat(tmp_path: Path) -> None:
     assert mine is not None and os.getpid() in mine
 
 
+THREADS = """
+import torch
+
+import commitbench as cb
+
+
+@cb.bench
+def spins(ctx):  # long enough for several of the scheduler's slices
+    ctx.time("spin", lambda: sum(i * i for i in range(400_000)), warmup=0, repeat=5)
+
+
+@cb.bench
+def crowded(ctx):
+    torch.set_num_threads(4)
+    x = torch.randn(512, 512)
+    ctx.time("mm", lambda: x @ x, warmup=2, repeat=20)
+"""
+
+
+def _run_wait(module: str, options: WorkerOptions) -> dict[str, float]:
+    return {
+        r.result.case.label: next(
+            m.samples[0] for m in r.result.metrics if m.name == state.RUN_WAIT
+        )
+        for r in run_module(module, options)
+    }
+
+
 def test_a_worker_sharing_its_cpu_with_a_busy_process_is_contended_a_sleeping_one_not(
     tmp_path: Path,
 ) -> None:
     """Real scheduling: the worker pinned to one CPU (--affinity); a busy process pinned
-    to the same CPU takes about half of it while the spinning case is timed."""
+    to the same CPU takes about half of it while the spinning case is timed. A bench with
+    four threads on that one CPU keeps it busy by itself: waiting, but not contended."""
     (tmp_path / "waits.py").write_text(textwrap.dedent(WAITS))
+    (tmp_path / "threads.py").write_text(textwrap.dedent(THREADS))
     cpu = max(os.sched_getaffinity(0))
-    options = WorkerOptions(pythonpath=(tmp_path,), timeout_s=60, affinity=frozenset({cpu}))
-
-    def run_wait() -> dict[str, float]:
-        return {
-            r.result.case.label: next(
-                m.samples[0] for m in r.result.metrics if m.name == state.RUN_WAIT
-            )
-            for r in run_module("waits", options)
-        }
-
-    quiet = run_wait()
-    assert quiet["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # wall/CPU far above 1.1
+    options = WorkerOptions(pythonpath=(tmp_path,), timeout_s=120, affinity=frozenset({cpu}))
+    quiet = _run_wait("waits", options)
+    assert quiet["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # its wall/CPU far above 1.1
+    alone = _run_wait("threads", options)
+    assert alone["threads.crowded"] < state.CONTENTION_RUN_WAIT
+    assert alone["threads.spins"] < state.CONTENTION_RUN_WAIT
     busy = subprocess.Popen(
         [sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
     )
     try:
         time.sleep(0.3)
-        shared = run_wait()
+        shared = {**_run_wait("waits", options), **_run_wait("threads", options)}
     finally:
         busy.kill()
         busy.wait()
-    assert shared["waits.spins"] > 0.25  # about half of it: CFS shares the CPU evenly
+    assert shared["threads.spins"] > 0.25  # about half of it: CFS shares the CPU evenly
+    assert shared["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # only its wake-ups wait

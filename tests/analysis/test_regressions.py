@@ -55,6 +55,15 @@ def test_a_level_that_moves_with_the_load_is_contention_not_a_regression() -> No
     assert [(f.index, f.kind) for f in unflagged] == [(40, "regression"), (80, "improvement")]
 
 
+def test_a_series_flagged_at_every_commit_is_judged_on_its_values() -> None:
+    """Flags at every commit (a bench that waits by itself, a machine always loaded)
+    cannot say where the level moved: the step is found as it would be without them."""
+    values = series([(60, 1.0), (60, 1.1)], seed=6)
+    got = findings(values, "lower", contended=[True] * 120)
+    assert [(f.index, f.kind) for f in got] == [(60, "regression")]
+    assert got == findings(values, "lower")
+
+
 def test_a_real_step_among_contended_commits_is_still_found_on_the_clean_ones() -> None:
     values = series([(60, 1.0), (60, 1.1)], seed=6)
     busy = [i % 7 == 0 for i in range(120)]

@@ -12,6 +12,8 @@ a regression (issue 13):
   change points of the commits measured without contention. A change point of the whole
   series that those commits do not show, with flagged commits around it, is reported as
   `contention`: the level moved with the machine's state. Never saved as a regression.
+  A series flagged at every commit is judged on its values: the flags then say nothing
+  about where the level moved.
 - Between-run noise. A step must exceed `NOISE_FACTOR` times the between-run noise of
   its neighbourhood: the robust standard deviation of successive differences of commit
   values on each side (median absolute difference / 0.6745 / sqrt 2, pooled over both
@@ -76,6 +78,11 @@ def findings(
     flags = list(contended) if contended is not None else [False] * len(values)
     if len(flags) != len(values):
         raise ValueError("contended must flag every value")
+    if flags and all(flags):
+        # Flagged throughout (a machine always loaded, a bench that waits by itself in a
+        # way the flags cannot tell apart): nothing to tell the flagged commits from, so
+        # the series is judged on its values, as one without state would be.
+        flags = [False] * len(flags)
     clean = [i for i, busy in enumerate(flags) if not busy]
     found = detect([values[i] for i in clean], p_max=p_max, window=window, min_effect=min_effect)
     points = [

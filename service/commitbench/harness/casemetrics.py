@@ -65,8 +65,8 @@ def memory_metrics(ctx: Context, rss_reset: bool) -> list[MetricRecord]:
 
 def state_metrics(ctx: Context) -> list[MetricRecord]:
     """The machine state this process measured over the case (model/state.py): wall
-    over CPU time of the host-timed calls, and the share of its threads' runnable time
-    they waited for a CPU; one sample each, this process's."""
+    over CPU time of the host-timed calls, and how much waiting for a CPU stretched
+    them; one sample each, this process's."""
     ratio = ctx.wall_per_cpu
     if ratio is None or WALL_PER_CPU in {m.name for m in ctx.metrics}:
         return []
@@ -89,7 +89,7 @@ def state_metrics(ctx: Context) -> list[MetricRecord]:
                 direction="lower",
                 properties={
                     "source": "schedstat of every thread over the timed batches: "
-                    "waited / (ran + waited)"
+                    "min(waited / max(wall, ran + waited), 1 - CPU / (wall x CPUs allowed))"
                 },
             )
         )

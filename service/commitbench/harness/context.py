@@ -136,13 +136,25 @@ class Context:
 
     @property
     def run_wait_share(self) -> float | None:
-        """The share of its threads' runnable time that the process spent waiting for a
-        CPU across the host-timed batches (model/state.py: RUN_WAIT); None where nothing
-        was timed on the host, or a batch's threads could not be read (no schedstat)."""
-        _, _, ran, waited, unread = self._cpu_timed
-        if unread or ran + waited <= 0:
+        """How much other work on the machine stretched the host-timed batches by holding
+        the CPUs this process waited for (model/state.py: RUN_WAIT), the lesser of:
+
+        - the threads' nanoseconds waiting for a CPU over the batches' wall time (over the
+          threads' runnable time where several were runnable longer than that): one busy
+          thread sharing its core waits about half the time; a case that mostly sleeps
+          only its wake-ups' delays;
+        - the share of the CPUs it may run on that it left unused (1 - CPU time / (wall
+          time x CPUs allowed)): a bench that starts more threads than it has cores keeps
+          them all busy and waits by itself, which is the code's doing, not contention.
+
+        None where nothing was timed on the host, or a batch's threads could not be read
+        (no schedstat)."""
+        wall, cpu, ran, waited, unread = self._cpu_timed
+        served = max(wall * 1e9, ran + waited)
+        if unread or served <= 0 or wall <= 0:
             return None
-        return waited / (ran + waited)
+        unused = max(0.0, 1.0 - cpu / (wall * len(placement.allowed())))
+        return min(waited / served, unused)
 
     def pick(self, *, smoke: T, full: T) -> T:
         """The value for the current profile: `n = ctx.pick(smoke=64, full=8192)`."""

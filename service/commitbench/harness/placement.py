@@ -6,11 +6,12 @@ its libraries' thread pools inherit the set), and the CPU it is on, read when a 
 
 Waiting: each thread's `/proc/self/task/<tid>/schedstat` (Linux's sched_info) holds the
 nanoseconds it ran on a CPU and the nanoseconds it was runnable but waited on a run queue.
-Their sums over the threads, read around each host-timed batch, give the share of the
-threads' runnable time spent waiting (model/state.py: RUN_WAIT): contention measured
-directly, where wall over CPU time only infers it (a case that sleeps, reads files or waits
-for a child has a large wall/CPU with no one competing; four threads on two busy cores
-have a wall/CPU below 1 while they wait half the time)."""
+Their sums over the threads, read around each host-timed batch, give how much other work
+stretched the batches (model/state.py: RUN_WAIT; harness/context.py: the wait, where the
+process left some of its CPUs unused): contention measured directly, where wall over CPU
+time only infers it (a case that sleeps, reads files or waits for a child has a large
+wall/CPU with no one competing; four threads on two cores shared with another program
+have a wall/CPU below 1 while they wait)."""
 
 from __future__ import annotations
 
