@@ -137,7 +137,12 @@ def test_a_failing_profile_leaves_the_measured_result(capsys: pytest.CaptureFixt
     result, _ = run_case(spec, case, "smoke", Probe("cpu"), trace=2)
     assert result.status == "ok"
     # The measured metrics and the machine's state (state.*), no profile.* metric.
-    assert [m.name for m in result.metrics] == ["time", "peak_rss", "state.wall_per_cpu"]
+    assert [m.name for m in result.metrics] == [
+        "time",
+        "peak_rss",
+        "state.wall_per_cpu",
+        "state.run_wait_share",
+    ]
     assert result.metrics[0].n == 3
     err = capsys.readouterr().err
     assert f"profile of {case.label} failed:" in err and "RuntimeError: only three calls" in err
@@ -147,9 +152,14 @@ def test_run_case_adds_the_profile_after_the_timing(tmp_path: Path) -> None:
     spec, case = _spec(profiled)
     plain, _ = run_case(spec, case, "smoke", Probe("cpu"))
     traced, _ = run_case(spec, case, "smoke", Probe("cpu"), trace=2, trace_dir=tmp_path)
-    assert [m.name for m in plain.metrics] == ["time", "peak_rss", "state.wall_per_cpu"]
+    assert [m.name for m in plain.metrics] == [
+        "time",
+        "peak_rss",
+        "state.wall_per_cpu",
+        "state.run_wait_share",
+    ]
     names = [m.name for m in traced.metrics]
-    assert names[:3] == ["time", "peak_rss", "state.wall_per_cpu"]
+    assert names[:4] == ["time", "peak_rss", "state.wall_per_cpu", "state.run_wait_share"]
     assert "profile.share.gemm" in names
     (table,) = [m for m in traced.metrics if m.name == "profile.time_per_iter"]
     assert table.properties["capture_s"] > 0 and table.properties["table"]["iterations"] == 2
