@@ -435,7 +435,9 @@ def test_threads_run_and_wait_from_schedstat(tmp_path: Path) -> None:
     assert mine is not None and os.getpid() in mine
 
 
-THREADS = """
+PLACED = """
+import time
+
 import torch
 
 import commitbench as cb
@@ -447,6 +449,11 @@ def spins(ctx):  # long enough for several of the scheduler's slices
 
 
 @cb.bench
+def naps(ctx):
+    ctx.time("nap", lambda: time.sleep(0.05), warmup=0, repeat=5)
+
+
+@cb.bench
 def crowded(ctx):
     torch.set_num_threads(4)
     x = torch.randn(512, 512)
@@ -454,38 +461,37 @@ def crowded(ctx):
 """
 
 
-def _run_wait(module: str, options: WorkerOptions) -> dict[str, float]:
+def _run_wait(options: WorkerOptions) -> dict[str, float]:
     return {
-        r.result.case.label: next(
+        r.result.case.label.removeprefix("placed."): next(
             m.samples[0] for m in r.result.metrics if m.name == state.RUN_WAIT
         )
-        for r in run_module(module, options)
+        for r in run_module("placed", options)
     }
 
 
 def test_a_worker_sharing_its_cpu_with_a_busy_process_is_contended_a_sleeping_one_not(
     tmp_path: Path,
 ) -> None:
-    """Real scheduling: the worker pinned to one CPU (--affinity); a busy process pinned
-    to the same CPU takes about half of it while the spinning case is timed. A bench with
-    four threads on that one CPU keeps it busy by itself: waiting, but not contended."""
-    (tmp_path / "waits.py").write_text(textwrap.dedent(WAITS))
-    (tmp_path / "threads.py").write_text(textwrap.dedent(THREADS))
+    """Real scheduling: the worker pinned to one CPU (--affinity). Alone, nothing is
+    contended: not a case that sleeps (its wall/CPU far above 1.1), nor one with four
+    threads on the one CPU (they wait, for each other). A busy process pinned to the same
+    CPU takes about half of it: the spinning and the threaded case are contended then
+    (measured here 0.27-0.44 with the test suite running beside), the sleeping one not."""
+    (tmp_path / "placed.py").write_text(textwrap.dedent(PLACED))
     cpu = max(os.sched_getaffinity(0))
     options = WorkerOptions(pythonpath=(tmp_path,), timeout_s=120, affinity=frozenset({cpu}))
-    quiet = _run_wait("waits", options)
-    assert quiet["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # its wall/CPU far above 1.1
-    alone = _run_wait("threads", options)
-    assert alone["threads.crowded"] < state.CONTENTION_RUN_WAIT
-    assert alone["threads.spins"] < state.CONTENTION_RUN_WAIT
+    alone = _run_wait(options)
+    contended = {case for case, share in alone.items() if share > state.CONTENTION_RUN_WAIT}
+    assert (sorted(alone), contended) == (["crowded", "naps", "spins"], set())
     busy = subprocess.Popen(
         [sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
     )
     try:
         time.sleep(0.3)
-        shared = {**_run_wait("waits", options), **_run_wait("threads", options)}
+        shared = _run_wait(options)
     finally:
         busy.kill()
         busy.wait()
-    assert shared["threads.spins"] > 0.25  # about half of it: CFS shares the CPU evenly
-    assert shared["waits.sleeps"] < state.CONTENTION_RUN_WAIT  # only its wake-ups wait
+    contended = {case for case, share in shared.items() if share > state.CONTENTION_RUN_WAIT}
+    assert contended == {"spins", "crowded"}, shared
