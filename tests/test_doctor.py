@@ -12,14 +12,14 @@ from commitbench.model import state
 from commitbench.model.cases import CaseKey
 from commitbench.model.metrics import MetricRecord
 from commitbench.model.records import ResultRecord
-from commitbench.runner.doctor import (
+from commitbench.runner.diagnosis import (
     Diagnosis,
     Finding,
     Loop,
-    _gpu_findings,
-    _noise_findings,
-    diagnose,
+    gpu_findings,
+    noise_findings,
 )
+from commitbench.runner.doctor import diagnose
 from commitbench.runner.sampling.sampler import DeviceSampler, NvmlBackend, PsutilBackend
 from tests.test_sampler import FakeNvml
 
@@ -107,10 +107,10 @@ def test_the_verdict_is_the_largest_spread_against_the_minimum_effect() -> None:
     assert round(d.noise_pct or 0, 6) == 4.0 and d.supported
     assert not Diagnosis(4.0, 10.0, loops, 2.0).supported  # 4% is not below 4%
     assert not Diagnosis(5.0, 10.0, (), None).supported  # nothing measured
-    assert _noise_findings(Diagnosis(5.0, 10.0, (), None)) == [
+    assert noise_findings(Diagnosis(5.0, 10.0, (), None)) == [
         Finding("bad", "no loop measured in two or more processes: no noise estimate")
     ]
-    calibrated = _noise_findings(Diagnosis(5.0, 10.0, loops, 12.5))
+    calibrated = noise_findings(Diagnosis(5.0, 10.0, loops, 12.5))
     assert calibrated[0].text.startswith("the calibration loop differs by 12.5% between")
 
 
@@ -137,7 +137,7 @@ def test_clock_and_throttling_advice_from_the_gpu_loops() -> None:
         ],
         [_gpu_result("doctor.gpu_matmul", (1980.0, 1980.0), 0.0)],
     ]
-    found = {f.text: f.advice for f in _gpu_findings([0], [True], 0, runs)}
+    found = {f.text: f.advice for f in gpu_findings([0], [True], 0, runs)}
     assert found == {
         "GPU persistence mode on": None,
         "no other process on the GPU": None,
@@ -150,7 +150,7 @@ def test_clock_and_throttling_advice_from_the_gpu_loops() -> None:
         ),
     }
     steady = [[_gpu_result("doctor.gpu_matmul", (1980.0, 1980.0), 0.0)]]
-    texts = [f.text for f in _gpu_findings([0], [None], None, steady)]
+    texts = [f.text for f in gpu_findings([0], [None], None, steady)]
     assert texts == ["SM clock steady at 1980 MHz"]
 
 
@@ -181,7 +181,7 @@ def test_doctor_pinned_runs_every_process_on_the_cpus_given(cli) -> None:  # typ
 def test_processes_that_differ_on_different_cpus_get_a_way_to_test_placement() -> None:
     launch = Loop("launch", (6.6e-3, 10.3e-3, 6.7e-3), 0.5, (3, 9, 3))
     steady = Loop("matmul", (20.0e-3, 20.1e-3, 20.0e-3), 0.1, (3, 9, 3))
-    found = _noise_findings(Diagnosis(5.0, 10.0, (steady, launch), 1.0))
+    found = noise_findings(Diagnosis(5.0, 10.0, (steady, launch), 1.0))
     assert found[0] == Finding(
         "info",
         "the launch loop's processes ran on CPUs 3,9 and differ by 55.2%: where a process "
@@ -189,7 +189,7 @@ def test_processes_that_differ_on_different_cpus_get_a_way_to_test_placement() -
         "run doctor again with --affinity 3: if the spread falls, measure with --affinity too",
     )
     # Already pinned, or all on one CPU, or below the minimum effect: nothing to test.
-    assert _noise_findings(Diagnosis(5.0, 10.0, (launch,), 1.0, affinity="3"))[0].level == "bad"
+    assert noise_findings(Diagnosis(5.0, 10.0, (launch,), 1.0, affinity="3"))[0].level == "bad"
     same = Loop("launch", (6.6e-3, 10.3e-3), 0.5, (3, 3))
-    assert _noise_findings(Diagnosis(5.0, 10.0, (same,), 1.0))[0].level == "bad"
-    assert _noise_findings(Diagnosis(60.0, 10.0, (launch,), 1.0))[0].level == "ok"
+    assert noise_findings(Diagnosis(5.0, 10.0, (same,), 1.0))[0].level == "bad"
+    assert noise_findings(Diagnosis(60.0, 10.0, (launch,), 1.0))[0].level == "ok"

@@ -8,9 +8,9 @@ machine the numbers came from:
   their spread, (max - min) / median in %: the between-process spread of a fixed loop.
   Where it is large, processes differ in speed by themselves (issue 13 measured 7.4-11.3
   ms, 53%, on one H200) and a launch-bound case's time varies with them.
-- contention: a process waited for a core (its threads waited for a CPU more than
-  model.state.CONTENTION_RUN_WAIT of their runnable time over the timed calls; where the
-  kernel does not say, wall / CPU time above CONTENTION_WALL_PER_CPU), or the hypervisor
+- contention: a process waited for a core that other work held (model.state.RUN_WAIT
+  above CONTENTION_RUN_WAIT; where the kernel does not say, wall / CPU time above
+  CONTENTION_WALL_PER_CPU: model.state.contended), or the hypervisor
   took more than STEAL_PCT of the CPU time while the case ran;
 - throttling: the largest share of GPU readings under thermal or power clock-event
   reasons in any process (NVBench drops such samples; here they are flagged);
@@ -54,7 +54,7 @@ class CaseState:
     throttled: float | None  # the largest fraction
     other_gpu_processes: int | None
     energy_spread_pct: float | None = None  # energy_per_iter between the processes
-    run_wait: float | None = None  # the largest share of runnable time waiting for a CPU
+    run_wait: float | None = None  # the most waiting for a CPU (model.state.RUN_WAIT)
 
     @property
     def waited(self) -> bool:

@@ -15,7 +15,8 @@ from commitbench.cli.common import (
     info,
     policies_from,
 )
-from commitbench.runner.doctor import Diagnosis, diagnose
+from commitbench.runner.diagnosis import Diagnosis
+from commitbench.runner.doctor import diagnose
 
 
 def render(d: Diagnosis, processes: int) -> str:
